@@ -1,0 +1,104 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "symbolstream",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "symbolstream", targets: ["symbolstream"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, wrapped by thin Swift layers; nothing else imports them.
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
+        // A small non-blocking Redis client: NIO channels, hiredis as the RESP codec.
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A small MariaDB client: Connector/C calls run on a thread pool, never on an event loop.
+        .target(
+            name: "MariaDBClient",
+            dependencies: [
+                "CMariaDB",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Pure domain logic: no I/O.
+        .target(name: "SymbolStreamCore"),
+        // Aggregates, uuid map and the durable event log in Redis (Redis functions).
+        .target(
+            name: "RedisStore",
+            dependencies: [
+                "SymbolStreamCore", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("symbolstream.lua")]
+        ),
+        // Raw history in MariaDB: schema, archiver, rebuild.
+        .target(
+            name: "MariaDBArchive",
+            dependencies: [
+                "SymbolStreamCore", "MariaDBClient", "RedisStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // HTTP routes and the application builder.
+        .target(
+            name: "SymbolStreamServer",
+            dependencies: [
+                "SymbolStreamCore", "RedisStore", "MariaDBArchive",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "symbolstream",
+            dependencies: [
+                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "MariaDBArchive",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
+        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient"]),
+        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore", "SymbolStreamCore"]),
+        .testTarget(name: "MariaDBArchiveTests", dependencies: ["MariaDBArchive", "RedisStore", "SymbolStreamCore"]),
+        .testTarget(
+            name: "SymbolStreamServerTests",
+            dependencies: [
+                "SymbolStreamServer", "SymbolStreamCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,1 @@
+-- Redis functions for SymbolStream (placeholder).
