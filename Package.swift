@@ -18,7 +18,8 @@ let package = Package(
         // C libraries, wrapped by thin Swift layers; nothing else imports them.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
+            // No pkgConfig: hiredis' .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+            // refuses with a warning; the headers are found under <hiredis/…> anyway.
             providers: [.apt(["libhiredis-dev"])]
         ),
         .systemLibrary(

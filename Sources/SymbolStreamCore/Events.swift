@@ -1,0 +1,86 @@
+/// `POST /initial`: a uuid, its symbol, the server's guess and receive time.
+public struct InitialEvent: Sendable, Hashable {
+    public var id: RequestID
+    public var symbol: Symbol
+    public var guess: Bool
+    public var receivedAt: Timestamp
+
+    public init(id: RequestID, symbol: Symbol, guess: Bool, receivedAt: Timestamp) {
+        self.id = id
+        self.symbol = symbol
+        self.guess = guess
+        self.receivedAt = receivedAt
+    }
+}
+
+/// `POST /followup`: a uuid and the server's receive time.
+public struct FollowupEvent: Sendable, Hashable {
+    public var id: RequestID
+    public var receivedAt: Timestamp
+
+    public init(id: RequestID, receivedAt: Timestamp) {
+        self.id = id
+        self.receivedAt = receivedAt
+    }
+}
+
+/// Either kind of event, for batched ingest.
+public enum IngestEvent: Sendable, Hashable {
+    case initial(InitialEvent)
+    case followup(FollowupEvent)
+
+    public var id: RequestID {
+        switch self {
+        case .initial(let event): event.id
+        case .followup(let event): event.id
+        }
+    }
+
+    public var receivedAt: Timestamp {
+        switch self {
+        case .initial(let event): event.receivedAt
+        case .followup(let event): event.receivedAt
+        }
+    }
+}
+
+public enum InitialOutcome: Sendable, Hashable {
+    /// A new event: counted and stored; reply with this guess.
+    case accepted(guess: Bool)
+    /// The uuid was already seen with the same symbol: nothing stored; reply with
+    /// the original guess.
+    case retry(guess: Bool)
+    /// The uuid was already seen with another symbol: rejected (409).
+    case conflict(existing: Symbol)
+}
+
+public enum FollowupOutcome: Sendable, Hashable {
+    /// Counted against the symbol of its initial.
+    case attributed(Symbol)
+    /// Its initial has not arrived yet: kept, and attributed when it does.
+    case pending
+}
+
+public enum IngestOutcome: Sendable, Hashable {
+    case initial(InitialOutcome)
+    case followup(FollowupOutcome)
+}
+
+/// One request as a whole: the initial with its followups (`GET /requests/{uuid}`).
+/// `symbol`, `guess` and `receivedAt` are nil while only followups have arrived.
+public struct RequestRecord: Sendable, Hashable {
+    public var id: RequestID
+    public var symbol: Symbol?
+    public var guess: Bool?
+    public var receivedAt: Timestamp?
+    /// Followup receive times, in chronological order.
+    public var followups: [Timestamp]
+
+    public init(id: RequestID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp?, followups: [Timestamp]) {
+        self.id = id
+        self.symbol = symbol
+        self.guess = guess
+        self.receivedAt = receivedAt
+        self.followups = followups.sorted()
+    }
+}

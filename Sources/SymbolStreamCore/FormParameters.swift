@@ -1,0 +1,94 @@
+/// Parameters from a query string or an `application/x-www-form-urlencoded`
+/// body, percent-decoded (`+` is a space), in order of appearance.
+///
+/// Written here rather than taken from the framework so that keys are decoded
+/// too, bad escapes and non-UTF-8 are rejected (never silently altered), and a
+/// parameter given twice with different values is an error instead of a guess.
+public struct FormParameters: Sendable, Hashable {
+    public private(set) var entries: [(name: String, value: String)] = []
+
+    public init() {}
+
+    public init(parsing encoded: some StringProtocol) throws(ValidationError) {
+        try append(parsing: encoded)
+    }
+
+    public mutating func append(parsing encoded: some StringProtocol) throws(ValidationError) {
+        for pair in encoded.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            let name = try Self.decode(parts[0], parameter: nil)
+            let value = parts.count > 1 ? try Self.decode(parts[1], parameter: name) : ""
+            entries.append((name, value))
+        }
+    }
+
+    /// The value of `name`; `nil` when absent. Repeating a parameter with the
+    /// same value is harmless (clients retry by re-appending); different values
+    /// are ambiguous and rejected.
+    public func value(_ name: String) throws(ValidationError) -> String? {
+        var found: String?
+        for entry in entries where entry.name == name {
+            if let found, found != entry.value {
+                throw ValidationError(
+                    parameter: name, reason: .duplicateParameter,
+                    message: "\(name): given more than once with different values")
+            }
+            found = entry.value
+        }
+        return found
+    }
+
+    public static func == (lhs: FormParameters, rhs: FormParameters) -> Bool {
+        lhs.entries.elementsEqual(rhs.entries) { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for entry in entries {
+            hasher.combine(entry.name)
+            hasher.combine(entry.value)
+        }
+    }
+
+    /// Percent-decodes one component; `parameter` names it in the error.
+    public static func decode(_ bytes: some Collection<UInt8>, parameter: String?) throws(ValidationError) -> String {
+        var output = [UInt8]()
+        output.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        func fail() -> ValidationError {
+            let name = parameter ?? "query"
+            return ValidationError(
+                parameter: name, reason: .malformedEncoding,
+                message: "\(name): invalid percent-encoding or not UTF-8")
+        }
+        while index != bytes.endIndex {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "+"):
+                output.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                let first = bytes.index(after: index)
+                guard first != bytes.endIndex else { throw fail() }
+                let second = bytes.index(after: first)
+                guard second != bytes.endIndex, let high = hexValue(bytes[first]), let low = hexValue(bytes[second]) else {
+                    throw fail()
+                }
+                output.append(high << 4 | low)
+                index = second
+            default:
+                output.append(byte)
+            }
+            index = bytes.index(after: index)
+        }
+        guard let text = String(validating: output, as: UTF8.self) else { throw fail() }
+        return text
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

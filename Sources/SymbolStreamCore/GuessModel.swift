@@ -1,0 +1,63 @@
+import Synchronization
+
+/// The server's "is it a vowel?" answer (a deliberately silly model, kept from
+/// the original): `a e i o u` are vowels, `y` is one half of the time, every
+/// other letter is not; then the answer is flipped with `flipProbability`.
+public struct GuessModel: Sendable, Hashable {
+    public var flipProbability: Double
+
+    public init(flipProbability: Double = 0.1) {
+        precondition((0...1).contains(flipProbability), "flip probability must be within 0...1")
+        self.flipProbability = flipProbability
+    }
+
+    public func guess(_ symbol: Symbol, using generator: inout some RandomNumberGenerator) -> Bool {
+        var answer = symbol.isVowel
+        if symbol.isSometimesVowel {
+            answer = Bool.random(using: &generator)
+        }
+        if flipProbability > 0, Double.random(in: 0..<1, using: &generator) < flipProbability {
+            answer.toggle()
+        }
+        return answer
+    }
+}
+
+/// A `GuessModel` with its source of randomness: the system generator, or a
+/// seeded one so that tests can replay a run.
+public final class Guesser: Sendable {
+    public let model: GuessModel
+    private let seeded: Mutex<SplitMix64>
+    private let isSeeded: Bool
+
+    public init(model: GuessModel, seed: UInt64? = nil) {
+        self.model = model
+        self.seeded = Mutex(SplitMix64(seed: seed ?? 0))
+        self.isSeeded = seed != nil
+    }
+
+    public func guess(_ symbol: Symbol) -> Bool {
+        if isSeeded {
+            return seeded.withLock { generator in model.guess(symbol, using: &generator) }
+        }
+        var generator = SystemRandomNumberGenerator()
+        return model.guess(symbol, using: &generator)
+    }
+}
+
+/// A small, fast, seedable generator (Steele, Lea & Flood's SplitMix64).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) {
+        self.state = seed
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,199 @@
+/// A point in time: microseconds since 1970-01-01 00:00:00 UTC.
+///
+/// The service assigns these on receipt; the wire format is
+/// `YYYY-MM-DD HH:MM:SS.ffffff` (always six fractional digits, UTC), the
+/// format the original service produced.
+public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public static let microsecondsPerSecond: Int64 = 1_000_000
+    public static let microsecondsPerDay: Int64 = 86_400 * microsecondsPerSecond
+
+    public var microseconds: Int64
+
+    public init(microseconds: Int64) {
+        self.microseconds = microseconds
+    }
+
+    public init(second: Int64, offset: Int64) {
+        self.microseconds = second * Self.microsecondsPerSecond + offset
+    }
+
+    /// The whole second containing this time (floor, also before 1970).
+    public var second: Int64 { microseconds.floorDivided(by: Self.microsecondsPerSecond) }
+    /// Microseconds into `second`, 0..<1_000_000.
+    public var offset: Int64 { microseconds.floorModulo(Self.microsecondsPerSecond) }
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
+
+    /// `YYYY-MM-DD HH:MM:SS.ffffff`.
+    public var description: String {
+        let days = microseconds.floorDivided(by: Self.microsecondsPerDay)
+        let inDay = microseconds.floorModulo(Self.microsecondsPerDay)
+        let date = CivilDate(daysSinceEpoch: days)
+        let secondOfDay = inDay / Self.microsecondsPerSecond
+        let fraction = inDay % Self.microsecondsPerSecond
+        var text = [UInt8]()
+        text.reserveCapacity(26)
+        text.appendDigits(date.year, count: 4)
+        text.append(UInt8(ascii: "-"))
+        text.appendDigits(Int64(date.month), count: 2)
+        text.append(UInt8(ascii: "-"))
+        text.appendDigits(Int64(date.day), count: 2)
+        text.append(UInt8(ascii: " "))
+        text.appendDigits(secondOfDay / 3600, count: 2)
+        text.append(UInt8(ascii: ":"))
+        text.appendDigits(secondOfDay / 60 % 60, count: 2)
+        text.append(UInt8(ascii: ":"))
+        text.appendDigits(secondOfDay % 60, count: 2)
+        text.append(UInt8(ascii: "."))
+        text.appendDigits(fraction, count: 6)
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+extension Timestamp {
+    /// Parses a range bound: a date `YYYY-MM-DD` (00:00:00 UTC of that day) or a time
+    /// `YYYY-MM-DDTHH:MM:SS[.ffffff][Z]`, where a space may stand for `T` and the
+    /// fraction has 1 to 6 digits. Returns a reason when the text is not such a bound.
+    public static func parseBound(_ text: some StringProtocol) -> Result<Timestamp, BoundParseError> {
+        let bytes = Array(text.utf8)
+        var reader = DigitReader(bytes: bytes)
+        guard let year = reader.digits(4), reader.expect(UInt8(ascii: "-")),
+            let month = reader.digits(2), reader.expect(UInt8(ascii: "-")),
+            let day = reader.digits(2)
+        else { return .failure(.malformed) }
+        guard (1...9999).contains(year) else { return .failure(.impossible) }
+        guard (1...12).contains(month), (1...CivilDate.daysIn(month: Int(month), year: year)).contains(Int(day)) else {
+            return .failure(.impossible)
+        }
+        var microseconds = CivilDate(year: year, month: Int(month), day: Int(day)).daysSinceEpoch * microsecondsPerDay
+        if reader.atEnd { return .success(Timestamp(microseconds: microseconds)) }
+
+        guard reader.expect(UInt8(ascii: "T")) || reader.expect(UInt8(ascii: " ")),
+            let hour = reader.digits(2), reader.expect(UInt8(ascii: ":")),
+            let minute = reader.digits(2), reader.expect(UInt8(ascii: ":")),
+            let second = reader.digits(2)
+        else { return .failure(.malformed) }
+        var fraction: Int64 = 0
+        if reader.expect(UInt8(ascii: ".")) {
+            var count = 0
+            while let digit = reader.digit() {
+                count += 1
+                guard count <= 6 else { return .failure(.malformed) }
+                fraction = fraction * 10 + digit
+            }
+            guard count > 0 else { return .failure(.malformed) }
+            for _ in count..<6 { fraction *= 10 }
+        }
+        _ = reader.expect(UInt8(ascii: "Z"))
+        guard reader.atEnd else { return .failure(.malformed) }
+        guard hour <= 23, minute <= 59, second <= 59 else { return .failure(.impossible) }
+        microseconds += ((hour * 60 + minute) * 60 + second) * microsecondsPerSecond + fraction
+        return .success(Timestamp(microseconds: microseconds))
+    }
+}
+
+public enum BoundParseError: Error, Sendable, Hashable {
+    /// Not of the form of a date or time at all.
+    case malformed
+    /// Of the right form, but no such moment (month 13, 30 February, 24:00…).
+    case impossible
+}
+
+/// A proleptic Gregorian calendar date, converted with Howard Hinnant's
+/// `days_from_civil` / `civil_from_days` algorithms (exact, no Foundation).
+struct CivilDate: Hashable {
+    var year: Int64
+    var month: Int
+    var day: Int
+
+    init(year: Int64, month: Int, day: Int) {
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    init(daysSinceEpoch: Int64) {
+        let z = daysSinceEpoch + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        self.init(year: yoe + era * 400 + (month <= 2 ? 1 : 0), month: Int(month), day: Int(day))
+    }
+
+    var daysSinceEpoch: Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let m = Int64(month)
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func daysIn(month: Int, year: Int64) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+}
+
+private struct DigitReader {
+    let bytes: [UInt8]
+    var position = 0
+
+    var atEnd: Bool { position == bytes.count }
+
+    mutating func expect(_ byte: UInt8) -> Bool {
+        guard position < bytes.count, bytes[position] == byte else { return false }
+        position += 1
+        return true
+    }
+
+    mutating func digit() -> Int64? {
+        guard position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) else { return nil }
+        defer { position += 1 }
+        return Int64(bytes[position] - UInt8(ascii: "0"))
+    }
+
+    mutating func digits(_ count: Int) -> Int64? {
+        var value: Int64 = 0
+        for _ in 0..<count {
+            guard let digit = digit() else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+}
+
+extension [UInt8] {
+    mutating func appendDigits(_ value: Int64, count: Int) {
+        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: count)
+        var rest = value
+        for index in stride(from: count - 1, through: 0, by: -1) {
+            digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+        append(contentsOf: digits)
+    }
+}
+
+extension Int64 {
+    /// Division rounding towards negative infinity (bucket arithmetic must not
+    /// treat times before 1970 differently).
+    @inlinable
+    public func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+    }
+
+    @inlinable
+    public func floorModulo(_ divisor: Int64) -> Int64 {
+        self - floorDivided(by: divisor) * divisor
+    }
+}

@@ -1,0 +1,97 @@
+/// Why a request was rejected: a small closed set, so rejects can be counted per
+/// reason (metrics, `/health`) and tested without matching on prose.
+public enum RejectReason: String, Sendable, CaseIterable, Hashable {
+    case missingParameter = "missing_parameter"
+    case duplicateParameter = "duplicate_parameter"
+    case malformedEncoding = "malformed_encoding"
+    case invalidUUID = "invalid_uuid"
+    case invalidSymbol = "invalid_symbol"
+    case invalidBound = "invalid_bound"
+    case invertedRange = "inverted_range"
+    case uuidConflict = "uuid_conflict"
+    case bodyTooLarge = "body_too_large"
+    case unsupportedMediaType = "unsupported_media_type"
+    case invalidMessage = "invalid_message"
+}
+
+/// A client error that names the parameter at fault. Nothing is stored for a
+/// request that fails validation.
+public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var parameter: String
+    public var reason: RejectReason
+    public var message: String
+
+    public init(parameter: String, reason: RejectReason, message: String) {
+        self.parameter = parameter
+        self.reason = reason
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    static func quoted(_ value: some StringProtocol) -> String {
+        let limit = 40
+        let text = value.count > limit ? value.prefix(limit) + "…" : String(value)
+        return "'\(text)'"
+    }
+}
+
+/// The checks the routes apply, one function per kind of parameter.
+public enum Validate {
+    public static let uuidExample = "123e4567-e89b-42d3-a456-426614174000"
+
+    public static func requestID(_ raw: String?, parameter: String = "uuid") throws(ValidationError) -> RequestID {
+        guard let raw else {
+            throw ValidationError(
+                parameter: parameter, reason: .missingParameter,
+                message: "\(parameter): missing; expected a UUID like \(uuidExample)")
+        }
+        guard let id = RequestID(parsing: raw) else {
+            throw ValidationError(
+                parameter: parameter, reason: .invalidUUID,
+                message: "\(parameter): \(ValidationError.quoted(raw)) is not a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
+        }
+        return id
+    }
+
+    public static func symbol(_ raw: String?, parameter: String = "symbol") throws(ValidationError) -> Symbol {
+        guard let raw else {
+            throw ValidationError(
+                parameter: parameter, reason: .missingParameter,
+                message: "\(parameter): missing; expected one letter a-z")
+        }
+        guard let symbol = Symbol(parsing: raw) else {
+            throw ValidationError(
+                parameter: parameter, reason: .invalidSymbol,
+                message: "\(parameter): \(ValidationError.quoted(raw)) is not a single letter a-z")
+        }
+        return symbol
+    }
+
+    public static func bound(_ raw: String, parameter: String) throws(ValidationError) -> Timestamp {
+        switch Timestamp.parseBound(raw) {
+        case .success(let time):
+            return time
+        case .failure(.malformed):
+            throw ValidationError(
+                parameter: parameter, reason: .invalidBound,
+                message: "\(parameter): \(ValidationError.quoted(raw)) is not a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS[.ffffff][Z] (UTC)")
+        case .failure(.impossible):
+            throw ValidationError(
+                parameter: parameter, reason: .invalidBound,
+                message: "\(parameter): \(ValidationError.quoted(raw)) is not a real date and time")
+        }
+    }
+
+    /// The half-open range [lower, upper); `lower == upper` is valid and empty.
+    public static func range(lower: String, upper: String) throws(ValidationError) -> TimeRange {
+        let from = try bound(lower, parameter: "lower")
+        let to = try bound(upper, parameter: "upper")
+        guard from <= to else {
+            throw ValidationError(
+                parameter: "lower", reason: .invertedRange,
+                message: "lower: \(ValidationError.quoted(lower)) is after upper \(ValidationError.quoted(upper))")
+        }
+        return TimeRange(lower: from, upper: to)
+    }
+}
