@@ -57,9 +57,9 @@ let package = Package(
             name: "RedisStore",
             dependencies: [
                 "SymbolStreamCore", "RedisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            resources: [.copy("symbolstream.lua")]
+            ]
         ),
         // Raw history in MariaDB: schema, archiver, rebuild.
         .target(
@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "SymbolStreamServer",
             dependencies: [
-                "SymbolStreamCore", "RedisStore", "MariaDBArchive",
+                "SymbolStreamCore", "RedisStore", "MariaDBArchive", "RedisClient", "MariaDBClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "symbolstream",
             dependencies: [
-                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "MariaDBArchive",
+                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "MariaDBArchive", "MariaDBClient", "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,8 +92,21 @@ let package = Package(
         .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient"]),
-        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore", "SymbolStreamCore"]),
-        .testTarget(name: "MariaDBArchiveTests", dependencies: ["MariaDBArchive", "RedisStore", "SymbolStreamCore"]),
+        // Finds (or starts, through provisioning/stores.sh) the real Redis and
+        // MariaDB that store tests run against.
+        .target(
+            name: "StoreTestSupport",
+            dependencies: [
+                "RedisClient", "MariaDBClient", "RedisStore", "SymbolStreamCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/StoreTestSupport"
+        ),
+        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore", "SymbolStreamCore", "StoreTestSupport"]),
+        .testTarget(
+            name: "MariaDBArchiveTests",
+            dependencies: ["MariaDBArchive", "RedisStore", "SymbolStreamCore", "StoreTestSupport", "MariaDBClient"]
+        ),
         .testTarget(
             name: "SymbolStreamServerTests",
             dependencies: [

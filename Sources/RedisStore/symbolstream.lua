@@ -1,1 +1,0 @@
--- Redis functions for SymbolStream (placeholder).

@@ -1,0 +1,163 @@
+import RedisClient
+import StoreTestSupport
+import SymbolStreamCore
+import Testing
+
+@testable import RedisStore
+
+/// The Redis store against a real Redis, checked against the reference model.
+@Suite struct RedisEventStoreTests {
+    @Test func answersEverythingLikeTheReferenceModel() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 1)
+            var model = AggregateModel()
+            let events = traffic.events(4000)
+            for event in events {
+                let expected = model.apply(event)
+                let got: IngestOutcome
+                switch event {
+                case .initial(let initial): got = .initial(try await store.recordInitial(initial))
+                case .followup(let followup): got = .followup(try await store.recordFollowup(followup))
+                }
+                #expect(got == expected, "\(event)")
+            }
+            #expect(try await StoreChecks.differences(store, model, events: events, seed: 2) == [])
+        }
+    }
+
+    @Test func aPipelinedBatchEqualsOneByOne() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 3)
+            var model = AggregateModel()
+            let events = traffic.events(3000)
+            var outcomes = [IngestOutcome]()
+            for chunk in stride(from: 0, to: events.count, by: 500) {
+                outcomes += try await store.ingest(Array(events[chunk..<min(chunk + 500, events.count)]))
+            }
+            #expect(outcomes == events.map { model.apply($0) })
+            #expect(try await StoreChecks.differences(store, model, events: events, seed: 4) == [])
+        }
+    }
+
+    @Test func everyAcceptedEventIsLoggedOnceInOrderAndRetriesAreNot() async throws {
+        try await TestStores.withRedisStore { store in
+            let log = RedisEventLog(client: store.client, layout: store.layout)
+            var traffic = Traffic(seed: 5)
+            var model = AggregateModel()
+            let events = traffic.events(1500)
+            let outcomes = try await store.ingest(events)
+            var expected = [(IngestEvent, Int)]()
+            for (event, outcome) in zip(events, outcomes) {
+                let before = model.request(event.id)
+                _ = model.apply(event)
+                switch outcome {
+                case .initial(.accepted):
+                    expected.append((event, before?.followups.count ?? 0))
+                case .followup:
+                    expected.append((event, 0))
+                default:
+                    break
+                }
+            }
+            let status = try await store.pipelineStatus()
+            #expect(status.backlog == Int64(expected.count))
+            #expect(status.oldestUnarchived == expected.first?.0.receivedAt)
+
+            let logged = try await store.client.withDedicatedConnection { connection in
+                try await log.read(on: connection, consumer: "test", count: 10_000, pending: false, block: nil)
+            }
+            #expect(logged.count == expected.count)
+            for (entry, (event, adopted)) in zip(logged, expected) {
+                guard case .event(let logged) = entry else {
+                    Issue.record("not an event: \(entry)")
+                    continue
+                }
+                #expect(logged.id == event.id)
+                #expect(logged.receivedAt == event.receivedAt)
+                switch event {
+                case .initial(let initial):
+                    #expect(logged.kind == .initial && logged.symbol == initial.symbol && logged.guess == initial.guess)
+                    #expect(logged.adopted == adopted)
+                case .followup:
+                    #expect(logged.kind == .followup && logged.guess == nil)
+                }
+            }
+            // Acknowledging trims: the log keeps only what is not archived.
+            let half = logged.count / 2
+            #expect(try await log.acknowledge(logged.prefix(half).map(\.streamID)) == half)
+            let afterHalf = try await store.pipelineStatus()
+            #expect(afterHalf.backlog == Int64(logged.count - half))
+            #expect(afterHalf.archived == Int64(half))
+            #expect(try await log.acknowledge(logged.dropFirst(half).map(\.streamID)) == logged.count - half)
+            let done = try await store.pipelineStatus()
+            #expect(done.backlog == 0 && done.oldestUnarchived == nil && done.archived == Int64(logged.count))
+        }
+    }
+
+    @Test func replayingDoesNotLogAgain() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 6)
+            let events = traffic.events(200)
+            _ = try await store.replay(events)
+            #expect(try await store.pipelineStatus().backlog == 0)
+            var model = AggregateModel()
+            for event in events { _ = model.apply(event) }
+            #expect(try await store.totals() == Symbol.all.map(model.summary))
+        }
+    }
+
+    @Test func survivesTheFunctionLibraryBeingFlushed() async throws {
+        try await TestStores.withRedisStore { store in
+            let e = Symbol(parsing: "e")!
+            let id = RequestID(high: 7, low: 7)
+            _ = try await store.recordInitial(InitialEvent(id: id, symbol: e, guess: true, receivedAt: Timestamp(microseconds: 1_000_000)))
+            _ = try await store.client.send(RedisCommand("FUNCTION", "FLUSH"))
+            #expect(try await store.summary(of: e).count == 1)
+            #expect(try await store.recordFollowup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: 2_000_000))) == .attributed(e))
+            #expect(try await store.ingest([.followup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: 3_000_000)))]) == [.followup(.attributed(e))])
+        }
+    }
+
+    @Test func resetDeletesAggregatesButKeepsTheLog() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 8)
+            _ = try await store.ingest(traffic.events(300))
+            let backlog = try await store.pipelineStatus().backlog
+            #expect(try await store.resetAggregates() > 0)
+            #expect(Set(try await store.keys()) == ["log"])
+            #expect(try await store.pipelineStatus().backlog == backlog)
+            #expect(try await store.totals().allSatisfy { $0.count == 0 && $0.followups == 0 })
+        }
+    }
+
+    @Test func usesListpackEncodedUUIDBuckets() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 9)
+            _ = try await store.ingest(traffic.events(500))
+            let uuidMap = Array((store.layout.prefix + "u:").utf8)
+            let keys = try await store.rawKeys().filter { $0.starts(with: uuidMap) }
+            #expect(!keys.isEmpty)
+            for key in keys.prefix(20) {
+                let encoding = try await store.client.send(RedisCommand("OBJECT", "ENCODING", RedisArgument(bytes: key)))
+                #expect(encoding.string == "listpack")
+            }
+        }
+    }
+}
+
+@Suite struct RecordCodecTests {
+    @Test func decodesRecordsAndTimes() {
+        let id = RequestID(high: 1, low: 2)
+        // second 1_700_000_000, offset 999_999, symbol e (4), guess 1, then one followup.
+        let second: [UInt8] = [0x00, 0x65, 0x53, 0xF1, 0x00]
+        let offset: [UInt8] = [0x0F, 0x42, 0x3F]
+        let bytes = second + offset + [4 * 2 + 1] + second + [0, 0, 7]
+        let record = RecordCodec.record(bytes, id: id)
+        #expect(record?.symbol == Symbol(parsing: "e"))
+        #expect(record?.guess == true)
+        #expect(record?.receivedAt == Timestamp(second: 1_700_000_000, offset: 999_999))
+        #expect(record?.followups == [Timestamp(second: 1_700_000_000, offset: 7)])
+        #expect(RecordCodec.record(Array(bytes.prefix(12)), id: id) == nil)
+        #expect(RecordCodec.record(second + offset + [26 * 2], id: id) == nil)
+    }
+}
