@@ -1,0 +1,190 @@
+import Logging
+import MariaDBClient
+import RedisClient
+import RedisStore
+import ServiceLifecycle
+import Synchronization
+import SymbolStreamCore
+
+public struct ArchiverConfiguration: Sendable, Hashable {
+    /// Consumer name in the `archiver` group. Keep it stable across restarts of
+    /// one instance: its unacknowledged entries are re-read first on start.
+    public var consumer: String = "archiver"
+    public var batchSize: Int = 5000
+    /// How long one read waits for new events (also the shutdown latency).
+    public var blockTime: Duration = .milliseconds(100)
+    /// Entries another consumer has held this long are taken over.
+    public var abandonedAfter: Duration = .seconds(60)
+    public var retryDelay: Duration = .milliseconds(100)
+    public var maximumRetryDelay: Duration = .seconds(5)
+
+    public init() {}
+}
+
+/// Counters of the archive path since this process started (for `/health`
+/// and `/metrics`).
+public struct ArchiverStatistics: Sendable, Hashable {
+    public var batches: Int64 = 0
+    public var events: Int64 = 0
+    public var failures: Int64 = 0
+    public var deadLetters: Int64 = 0
+    public var lastError: String?
+    public var lastBatchAt: Timestamp?
+}
+
+/// Moves events from the Redis log into MariaDB: read a batch through the
+/// consumer group, write it in one transaction, commit, then acknowledge.
+/// A crash anywhere leaves the batch pending, to be delivered again; the
+/// idempotent insert makes that harmless. MariaDB being down only delays it.
+public final class Archiver: Service {
+    private let log: RedisEventLog
+    private let database: MariaDBPool
+    private let configuration: ArchiverConfiguration
+    private let logger: Logger
+    private let clock: EventClock
+    private let statisticsBox = Mutex(ArchiverStatistics())
+
+    public init(
+        log: RedisEventLog, database: MariaDBPool, configuration: ArchiverConfiguration = .init(), logger: Logger,
+        clock: EventClock = EventClock()
+    ) {
+        self.log = log
+        self.database = database
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public var statistics: ArchiverStatistics { statisticsBox.withLock { $0 } }
+
+    public func run() async throws {
+        guard await migrate() else { return }
+        var delay = configuration.retryDelay
+        while !isStopping {
+            do {
+                try await log.client.withDedicatedConnection { connection in
+                    try await self.consume(on: connection, untilDrained: false)
+                }
+            } catch {
+                guard !isStopping else { break }
+                logger.warning("archiver interrupted; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, configuration.maximumRetryDelay)
+                continue
+            }
+            delay = configuration.retryDelay
+        }
+        logger.info("archiver stopped")
+    }
+
+    /// Archives everything logged so far and returns (for `rebuild`, tests and
+    /// tools that need the archive complete).
+    public func drain() async throws {
+        let logger = self.logger
+        try await database.withConnection { try Schema.migrate($0, logger: logger) }
+        try await log.client.withDedicatedConnection { connection in
+            try await self.consume(on: connection, untilDrained: true)
+        }
+    }
+
+    private var isStopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+
+    /// The schema must exist before the first insert; MariaDB may still be
+    /// starting (ingest does not wait for it), so keep trying.
+    private func migrate() async -> Bool {
+        var delay = configuration.retryDelay
+        while !isStopping {
+            do {
+                let logger = self.logger
+                let applied = try await database.withConnection { try Schema.migrate($0, logger: logger) }
+                if !applied.isEmpty { logger.info("schema migrated", metadata: ["versions": "\(applied)"]) }
+                return true
+            } catch {
+                logger.warning("cannot migrate the archive schema yet; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, configuration.maximumRetryDelay)
+            }
+        }
+        return false
+    }
+
+    private func consume(on connection: RedisConnection, untilDrained: Bool) async throws {
+        // First whatever this consumer was given but never acknowledged.
+        while !isStopping {
+            let pending = try await log.read(
+                on: connection, consumer: configuration.consumer, count: configuration.batchSize, pending: true, block: nil)
+            if pending.isEmpty { break }
+            logger.info("re-archiving entries left pending by an earlier run", metadata: ["count": "\(pending.count)"])
+            guard try await archive(pending) else { return }
+        }
+        var lastClaim = ContinuousClock.now
+        while !isStopping {
+            if ContinuousClock.now - lastClaim > configuration.abandonedAfter {
+                lastClaim = ContinuousClock.now
+                let claimed = try await log.claimAbandoned(
+                    on: connection, consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter,
+                    count: configuration.batchSize)
+                if !claimed.isEmpty {
+                    logger.notice("took over entries abandoned by another consumer", metadata: ["count": "\(claimed.count)"])
+                    guard try await archive(claimed) else { return }
+                }
+            }
+            let entries = try await log.read(
+                on: connection, consumer: configuration.consumer, count: configuration.batchSize, pending: false,
+                block: untilDrained ? nil : configuration.blockTime)
+            if entries.isEmpty {
+                if untilDrained { return }
+                continue
+            }
+            guard try await archive(entries) else { return }
+        }
+    }
+
+    /// Writes and acknowledges one batch, retrying MariaDB until it succeeds.
+    /// Returns false if asked to stop first (the batch then stays pending).
+    private func archive(_ entries: [RedisEventLog.Entry]) async throws -> Bool {
+        var events = [LoggedEvent]()
+        events.reserveCapacity(entries.count)
+        for entry in entries {
+            switch entry {
+            case .event(let event):
+                events.append(event)
+            case .malformed(let streamID, let fields):
+                logger.error("malformed log entry moved to the dead-letter stream", metadata: ["stream_id": "\(streamID)"])
+                try await log.deadLetter(streamID: streamID, fields: fields)
+                statisticsBox.withLock { $0.deadLetters += 1 }
+            case .gone:
+                break
+            }
+        }
+        var delay = configuration.retryDelay
+        while true {
+            do {
+                let batch = events
+                try await database.withConnection { connection in
+                    try ArchiveWriter.write(batch, on: connection)
+                }
+                break
+            } catch {
+                statisticsBox.withLock {
+                    $0.failures += 1
+                    $0.lastError = "\(error)"
+                }
+                logger.warning(
+                    "archive batch failed; will retry", metadata: ["events": "\(events.count)", "error": "\(error)", "retry_in": "\(delay)"])
+                if isStopping { return false }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, configuration.maximumRetryDelay)
+            }
+        }
+        try await log.acknowledge(entries.map(\.streamID))
+        let now = clock.now()
+        statisticsBox.withLock {
+            $0.batches += 1
+            $0.events += Int64(events.count)
+            $0.lastBatchAt = now
+        }
+        logger.debug("archived batch", metadata: ["events": "\(events.count)"])
+        return true
+    }
+}

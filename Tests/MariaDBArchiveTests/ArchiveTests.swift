@@ -1,0 +1,143 @@
+import Logging
+import Synchronization
+import MariaDBClient
+import RedisClient
+import StoreTestSupport
+import SymbolStreamCore
+import Testing
+
+@testable import MariaDBArchive
+@testable import RedisStore
+
+/// The archive path against real Redis and MariaDB.
+@Suite struct ArchiveTests {
+    /// (kind, uuid, symbol or "-", guess or "-", received_at) of every row.
+    static func rows(_ pool: MariaDBPool) async throws -> [[String]] {
+        try await pool.withConnection { connection in
+            try connection.query(
+                "SELECT kind, CAST(uuid AS CHAR), COALESCE(symbol, '-'), COALESCE(guess, '-'), received_at FROM events ORDER BY received_at, uuid, kind"
+            ).map { row in row.values.map { $0.string ?? "\($0)" } }
+        }
+    }
+
+    /// The rows the accepted events must produce, followups with the symbol of
+    /// their initial when it is known at the end.
+    static func expectedRows(_ events: [IngestEvent], model: inout AggregateModel) -> [[String]] {
+        var accepted = [IngestEvent]()
+        for event in events {
+            switch model.apply(event) {
+            case .initial(.accepted), .followup: accepted.append(event)
+            default: break
+            }
+        }
+        return accepted.map { event -> [String] in
+            switch event {
+            case .initial(let initial):
+                return ["initial", initial.id.description, initial.symbol.letter, initial.guess ? "1" : "0", initial.receivedAt.description]
+            case .followup(let followup):
+                let symbol = model.request(followup.id)?.symbol?.letter ?? "-"
+                return ["followup", followup.id.description, symbol, "-", followup.receivedAt.description]
+            }
+        }.sorted { ($0[4], $0[1], $0[0] == "initial" ? 0 : 1) < ($1[4], $1[1], $1[0] == "initial" ? 0 : 1) }
+    }
+
+    @Test func migrationsAreIdempotent() async throws {
+        try await TestStores.withDatabase { pool, name in
+            let logger = TestStores.logger
+            #expect(try await pool.withConnection { try Schema.migrate($0, logger: logger) } == [1])
+            #expect(try await pool.withConnection { try Schema.migrate($0, logger: logger) } == [])
+            let tables = try await pool.withConnection { connection in
+                try connection.query(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name", [.string(name)]
+                ).compactMap { $0[0].string }
+            }
+            #expect(tables == ["events", "followups", "initials", "schema_migrations"])
+        }
+    }
+
+    @Test func archivesExactlyTheAcceptedEvents() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 21)
+                let events = traffic.events(3000)
+                _ = try await store.ingest(events)
+                var configuration = ArchiverConfiguration()
+                configuration.batchSize = 700  // several batches, adoptions across them
+                let archiver = Archiver(
+                    log: RedisEventLog(client: store.client, layout: store.layout), database: pool, configuration: configuration,
+                    logger: TestStores.logger)
+                try await archiver.drain()
+                var model = AggregateModel()
+                let rows = try await Self.rows(pool)
+                let expected = Self.expectedRows(events, model: &model)
+                #expect(rows.count == expected.count)
+                #expect(Array(rows.filter { !expected.contains($0) }.prefix(5)) == [])
+                #expect(Array(expected.filter { !rows.contains($0) }.prefix(5)) == [])
+                #expect(try await store.pipelineStatus().backlog == 0)
+                #expect(archiver.statistics.failures == 0)
+            }
+        }
+    }
+
+    @Test func aBatchRedeliveredAfterACrashIsInsertedOnce() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 22)
+                let events = traffic.events(800)
+                _ = try await store.ingest(events)
+                let log = RedisEventLog(client: store.client, layout: store.layout)
+                let logger = TestStores.logger
+                try await pool.withConnection { try Schema.migrate($0, logger: logger) }
+                // An archiver that committed a batch and died before acknowledging it.
+                let delivered = try await store.client.withDedicatedConnection { connection in
+                    try await log.read(on: connection, consumer: "archiver", count: 500, pending: false, block: nil)
+                }
+                let batch = delivered.compactMap { if case .event(let event) = $0 { event } else { nil } }
+                try await pool.withConnection { try ArchiveWriter.write(batch, on: $0) }
+                // The next run gets the same entries again, then the rest.
+                let archiver = Archiver(log: log, database: pool, logger: logger)
+                try await archiver.drain()
+                var model = AggregateModel()
+                #expect(try await Self.rows(pool) == Self.expectedRows(events, model: &model))
+                #expect(try await store.pipelineStatus().backlog == 0)
+            }
+        }
+    }
+
+    @Test func rebuildRestoresEveryAggregate() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 23)
+                let events = traffic.events(2500)
+                _ = try await store.ingest(events)
+                var model = AggregateModel()
+                for event in events { _ = model.apply(event) }
+                let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
+                let before = try await store.totals()
+                #expect(before == Symbol.all.map(model.summary))
+
+                // Redis loses everything but the (archived) log; rebuild from MariaDB.
+                try await store.resetAggregates()
+                #expect(try await store.totals().allSatisfy { $0.count == 0 })
+                var reader = ArchiveReader(database: pool)
+                reader.pageSize = 333  // many pages, so the keyset pagination is exercised
+                let rebuild = Rebuild(store: store, archiver: archiver, reader: reader, logger: TestStores.logger)
+                let progress = ProgressLog()
+                let replayed = try await rebuild.run { progress.append($0) }
+                #expect(replayed == Int64(try await Self.rows(pool).count))
+                #expect(progress.values.last == Rebuild.Progress(replayed: replayed, total: replayed))
+
+                #expect(try await store.totals() == before)
+                #expect(try await StoreChecks.differences(store, model, events: events, seed: 24) == [])
+                // Nothing was logged again by the replay.
+                #expect(try await store.pipelineStatus().backlog == 0)
+            }
+        }
+    }
+}
+
+final class ProgressLog: Sendable {
+    private let storage = Mutex([Rebuild.Progress]())
+    func append(_ value: Rebuild.Progress) { storage.withLock { $0.append(value) } }
+    var values: [Rebuild.Progress] { storage.withLock { $0 } }
+}
