@@ -1,0 +1,38 @@
+import MariaDBArchive
+import RedisStore
+import SymbolStreamCore
+
+/// The state of each dependency and of the archive path, for `/health`.
+public struct HealthReport: Sendable, Hashable {
+    public struct Dependency: Sendable, Hashable {
+        public var isUp: Bool
+        public var latencyMilliseconds: Double?
+        public var error: String?
+
+        public init(isUp: Bool, latencyMilliseconds: Double? = nil, error: String? = nil) {
+            self.isUp = isUp
+            self.latencyMilliseconds = latencyMilliseconds
+            self.error = error
+        }
+    }
+
+    public var redis: Dependency
+    public var mariadb: Dependency
+    /// Nil when Redis could not be asked.
+    public var pipeline: PipelineStatus?
+    /// Nil when this process runs no archiver (`serve --no-archiver`).
+    public var archiver: ArchiverStatistics?
+
+    public init(redis: Dependency, mariadb: Dependency, pipeline: PipelineStatus?, archiver: ArchiverStatistics?) {
+        self.redis = redis
+        self.mariadb = mariadb
+        self.pipeline = pipeline
+        self.archiver = archiver
+    }
+}
+
+/// Where `/health` gets its report: live checks in production, a fixed
+/// report in route tests.
+public protocol HealthProbe: Sendable {
+    func report() async -> HealthReport
+}

@@ -1,0 +1,173 @@
+import Hummingbird
+import Logging
+import SymbolStreamCore
+
+/// What the routes need; the HTTP layer sees storage only through protocols.
+public struct RouteDependencies: Sendable {
+    public var store: any EventStore
+    public var health: any HealthProbe
+    public var guesser: Guesser
+    public var clock: EventClock
+    public var counters: ServiceCounters
+    public var logger: Logger
+
+    public init(
+        store: any EventStore, health: any HealthProbe, guesser: Guesser, clock: EventClock = EventClock(),
+        counters: ServiceCounters = ServiceCounters(), logger: Logger
+    ) {
+        self.store = store
+        self.health = health
+        self.guesser = guesser
+        self.clock = clock
+        self.counters = counters
+        self.logger = logger
+    }
+}
+
+/// All routes of the service.
+public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
+    let catalog = RouteCatalog()
+    router.add(middleware: ErrorMiddleware(catalog: catalog, counters: dependencies.counters, logger: dependencies.logger))
+    let routes = SymbolStreamRoutes(dependencies: dependencies)
+
+    func on(_ path: String, _ method: HTTPRequest.Method, _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
+        catalog.add(path, method)
+        router.on(RouterPath(path), method: method) { request, context in try await handler(request, context) }
+    }
+    on("/initial", .post, routes.initial)
+    on("/followup", .post, routes.followup)
+    on("/dashboard/symbol/:symbol", .get, routes.symbolDashboard)
+    on("/dashboard/range/:lower/:upper", .get, routes.rangeDashboard)
+    on("/requests/:uuid", .get, routes.requestRecord)
+    on("/health", .get, routes.health)
+    return router
+}
+
+struct SymbolStreamRoutes: Sendable {
+    let dependencies: RouteDependencies
+
+    // MARK: Ingest
+
+    /// `POST /initial?uuid=…&symbol=…` → `True` / `False`.
+    @Sendable func initial(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let parameters = try await Self.parameters(of: request, context: context)
+        let id = try Validate.requestID(try parameters.value("uuid"))
+        let symbol = try Validate.symbol(try parameters.value("symbol"))
+        let event = InitialEvent(
+            id: id, symbol: symbol, guess: dependencies.guesser.guess(symbol), receivedAt: dependencies.clock.now())
+        let outcome = try await dependencies.store.recordInitial(event)
+        dependencies.counters.record(.initial(outcome))
+        switch outcome {
+        case .accepted(let guess), .retry(let guess):
+            return guess ? .text("True") : .text("False")
+        case .conflict(let existing):
+            throw UUIDConflictError(id: id, existing: existing)
+        }
+    }
+
+    /// `POST /followup?uuid=…` → `hooray`.
+    @Sendable func followup(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let parameters = try await Self.parameters(of: request, context: context)
+        let id = try Validate.requestID(try parameters.value("uuid"))
+        let outcome = try await dependencies.store.recordFollowup(FollowupEvent(id: id, receivedAt: dependencies.clock.now()))
+        dependencies.counters.record(.followup(outcome))
+        return .text("hooray")
+    }
+
+    /// Query-string parameters, plus those of a form-encoded body (as the
+    /// original Flask service accepted both).
+    static func parameters(of request: Request, context: AppRequestContext) async throws -> FormParameters {
+        var parameters = try FormParameters(parsing: request.uri.query ?? "")
+        if let type = request.headers[.contentType], type.lowercased().hasPrefix("application/x-www-form-urlencoded") {
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            try parameters.append(parsing: String(buffer: body))
+        }
+        return parameters
+    }
+
+    // MARK: Reads
+
+    @Sendable func symbolDashboard(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let symbol = try Validate.symbol(try Self.pathParameter("symbol", context))
+        return .json(JSONValue(try await dependencies.store.summary(of: symbol)))
+    }
+
+    @Sendable func rangeDashboard(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let range = try Validate.range(lower: try Self.pathParameter("lower", context), upper: try Self.pathParameter("upper", context))
+        let summaries = try await dependencies.store.summaries(in: range)
+        return .json(.array(summaries.map(JSONValue.init)))
+    }
+
+    @Sendable func requestRecord(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try Validate.requestID(try Self.pathParameter("uuid", context))
+        guard let record = try await dependencies.store.request(id) else {
+            return .error("uuid: no request \(id) is known", status: .notFound)
+        }
+        return .json(JSONValue(record))
+    }
+
+    /// Path parameters arrive percent-encoded (`2017-06-28%2012:00:00`).
+    static func pathParameter(_ name: String, _ context: AppRequestContext) throws(ValidationError) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return try FormParameters.decode(raw.utf8, parameter: name)
+    }
+
+    // MARK: Health
+
+    /// 200 while events can be taken (Redis up), 503 otherwise; MariaDB being
+    /// down only delays the archive, so it makes the status "degraded".
+    @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let report = await dependencies.health.report()
+        let counters = dependencies.counters.snapshot
+        let now = dependencies.clock.now()
+        let status = !report.redis.isUp ? "unavailable" : report.mariadb.isUp ? "ok" : "degraded"
+        func dependency(_ state: HealthReport.Dependency) -> JSONValue {
+            var members: [(String, JSONValue)] = [("status", .string(state.isUp ? "up" : "down"))]
+            if let latency = state.latencyMilliseconds { members.append(("latency_ms", .double((latency * 1000).rounded() / 1000))) }
+            if let error = state.error { members.append(("error", .string(error))) }
+            return .object(members)
+        }
+        var archive: [(String, JSONValue)] = []
+        if let pipeline = report.pipeline {
+            archive += [
+                ("backlog", .int(pipeline.backlog)),
+                ("lag_seconds", .double((pipeline.archiveLag(now: now) * 1000).rounded() / 1000)),
+                ("oldest_unarchived", JSONValue(pipeline.oldestUnarchived)),
+                ("archived_total", .int(pipeline.archived)),
+                ("requests_waiting_for_initial", .int(pipeline.waitingRequests)),
+            ]
+        }
+        if let archiver = report.archiver {
+            archive += [
+                ("batches", .int(archiver.batches)),
+                ("events_archived_by_this_process", .int(archiver.events)),
+                ("failures", .int(archiver.failures)),
+                ("dead_letters", .int(archiver.deadLetters)),
+                ("last_error", archiver.lastError.map { .string($0) } ?? .null),
+                ("last_batch_at", JSONValue(archiver.lastBatchAt)),
+            ]
+        } else {
+            archive.append(("archiver", .string("not running in this process")))
+        }
+        let rejected = RejectReason.allCases.map { ($0.rawValue, JSONValue.int(counters.rejected[$0] ?? 0)) }
+        let body: JSONValue = .object([
+            ("status", .string(status)),
+            ("time", .string(now.description)),
+            ("redis", dependency(report.redis)),
+            ("mariadb", dependency(report.mariadb)),
+            ("archive", .object(archive)),
+            (
+                "requests",
+                .object([
+                    ("initials_accepted", .int(counters.initials)),
+                    ("initial_retries", .int(counters.retries)),
+                    ("followups_accepted", .int(counters.followups)),
+                    ("unavailable", .int(counters.unavailable)),
+                    ("rejected", .object(rejected)),
+                ])
+            ),
+        ])
+        return .json(body, status: report.redis.isUp ? .ok : .serviceUnavailable)
+    }
+}

@@ -1,0 +1,39 @@
+import Synchronization
+import SymbolStreamCore
+
+/// What this process has accepted and rejected since it started: for `/health`
+/// (and the reject counts the fuzz tests check).
+public final class ServiceCounters: Sendable {
+    public struct Snapshot: Sendable, Hashable {
+        public var initials: Int64 = 0
+        public var retries: Int64 = 0
+        public var followups: Int64 = 0
+        public var rejected: [RejectReason: Int64] = [:]
+        public var unavailable: Int64 = 0
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+
+    func record(_ outcome: IngestOutcome) {
+        state.withLock { counts in
+            switch outcome {
+            case .initial(.accepted): counts.initials += 1
+            case .initial(.retry): counts.retries += 1
+            case .initial(.conflict): break  // counted as a reject where the 409 is made
+            case .followup: counts.followups += 1
+            }
+        }
+    }
+
+    func rejected(_ reason: RejectReason) {
+        state.withLock { $0.rejected[reason, default: 0] += 1 }
+    }
+
+    func unavailable() {
+        state.withLock { $0.unavailable += 1 }
+    }
+}
