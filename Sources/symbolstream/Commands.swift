@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import MariaDBArchive
+import MariaDBClient
+import RedisStore
+import ServiceLifecycle
+import SymbolStreamCore
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or update the MariaDB tables (serve also does this at start).")
+
+    @OptionGroup var stores: StoreOptions
+
+    func run() async throws {
+        let logger = try stores.makeLogger(label: "symbolstream.migrate")
+        let database = MariaDBPool(configuration: try stores.mariadb(), size: 1, logger: logger)
+        defer { Task { await database.shutdown() } }
+        let applied = try await database.withConnection { try Schema.migrate($0, logger: logger) }
+        print(applied.isEmpty ? "schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+        await database.shutdown()
+    }
+}
+
+struct Archive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run only the archiver (Redis log → MariaDB), e.g. beside `serve --no-archiver`; --drain archives what is logged and exits.")
+
+    @Option(help: "Archiver consumer name (env SYMBOLSTREAM_ARCHIVER_CONSUMER; default archiver).")
+    var archiverConsumer: String?
+    @Option(help: "Events per archive batch (env SYMBOLSTREAM_ARCHIVE_BATCH; default 5000).")
+    var archiveBatch: Int?
+    @Flag(help: "Archive everything logged so far, then exit.")
+    var drain = false
+    @OptionGroup var stores: StoreOptions
+
+    func run() async throws {
+        let logger = try stores.makeLogger(label: "symbolstream.archive")
+        let configuration = try archiverConfiguration(consumer: archiverConsumer, batch: archiveBatch)
+        let drain = self.drain
+        try await StoreSession.with(stores, logger: logger) { session in
+            let archiver = Archiver(
+                log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database,
+                configuration: configuration, logger: logger)
+            if drain {
+                try await archiver.drain()
+                let status = try await session.store.pipelineStatus()
+                print("archived; backlog \(status.backlog), archived in total \(status.archived)")
+            } else {
+                let group = ServiceGroup(
+                    configuration: .init(services: [archiver], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                try await group.run()
+            }
+        }
+    }
+}
+
+struct RebuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Recompute every Redis aggregate from the raw history in MariaDB. Stop the service first.")
+
+    @OptionGroup var stores: StoreOptions
+
+    func run() async throws {
+        let logger = try stores.makeLogger(label: "symbolstream.rebuild")
+        try await StoreSession.with(stores, logger: logger) { session in
+            let archiver = Archiver(
+                log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database, logger: logger)
+            let rebuild = MariaDBArchive.Rebuild(
+                store: session.store, archiver: archiver, reader: ArchiveReader(database: session.database), logger: logger)
+            let started = ContinuousClock.now
+            let reporter = ProgressReporter(label: "rebuild", unit: "events", started: started)
+            let replayed = try await rebuild.run { progress in
+                reporter.report(done: progress.replayed, total: progress.total)
+            }
+            reporter.finish(done: replayed)
+        }
+    }
+}
+
+/// One line of progress on stderr, rewritten in place on a terminal, at most
+/// a few times a second.
+final class ProgressReporter: @unchecked Sendable {
+    private let label: String
+    private let unit: String
+    private let started: ContinuousClock.Instant
+    private let lock = NSLock()
+    private var lastPrint: ContinuousClock.Instant?
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+
+    init(label: String, unit: String, started: ContinuousClock.Instant) {
+        self.label = label
+        self.unit = unit
+        self.started = started
+    }
+
+    func report(done: Int64, total: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = ContinuousClock.now
+        if let lastPrint, now - lastPrint < .milliseconds(isTerminal ? 200 : 2000), done < total { return }
+        lastPrint = now
+        let seconds = max(0.001, Self.seconds(now - started))
+        let percent = total > 0 ? Double(done) * 100 / Double(total) : 100
+        let line = String(format: "%@: %lld / %lld %@ (%.1f%%), %.0f %@/s, %.1fs", label, done, total, unit, percent, Double(done) / seconds, unit, seconds)
+        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + line + (isTerminal ? "" : "\n")).utf8))
+    }
+
+    func finish(done: Int64) {
+        let seconds = Self.seconds(ContinuousClock.now - started)
+        FileHandle.standardError.write(Data(((isTerminal ? "\n" : "") + String(format: "%@: done, %lld %@ in %.1fs\n", label, done, unit, seconds)).utf8))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Hummingbird
+import MariaDBArchive
+import SymbolStreamCore
+import SymbolStreamServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP service (and, unless told otherwise, the archiver).")
+
+    @Option(help: "Address to listen on (env SYMBOLSTREAM_HOST; default 127.0.0.1; 0.0.0.0 for all interfaces).")
+    var host: String?
+    @Option(help: "Port to listen on (env SYMBOLSTREAM_PORT; default 5000).")
+    var port: Int?
+    @Option(help: "Probability that a guess is flipped, 0...1 (env SYMBOLSTREAM_FLIP_PROBABILITY; default 0.1).")
+    var flipProbability: Double?
+    @Option(help: "Seed for the guess model, for reproducible runs (env SYMBOLSTREAM_SEED; default: random).")
+    var seed: UInt64?
+    @Flag(help: "Do not run the archiver in this process (run `symbolstream archive` elsewhere). Env SYMBOLSTREAM_NO_ARCHIVER=1.")
+    var noArchiver = false
+    @Option(help: "Archiver consumer name; keep it stable per instance (env SYMBOLSTREAM_ARCHIVER_CONSUMER; default archiver).")
+    var archiverConsumer: String?
+    @Option(help: "Events per archive batch (env SYMBOLSTREAM_ARCHIVE_BATCH; default 5000).")
+    var archiveBatch: Int?
+    @Option(help: "Seconds before an idle client connection is closed (env SYMBOLSTREAM_IDLE_TIMEOUT; default 30).")
+    var idleTimeout: Int?
+    @OptionGroup var stores: StoreOptions
+
+    func run() async throws {
+        let logger = try stores.makeLogger(label: "symbolstream")
+        var configuration = AppConfiguration()
+        configuration.host = try Settings.resolve(host, env: "SYMBOLSTREAM_HOST", default: "127.0.0.1")
+        configuration.port = try Settings.resolve(port, env: "SYMBOLSTREAM_PORT", default: 5000)
+        let flip = try Settings.resolve(flipProbability, env: "SYMBOLSTREAM_FLIP_PROBABILITY", default: 0.1)
+        guard (0...1).contains(flip) else { throw ValidationError("--flip-probability must be within 0...1") }
+        configuration.guess = GuessModel(flipProbability: flip)
+        configuration.seed = try Settings.resolve(seed, env: "SYMBOLSTREAM_SEED")
+        configuration.runArchiver = !(noArchiver || Settings.environment("SYMBOLSTREAM_NO_ARCHIVER") == "1")
+        configuration.archiver = try archiverConfiguration(consumer: archiverConsumer, batch: archiveBatch)
+        let idle = try Settings.resolve(idleTimeout, env: "SYMBOLSTREAM_IDLE_TIMEOUT", default: 30)
+        guard idle > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        configuration.idleTimeout = .seconds(idle)
+        configuration.redis = try stores.redis()
+        configuration.redisPrefix = try stores.prefix()
+        configuration.mariadb = try stores.mariadb()
+
+        logger.info(
+            "starting",
+            metadata: [
+                "listen": "\(configuration.host):\(configuration.port)",
+                "redis": "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database) prefix \(configuration.redisPrefix)",
+                "mariadb": "\(configuration.mariadb.unixSocket ?? "\(configuration.mariadb.host):\(configuration.mariadb.port)")/\(configuration.mariadb.database)",
+                "archiver": "\(configuration.runArchiver ? configuration.archiver.consumer : "off")",
+            ])
+        let app = buildApplication(configuration, logger: logger)
+        try await app.runService()
+    }
+}
+
+func archiverConfiguration(consumer: String?, batch: Int?) throws -> ArchiverConfiguration {
+    var configuration = ArchiverConfiguration()
+    configuration.consumer = try Settings.resolve(consumer, env: "SYMBOLSTREAM_ARCHIVER_CONSUMER", default: "archiver")
+    configuration.batchSize = try Settings.resolve(batch, env: "SYMBOLSTREAM_ARCHIVE_BATCH", default: 5000)
+    guard (1...50_000).contains(configuration.batchSize) else { throw ValidationError("--archive-batch must be within 1...50000") }
+    return configuration
+}

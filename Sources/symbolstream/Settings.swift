@@ -1,0 +1,125 @@
+import ArgumentParser
+import Logging
+import MariaDBClient
+import RedisClient
+import SymbolStreamCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Every setting is a flag, else an environment variable, else a documented
+/// default, resolved here and nowhere else.
+enum Settings {
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
+    static func resolve<Value: LosslessStringConvertible>(_ flag: Value?, env: String, default value: Value) throws -> Value {
+        if let flag { return flag }
+        guard let text = environment(env) else { return value }
+        guard let parsed = Value(text) else {
+            throw ValidationError("environment variable \(env): cannot read '\(text)' as \(Value.self)")
+        }
+        return parsed
+    }
+
+    static func resolve<Value: LosslessStringConvertible>(_ flag: Value?, env: String) throws -> Value? {
+        if let flag { return flag }
+        guard let text = environment(env) else { return nil }
+        guard let parsed = Value(text) else {
+            throw ValidationError("environment variable \(env): cannot read '\(text)' as \(Value.self)")
+        }
+        return parsed
+    }
+}
+
+/// Connection settings of both stores, and logging: shared by every command.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Redis host (env SYMBOLSTREAM_REDIS_HOST; default 127.0.0.1).")
+    var redisHost: String?
+    @Option(help: "Redis port (env SYMBOLSTREAM_REDIS_PORT; default 6379).")
+    var redisPort: Int?
+    @Option(help: "Redis password; prefer the environment, flags show in `ps` (env SYMBOLSTREAM_REDIS_PASSWORD; default none).")
+    var redisPassword: String?
+    @Option(help: "Redis database number (env SYMBOLSTREAM_REDIS_DB; default 0).")
+    var redisDb: Int?
+    @Option(help: "Prefix of every Redis key (env SYMBOLSTREAM_REDIS_PREFIX; default ss:).")
+    var redisPrefix: String?
+    @Option(help: "Redis connections shared by all requests (env SYMBOLSTREAM_REDIS_CONNECTIONS; default 2).")
+    var redisConnections: Int?
+    @Option(help: "Seconds before a Redis command counts as failed (env SYMBOLSTREAM_REDIS_TIMEOUT; default 0.75).")
+    var redisTimeout: Double?
+
+    @Option(help: "MariaDB host (env SYMBOLSTREAM_MARIADB_HOST; default 127.0.0.1).")
+    var mariadbHost: String?
+    @Option(help: "MariaDB port (env SYMBOLSTREAM_MARIADB_PORT; default 3306).")
+    var mariadbPort: Int?
+    @Option(help: "MariaDB unix socket, used instead of host/port when set (env SYMBOLSTREAM_MARIADB_SOCKET).")
+    var mariadbSocket: String?
+    @Option(help: "MariaDB user (env SYMBOLSTREAM_MARIADB_USER; default og).")
+    var mariadbUser: String?
+    @Option(help: "MariaDB password; prefer the environment (env SYMBOLSTREAM_MARIADB_PASSWORD; default og).")
+    var mariadbPassword: String?
+    @Option(help: "MariaDB database (env SYMBOLSTREAM_MARIADB_DATABASE; default og).")
+    var mariadbDatabase: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env SYMBOLSTREAM_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func redis() throws -> RedisConfiguration {
+        var configuration = RedisConfiguration()
+        configuration.host = try Settings.resolve(redisHost, env: "SYMBOLSTREAM_REDIS_HOST", default: "127.0.0.1")
+        configuration.port = try Settings.resolve(redisPort, env: "SYMBOLSTREAM_REDIS_PORT", default: 6379)
+        configuration.password = try Settings.resolve(redisPassword, env: "SYMBOLSTREAM_REDIS_PASSWORD")
+        configuration.database = try Settings.resolve(redisDb, env: "SYMBOLSTREAM_REDIS_DB", default: 0)
+        configuration.connectionCount = try Settings.resolve(redisConnections, env: "SYMBOLSTREAM_REDIS_CONNECTIONS", default: 2)
+        let timeout = try Settings.resolve(redisTimeout, env: "SYMBOLSTREAM_REDIS_TIMEOUT", default: 0.75)
+        guard configuration.connectionCount >= 1 else { throw ValidationError("--redis-connections must be at least 1") }
+        guard timeout > 0 else { throw ValidationError("--redis-timeout must be positive") }
+        configuration.commandTimeout = .milliseconds(Int64(timeout * 1000))
+        return configuration
+    }
+
+    func prefix() throws -> String {
+        let prefix = try Settings.resolve(redisPrefix, env: "SYMBOLSTREAM_REDIS_PREFIX", default: "ss:")
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-")
+        guard prefix.count <= 32, prefix.allSatisfy(allowed.contains) else {
+            throw ValidationError("--redis-prefix: up to 32 of the characters A-Z a-z 0-9 : _ . -")
+        }
+        return prefix
+    }
+
+    func mariadb() throws -> MariaDBConfiguration {
+        var configuration = MariaDBConfiguration()
+        configuration.host = try Settings.resolve(mariadbHost, env: "SYMBOLSTREAM_MARIADB_HOST", default: "127.0.0.1")
+        configuration.port = try Settings.resolve(mariadbPort, env: "SYMBOLSTREAM_MARIADB_PORT", default: 3306)
+        configuration.unixSocket = try Settings.resolve(mariadbSocket, env: "SYMBOLSTREAM_MARIADB_SOCKET")
+        configuration.user = try Settings.resolve(mariadbUser, env: "SYMBOLSTREAM_MARIADB_USER", default: "og")
+        configuration.password = try Settings.resolve(mariadbPassword, env: "SYMBOLSTREAM_MARIADB_PASSWORD", default: "og")
+        configuration.database = try Settings.resolve(mariadbDatabase, env: "SYMBOLSTREAM_MARIADB_DATABASE", default: "og")
+        return configuration
+    }
+
+    /// Logs go to stderr with their metadata, at the chosen level.
+    func makeLogger(label: String) throws -> Logger {
+        let name = try Settings.resolve(logLevel, env: "SYMBOLSTREAM_LOG_LEVEL", default: "info")
+        guard let level = Logger.Level(rawValue: name) else {
+            throw ValidationError("--log-level: one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}
