@@ -1,0 +1,65 @@
+public import NIOCore
+
+/// Where Redis is and how the client talks to it.
+public struct RedisConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 6379
+    /// ACL user for `AUTH`; `nil` authenticates as the default user (or not at all).
+    public var username: String? = nil
+    /// Sent with `AUTH` on every new connection when set.
+    public var password: String? = nil
+    /// Selected with `SELECT` on every new connection when not 0.
+    public var database: Int = 0
+    /// Connections in a ``RedisClient`` pool. Pipelining makes a few enough: each one
+    /// carries any number of commands in flight.
+    public var connectionCount: Int = 2
+    public var connectTimeout: TimeAmount = .seconds(1)
+    /// Default time to wait for a reply; a command may set its own.
+    public var commandTimeout: TimeAmount = .milliseconds(750)
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 6379,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        connectionCount: Int = 2,
+        connectTimeout: TimeAmount = .seconds(1),
+        commandTimeout: TimeAmount = .milliseconds(750)
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.connectionCount = connectionCount
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+    }
+}
+
+/// Why a command did not get a reply, or got an error reply.
+public enum RedisClientError: Error, Sendable, Hashable {
+    /// No live connection (Redis down or reconnecting); the command was not sent.
+    case unavailable(String)
+    /// No reply in time; the connection was dropped. The command may have run.
+    case timeout
+    /// The connection closed with the command in flight: outcome unknown.
+    case connectionClosed
+    /// An error reply, e.g. `NOSCRIPT …` or `ERR …` (thrown by `send`).
+    case server(String)
+    /// Malformed bytes from the server, or a command that cannot be sent (empty).
+    case protocolError(String)
+}
+
+extension RedisClientError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .unavailable(let reason): "Redis unavailable: \(reason)"
+        case .timeout: "Redis command timed out"
+        case .connectionClosed: "Redis connection closed with the command in flight"
+        case .server(let message): "Redis error reply: \(message)"
+        case .protocolError(let message): "Redis protocol error: \(message)"
+        }
+    }
+}
