@@ -10,7 +10,10 @@ public struct ArchiverConfiguration: Sendable, Hashable {
     /// Consumer name in the `archiver` group. Keep it stable across restarts of
     /// one instance: its unacknowledged entries are re-read first on start.
     public var consumer: String = "archiver"
-    public var batchSize: Int = 5000
+    /// Log entries per read and transaction. An entry holds one ingest batch
+    /// (1 event when traffic is light, up to 256 under load), so a transaction
+    /// grows with the load it has to keep up with.
+    public var entriesPerRead: Int = 200
     /// How long one read waits for new events (also the shutdown latency).
     public var blockTime: Duration = .milliseconds(100)
     /// Entries another consumer has held this long are taken over.
@@ -112,7 +115,7 @@ public final class Archiver: Service {
         // First whatever this consumer was given but never acknowledged.
         while !isStopping {
             let pending = try await log.read(
-                on: connection, consumer: configuration.consumer, count: configuration.batchSize, pending: true, block: nil)
+                on: connection, consumer: configuration.consumer, count: configuration.entriesPerRead, pending: true, block: nil)
             if pending.isEmpty { break }
             logger.info("re-archiving entries left pending by an earlier run", metadata: ["count": "\(pending.count)"])
             guard try await archive(pending) else { return }
@@ -123,14 +126,14 @@ public final class Archiver: Service {
                 lastClaim = ContinuousClock.now
                 let claimed = try await log.claimAbandoned(
                     on: connection, consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter,
-                    count: configuration.batchSize)
+                    count: configuration.entriesPerRead)
                 if !claimed.isEmpty {
                     logger.notice("took over entries abandoned by another consumer", metadata: ["count": "\(claimed.count)"])
                     guard try await archive(claimed) else { return }
                 }
             }
             let entries = try await log.read(
-                on: connection, consumer: configuration.consumer, count: configuration.batchSize, pending: false,
+                on: connection, consumer: configuration.consumer, count: configuration.entriesPerRead, pending: false,
                 block: untilDrained ? nil : configuration.blockTime)
             if entries.isEmpty {
                 if untilDrained { return }
@@ -147,8 +150,8 @@ public final class Archiver: Service {
         events.reserveCapacity(entries.count)
         for entry in entries {
             switch entry {
-            case .event(let event):
-                events.append(event)
+            case .events(_, let batch):
+                events += batch
             case .malformed(let streamID, let fields):
                 logger.error("malformed log entry moved to the dead-letter stream", metadata: ["stream_id": "\(streamID)"])
                 try await log.deadLetter(streamID: streamID, fields: fields)
@@ -177,7 +180,7 @@ public final class Archiver: Service {
                 delay = min(delay * 2, configuration.maximumRetryDelay)
             }
         }
-        try await log.acknowledge(entries.map(\.streamID))
+        try await log.acknowledge(entries.map(\.streamID), events: events.count)
         let now = clock.now()
         statisticsBox.withLock {
             $0.batches += 1

@@ -56,30 +56,39 @@ public struct LoggedEvent: Sendable, Hashable {
         self.adopted = adopted
     }
 
-    /// Decodes the fields the function library writes; nil if any is missing
-    /// or malformed.
-    public init?(streamID: String, fields: [String: [UInt8]]) {
-        guard let kindField = fields["k"], let uuid = fields["u"], let id = RequestID(bytes: uuid),
-            let timeText = fields["t"].map({ String(decoding: $0, as: UTF8.self) }),
-            let microseconds = Int64(timeText)
-        else { return nil }
-        let symbolText = fields["s"].map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let symbol = Symbol(parsing: symbolText)
-        guard symbolText.isEmpty || symbol != nil else { return nil }
-        switch kindField {
-        case Array("i".utf8):
-            guard let symbol, let guessField = fields["g"], guessField == Array("0".utf8) || guessField == Array("1".utf8)
-            else { return nil }
-            let adopted = fields["a"].flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
-            self.init(
-                streamID: streamID, kind: .initial, id: id, symbol: symbol, guess: guessField == Array("1".utf8),
-                receivedAt: Timestamp(microseconds: microseconds), adopted: adopted)
-        case Array("f".utf8):
-            self.init(
-                streamID: streamID, kind: .followup, id: id, symbol: symbol, guess: nil,
-                receivedAt: Timestamp(microseconds: microseconds), adopted: 0)
-        default:
-            return nil
+    /// Bytes per event in a log entry's `e` field.
+    static let packedByteCount = 29
+
+    /// Decodes the packed events of one log entry (see `RedisFunctions`):
+    /// kind, uuid, symbol, guess, `>I5 I3` time, `>I2` adopted. Nil if malformed.
+    public static func decode(streamID: String, packed bytes: [UInt8]) -> [LoggedEvent]? {
+        guard !bytes.isEmpty, bytes.count % packedByteCount == 0 else { return nil }
+        var events = [LoggedEvent]()
+        events.reserveCapacity(bytes.count / packedByteCount)
+        var index = 0
+        while index < bytes.count {
+            let event = bytes[index..<index + packedByteCount]
+            index += packedByteCount
+            let base = event.startIndex
+            guard let id = RequestID(bytes: event[(base + 1)..<(base + 17)]) else { return nil }
+            let symbolByte = event[base + 17]
+            let symbol = Symbol(parsing: String(UnicodeScalar(symbolByte)))
+            guard symbol != nil || symbolByte == UInt8(ascii: "-") else { return nil }
+            let receivedAt = RecordCodec.time(event[(base + 19)..<(base + 27)])
+            let adopted = Int(event[base + 27]) << 8 | Int(event[base + 28])
+            switch (event[base], event[base + 18]) {
+            case (UInt8(ascii: "i"), let guess) where symbol != nil && (guess == UInt8(ascii: "0") || guess == UInt8(ascii: "1")):
+                events.append(
+                    LoggedEvent(
+                        streamID: streamID, kind: .initial, id: id, symbol: symbol, guess: guess == UInt8(ascii: "1"),
+                        receivedAt: receivedAt, adopted: adopted))
+            case (UInt8(ascii: "f"), UInt8(ascii: "-")) where adopted == 0:
+                events.append(
+                    LoggedEvent(streamID: streamID, kind: .followup, id: id, symbol: symbol, guess: nil, receivedAt: receivedAt, adopted: 0))
+            default:
+                return nil
+            }
         }
+        return events
     }
 }

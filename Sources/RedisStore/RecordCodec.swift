@@ -20,8 +20,16 @@ enum RecordCodec {
         }
     }
 
-    /// A uuid record: `>I5 I3 B` (time, symbol·2+guess), then its followups.
+    /// Marks a record of followups whose initial has not arrived yet.
+    static let orphanMarker: UInt8 = 0xFF
+
+    /// A uuid record: `>I5 I3 B` (time, symbol·2+guess), then its followups;
+    /// or the orphan marker, then the followups waiting for their initial.
     static func record(_ bytes: [UInt8], id: RequestID) -> RequestRecord? {
+        if bytes.first == orphanMarker {
+            guard let followups = times(bytes.dropFirst()) else { return nil }
+            return RequestRecord(id: id, symbol: nil, guess: nil, receivedAt: nil, followups: followups)
+        }
         guard bytes.count >= 9, let followups = times(bytes[9...]) else { return nil }
         let flags = Int(bytes[8])
         guard let symbol = Symbol(index: flags >> 1) else { return nil }

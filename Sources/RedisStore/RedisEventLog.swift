@@ -14,7 +14,8 @@ public struct RedisEventLog: Sendable {
     }
 
     public enum Entry: Sendable, Hashable {
-        case event(LoggedEvent)
+        /// The events of one ingest batch, in order.
+        case events(streamID: String, [LoggedEvent])
         /// An entry that is not a well-formed event (never written by the
         /// function library); kept aside rather than blocking the archive.
         case malformed(streamID: String, fields: [String: [UInt8]])
@@ -23,8 +24,7 @@ public struct RedisEventLog: Sendable {
 
         public var streamID: String {
             switch self {
-            case .event(let event): event.streamID
-            case .malformed(let id, _), .gone(let id): id
+            case .events(let id, _), .malformed(let id, _), .gone(let id): id
             }
         }
     }
@@ -78,11 +78,13 @@ public struct RedisEventLog: Sendable {
         return entries
     }
 
-    /// Acknowledges archived entries and trims them from the stream.
+    /// Acknowledges archived entries (holding `events` events in all) and
+    /// trims them from the stream. Returns the number of entries acknowledged.
     @discardableResult
-    public func acknowledge(_ streamIDs: [String]) async throws -> Int {
+    public func acknowledge(_ streamIDs: [String], events: Int) async throws -> Int {
         guard !streamIDs.isEmpty else { return 0 }
-        let arguments: [RedisArgument] = ["FCALL", "ss_ack", "0", RedisArgument(layout.prefix)] + streamIDs.map { RedisArgument($0) }
+        let arguments: [RedisArgument] =
+            ["FCALL", "ss_ack", "0", RedisArgument(layout.prefix), RedisArgument(events)] + streamIDs.map { RedisArgument($0) }
         let reply = try await RedisEventStore(client: client, layout: layout).call(RedisCommand(arguments: arguments))
         return Int(reply.int ?? 0)
     }
@@ -118,7 +120,11 @@ public struct RedisEventLog: Sendable {
             if let name = list[index].string { fields[name] = list[index + 1].bytes ?? [] }
             index += 2
         }
-        if let event = LoggedEvent(streamID: id, fields: fields) { return .event(event) }
+        if let packed = fields["e"], let events = LoggedEvent.decode(streamID: id, packed: packed),
+            fields["n"].map({ String(decoding: $0, as: UTF8.self) }) == String(events.count)
+        {
+            return .events(streamID: id, events)
+        }
         return .malformed(streamID: id, fields: fields)
     }
 }

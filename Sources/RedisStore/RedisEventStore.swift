@@ -2,17 +2,28 @@ import Logging
 import RedisClient
 import SymbolStreamCore
 
-/// The production `EventStore`: every ingest is one `FCALL` (one round trip,
-/// atomic); every dashboard read a bounded number of hash reads.
+/// The production `EventStore`: ingests go to Redis in batches, one
+/// `ss_ingest` function call each (one round trip, atomic); every dashboard
+/// read is a bounded number of hash reads.
 public final class RedisEventStore: EventStore {
     public let client: RedisClient
     public let layout: RedisLayout
     private let prefix: RedisArgument
+    private let batcher: IngestBatcher
+    /// Events per `ss_ingest` call at most.
+    static let maximumBatch = 256
 
     public init(client: RedisClient, layout: RedisLayout) {
         self.client = client
         self.layout = layout
-        self.prefix = RedisArgument(layout.prefix)
+        let prefix = RedisArgument(layout.prefix)
+        self.prefix = prefix
+        // Two calls in flight per connection keep every connection busy while
+        // the next batch fills.
+        self.batcher = IngestBatcher(maximumSenders: 2 * max(1, client.configuration.connectionCount), maximumBatch: Self.maximumBatch) {
+            [client] events in
+            try await Self.ingest(events, replay: false, prefix: prefix, client: client)
+        }
     }
 
     /// Run on every new connection (`RedisClient(onConnect:)`): installs the
@@ -26,94 +37,104 @@ public final class RedisEventStore: EventStore {
     // MARK: Ingest
 
     public func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
-        try Self.initialOutcome(try await call(initialCommand(event, replay: false)), sent: event)
+        guard case .initial(let outcome) = try await batcher.submit(.initial(event)) else { throw Self.unexpected(.null) }
+        return outcome
     }
 
     public func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome {
-        try Self.followupOutcome(try await call(followupCommand(event, replay: false)))
+        guard case .followup(let outcome) = try await batcher.submit(.followup(event)) else { throw Self.unexpected(.null) }
+        return outcome
     }
 
-    /// One pipeline for the whole batch: one write, replies in order.
+    /// The events of one batch in as few calls as possible (one up to
+    /// `maximumBatch` events), outcomes in order.
     public func ingest(_ events: [IngestEvent]) async throws -> [IngestOutcome] {
-        try await ingest(events, replay: false)
+        try await Self.ingest(events, replay: false, prefix: prefix, client: client)
     }
 
     /// Re-applies archived events without logging them again (`rebuild`).
     public func replay(_ events: [IngestEvent]) async throws -> [IngestOutcome] {
-        try await ingest(events, replay: true)
+        try await Self.ingest(events, replay: true, prefix: prefix, client: client)
     }
 
-    private func ingest(_ events: [IngestEvent], replay: Bool) async throws -> [IngestOutcome] {
-        let commands = events.map { event in
+    private static func ingest(_ events: [IngestEvent], replay: Bool, prefix: RedisArgument, client: RedisClient) async throws
+        -> [IngestOutcome]
+    {
+        guard !events.isEmpty else { return [] }
+        var commands = [RedisCommand]()
+        var start = 0
+        while start < events.count {
+            let chunk = events[start..<min(start + maximumBatch, events.count)]
+            commands.append(ingestCommand(chunk, replay: replay, prefix: prefix))
+            start += chunk.count
+        }
+        let replies = try await pipeline(commands, client: client, prefix: prefix)
+        var outcomes = [IngestOutcome]()
+        outcomes.reserveCapacity(events.count)
+        for (index, reply) in replies.enumerated() {
+            let chunk = events[(index * maximumBatch)..<min((index + 1) * maximumBatch, events.count)]
+            if case .error(let message) = reply { throw translate(.server(message)) }
+            outcomes += try decodeOutcomes(reply, for: chunk)
+        }
+        return outcomes
+    }
+
+    static func ingestCommand(_ events: ArraySlice<IngestEvent>, replay: Bool, prefix: RedisArgument) -> RedisCommand {
+        var arguments: [RedisArgument] = ["FCALL", "ss_ingest", "0", prefix, replay ? "1" : "0"]
+        arguments.reserveCapacity(5 + 6 * events.count)
+        for event in events {
             switch event {
-            case .initial(let initial): initialCommand(initial, replay: replay)
-            case .followup(let followup): followupCommand(followup, replay: replay)
+            case .initial(let initial):
+                arguments += [
+                    "i", RedisArgument(bytes: initial.id.bytes), RedisArgument(initial.symbol.letter), initial.guess ? "1" : "0",
+                    RedisArgument(Int(initial.receivedAt.second)), RedisArgument(Int(initial.receivedAt.offset)),
+                ]
+            case .followup(let followup):
+                arguments += [
+                    "f", RedisArgument(bytes: followup.id.bytes), "", "", RedisArgument(Int(followup.receivedAt.second)),
+                    RedisArgument(Int(followup.receivedAt.offset)),
+                ]
             }
         }
-        let replies = try await pipeline(commands)
-        return try zip(events, replies).map { event, reply in
-            if case .error(let message) = reply { throw Self.translate(.server(message)) }
-            switch event {
-            case .initial(let initial): return .initial(try Self.initialOutcome(reply, sent: initial))
-            case .followup: return .followup(try Self.followupOutcome(reply))
+        return RedisCommand(arguments: arguments)
+    }
+
+    /// `ss_ingest` answers a pair of integers per event.
+    static func decodeOutcomes(_ reply: RESPValue, for events: ArraySlice<IngestEvent>) throws -> [IngestOutcome] {
+        guard let values = reply.array, values.count == 2 * events.count else { throw unexpected(reply) }
+        var outcomes = [IngestOutcome]()
+        outcomes.reserveCapacity(events.count)
+        for (offset, event) in events.enumerated() {
+            guard let code = values[2 * offset].int, let value = values[2 * offset + 1].int else { throw unexpected(reply) }
+            switch (event, code) {
+            case (.initial(let initial), 1): outcomes.append(.initial(.accepted(guess: initial.guess)))
+            case (.initial, 2): outcomes.append(.initial(.retry(guess: value == 1)))
+            case (.initial, 3):
+                guard let symbol = Symbol(index: Int(value)) else { throw unexpected(reply) }
+                outcomes.append(.initial(.conflict(existing: symbol)))
+            case (.followup, 4):
+                guard let symbol = Symbol(index: Int(value)) else { throw unexpected(reply) }
+                outcomes.append(.followup(.attributed(symbol)))
+            case (.followup, 5): outcomes.append(.followup(.pending))
+            default: throw unexpected(reply)
             }
         }
-    }
-
-    private func initialCommand(_ event: InitialEvent, replay: Bool) -> RedisCommand {
-        RedisCommand(
-            "FCALL", "ss_initial", "0", prefix, RedisArgument(bytes: event.id.bytes), RedisArgument(event.symbol.letter),
-            event.guess ? "1" : "0", RedisArgument(Int(event.receivedAt.second)), RedisArgument(Int(event.receivedAt.offset)),
-            replay ? "1" : "0")
-    }
-
-    private func followupCommand(_ event: FollowupEvent, replay: Bool) -> RedisCommand {
-        RedisCommand(
-            "FCALL", "ss_followup", "0", prefix, RedisArgument(bytes: event.id.bytes),
-            RedisArgument(Int(event.receivedAt.second)), RedisArgument(Int(event.receivedAt.offset)), replay ? "1" : "0")
-    }
-
-    static func initialOutcome(_ reply: RESPValue, sent event: InitialEvent) throws -> InitialOutcome {
-        guard let parts = reply.array, parts.count == 2, let tag = parts[0].string else { throw unexpected(reply) }
-        switch tag {
-        case "new":
-            return .accepted(guess: event.guess)
-        case "retry":
-            guard let guess = parts[1].int else { throw unexpected(reply) }
-            return .retry(guess: guess == 1)
-        case "conflict":
-            guard let symbol = parts[1].string.flatMap({ Symbol(parsing: $0) }) else { throw unexpected(reply) }
-            return .conflict(existing: symbol)
-        default:
-            throw unexpected(reply)
-        }
-    }
-
-    static func followupOutcome(_ reply: RESPValue) throws -> FollowupOutcome {
-        guard let parts = reply.array, let tag = parts.first?.string else { throw unexpected(reply) }
-        switch tag {
-        case "attributed":
-            guard parts.count == 2, let symbol = parts[1].string.flatMap({ Symbol(parsing: $0) }) else { throw unexpected(reply) }
-            return .attributed(symbol)
-        case "pending":
-            return .pending
-        default:
-            throw unexpected(reply)
-        }
+        return outcomes
     }
 
     // MARK: Dashboards
 
     public func summary(of symbol: Symbol) async throws -> SymbolSummary {
         let reply = try await call(RedisCommand("FCALL_RO", "ss_symbol", "0", prefix, RedisArgument(symbol.letter)))
-        return try Self.summary(reply, symbol: symbol)
+        guard let fields = reply.array, fields.count == 4 else { throw Self.unexpected(reply) }
+        return SymbolSummary(
+            symbol: symbol, count: fields[0].int ?? 0, earliest: fields[2].int.map(Timestamp.init(microseconds:)),
+            latest: fields[3].int.map(Timestamp.init(microseconds:)), followups: fields[1].int ?? 0)
     }
 
     /// All 26 all-time summaries in one round trip.
     public func totals() async throws -> [SymbolSummary] {
-        let reply = try await call(RedisCommand("FCALL_RO", "ss_totals", "0", prefix))
-        guard let rows = reply.array, rows.count == 26 else { throw Self.unexpected(reply) }
-        return try zip(Symbol.all, rows).map { try Self.summary($1, symbol: $0) }
+        try await sum(buckets: ["totals"], edges: []).summaries
     }
 
     public func summaries(in range: TimeRange) async throws -> [SymbolSummary] {
@@ -125,14 +146,17 @@ public final class RedisEventStore: EventStore {
         guard let earliest, let latest else { return empty }
         let decomposition = RangeDecomposition(range, dataSpan: earliest...latest)
         guard !decomposition.buckets.isEmpty || !decomposition.edges.isEmpty else { return empty }
+        return try await sum(buckets: decomposition.buckets.map { "r:\($0)" }, edges: decomposition.edges).summaries
+    }
 
-        var arguments: [RedisArgument] = ["FCALL_RO", "ss_range", "0", prefix, RedisArgument(decomposition.buckets.count)]
-        arguments += decomposition.buckets.map { RedisArgument($0.description) }
-        arguments += decomposition.edges.map { RedisArgument(Int($0.second)) }
+    /// Sums whole buckets in Redis and the edge seconds' fine logs here.
+    private func sum(buckets: [String], edges: [FineEdge]) async throws -> RangeAccumulator {
+        var arguments: [RedisArgument] = ["FCALL_RO", "ss_range", "0", prefix, RedisArgument(buckets.count)]
+        arguments += buckets.map { RedisArgument($0) }
+        arguments += edges.map { RedisArgument(Int($0.second)) }
         let reply = try await call(RedisCommand(arguments: arguments))
-
         guard let parts = reply.array, parts.count == 2, let rows = parts[0].array, rows.count == 26,
-            let logs = parts[1].array, logs.count == decomposition.edges.count
+            let logs = parts[1].array, logs.count == edges.count
         else { throw Self.unexpected(reply) }
         var accumulator = RangeAccumulator()
         for (symbol, row) in zip(Symbol.all, rows) {
@@ -145,29 +169,18 @@ public final class RedisEventStore: EventStore {
                     latest: stats[3].int.map(Timestamp.init(microseconds:))),
                 for: symbol)
         }
-        for (edge, log) in zip(decomposition.edges, logs) {
+        for (edge, log) in zip(edges, logs) {
             guard let entries = FineLogEntry.decode(log.bytes ?? [], second: edge.second) else { throw Self.unexpected(log) }
             accumulator.merge(fineLog: entries, offsets: edge.offsets)
         }
-        return accumulator.summaries
+        return accumulator
     }
 
     public func request(_ id: RequestID) async throws -> RequestRecord? {
         let reply = try await call(RedisCommand("FCALL_RO", "ss_request", "0", prefix, RedisArgument(bytes: id.bytes)))
         if reply.isNull { return nil }
-        guard let parts = reply.array, parts.count == 2, let tag = parts[0].string, let bytes = parts[1].bytes else {
-            throw Self.unexpected(reply)
-        }
-        switch tag {
-        case "r":
-            guard let record = RecordCodec.record(bytes, id: id) else { throw Self.unexpected(reply) }
-            return record
-        case "o":
-            guard let times = RecordCodec.times(bytes[...]) else { throw Self.unexpected(reply) }
-            return RequestRecord(id: id, symbol: nil, guess: nil, receivedAt: nil, followups: times)
-        default:
-            throw Self.unexpected(reply)
-        }
+        guard let bytes = reply.bytes, let record = RecordCodec.record(bytes, id: id) else { throw Self.unexpected(reply) }
+        return record
     }
 
     public func pipelineStatus() async throws -> PipelineStatus {
@@ -180,13 +193,6 @@ public final class RedisEventStore: EventStore {
             waitingRequests: waiting)
     }
 
-    static func summary(_ reply: RESPValue, symbol: Symbol) throws -> SymbolSummary {
-        guard let fields = reply.array, fields.count == 4 else { throw unexpected(reply) }
-        return SymbolSummary(
-            symbol: symbol, count: fields[0].int ?? 0, earliest: fields[1].int.map(Timestamp.init(microseconds:)),
-            latest: fields[2].int.map(Timestamp.init(microseconds:)), followups: fields[3].int ?? 0)
-    }
-
     // MARK: Calls and errors
 
     /// Sends one command; reloads the library once if Redis lost it (e.g. after
@@ -195,7 +201,11 @@ public final class RedisEventStore: EventStore {
         do {
             return try await client.send(command)
         } catch RedisClientError.server(let message) where Self.isMissingLibrary(message) {
-            try await reload()
+            do {
+                try await Self.reload(client: client, prefix: prefix)
+            } catch let error as RedisClientError {
+                throw Self.translate(error)
+            }
             do {
                 return try await client.send(command)
             } catch let error as RedisClientError {
@@ -206,30 +216,26 @@ public final class RedisEventStore: EventStore {
         }
     }
 
-    func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+    static func pipeline(_ commands: [RedisCommand], client: RedisClient, prefix: RedisArgument) async throws -> [RESPValue] {
         do {
             var replies = try await client.pipeline(commands)
             let missing = replies.indices.filter { index in
-                if case .error(let message) = replies[index] { Self.isMissingLibrary(message) } else { false }
+                if case .error(let message) = replies[index] { isMissingLibrary(message) } else { false }
             }
             guard !missing.isEmpty else { return replies }
             // Only those commands did not run; the others did and must not run twice.
-            try await reload()
+            try await reload(client: client, prefix: prefix)
             let retried = try await client.pipeline(missing.map { commands[$0] })
             for (index, reply) in zip(missing, retried) { replies[index] = reply }
             return replies
         } catch let error as RedisClientError {
-            throw Self.translate(error)
+            throw translate(error)
         }
     }
 
-    private func reload() async throws {
-        do {
-            _ = try await client.send(RedisCommand("FUNCTION", "LOAD", "REPLACE", RedisArgument(RedisFunctions.library)))
-            _ = try await client.send(RedisCommand("FCALL", "ss_setup", "0", prefix))
-        } catch let error as RedisClientError {
-            throw Self.translate(error)
-        }
+    private static func reload(client: RedisClient, prefix: RedisArgument) async throws {
+        _ = try await client.send(RedisCommand("FUNCTION", "LOAD", "REPLACE", RedisArgument(RedisFunctions.library)))
+        _ = try await client.send(RedisCommand("FCALL", "ss_setup", "0", prefix))
     }
 
     static func isMissingLibrary(_ message: String) -> Bool {

@@ -1,168 +1,214 @@
 /// The Redis function library (Redis 7 `FUNCTION LOAD`): every write an ingest
-/// request makes happens inside one of these, atomically, in one round trip.
+/// batch makes happens inside one call of `ss_ingest`, atomically, in one
+/// round trip.
 ///
 /// It is loaded with `FUNCTION LOAD REPLACE` on every new connection, so a
 /// restarted or flushed Redis gets it back before the connection is used; Redis
 /// also persists functions in its AOF.
 ///
-/// Key layout (`p` is the configurable prefix, `ss:` by default):
+/// Key layout (`p` is the configurable prefix, `ss:` by default; `<s>` a letter):
 ///
 /// | key | type | contents |
 /// |---|---|---|
-/// | `p sym:<s>` | hash | `count`, `earliest`, `latest` (µs since epoch), `followups`: one symbol, all time |
-/// | `p r:<L>:<n>` | hash | rollup bucket `n` of level `L` (`s` second, `m` minute, `h` hour, `d` day): `c<s>` count, `f<s>` followups, `n<s>`/`x<s>` first/last µs |
+/// | `p totals` | hash | all-time statistics, one field per symbol `<s>`: `>dddd` count, followups, first and last µs since epoch (doubles are exact below 2^53). `/dashboard/symbol` reads one field |
+/// | `p r:<L>:<n>` | hash | rollup bucket `n` of level `L` (`s` second, `m` minute, `h` hour, `d` day), same fields |
 /// | `p e:<second>` | string | the second's fine log: 4 bytes per initial (`offset<<6 \| symbol<<1`) and per attributed followup (`… \| 1`) |
-/// | `p u:<2 bytes>` | hash | uuid map: the uuid's other 14 bytes → record (`>I5 I3 B`: second, offset, symbol·2+guess; then `>I5 I3` per followup). 65,536 buckets keep each hash small enough for listpack encoding (~26 bytes per request) |
-/// | `p o` | hash | 16-byte uuid → followup times (`>I5 I3` each) still waiting for their initial |
-/// | `p log` | stream | the durable event log: `k` kind (`i`/`f`), `u` 16-byte uuid, `s` symbol (empty while unknown), `g` guess, `t` µs, `a` followups adopted by this initial |
-/// | `p stats` | hash | `archived`: events acknowledged by the archiver |
+/// | `p u:<2 bytes>` | hash | uuid map: the uuid's other 14 bytes → record. An initial's record is `>I5 I3 B` (second, offset, symbol·2+guess) then `>I5 I3` per followup; a request with only followups so far is byte 0xFF then their times. 65,536 buckets keep each hash small enough for listpack encoding |
+/// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted) |
+/// | `p stats` | hash | `archived` events, `waiting` requests whose followups wait for their initial |
+///
+/// Why batches: requests that arrive while a call is in flight share the next
+/// one. Per new initial Redis then does one `HSETNX` of the uuid map (a read
+/// only for retries, conflicts and followups); rollup deltas are summed in Lua
+/// and written once per bucket per batch. One field per symbol keeps every
+/// hash at 26 fields or fewer, so listpack lookups stay short.
 enum RedisFunctions {
     static let library = #"""
 #!lua name=symbolstream
 
 local LEVELS = { {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400} }
 local ARCHIVER = 'archiver'
+local ORPHAN = '\255'
+
+-- Outcome codes returned per event (pairs: code, value).
+local NEW, RETRY, CONFLICT, ATTRIBUTED, PENDING = 1, 2, 3, 4, 5
 
 local function int(n) return string.format('%d', n) end
 
-local function uuid_slot(p, uid)
-  return p .. 'u:' .. string.sub(uid, 1, 2), string.sub(uid, 3)
-end
-
-local function bucket_key(p, level, sec)
-  return p .. 'r:' .. level[1] .. ':' .. int(math.floor(sec / level[2]))
-end
-
--- One more initial at time t (µs) in a hash keeping count/min/max fields.
-local function add_initial(key, cf, nf, xf, t)
-  local v = redis.call('HMGET', key, cf, nf, xf)
-  local c = (tonumber(v[1]) or 0) + 1
-  local n, x = tonumber(v[2]), tonumber(v[3])
-  if not n then
-    redis.call('HSET', key, cf, c, nf, int(t), xf, int(t))
-  elseif t < n then
-    redis.call('HSET', key, cf, c, nf, int(t))
-  elseif t > x then
-    redis.call('HSET', key, cf, c, xf, int(t))
-  else
-    redis.call('HSET', key, cf, c)
+-- Adds deltas {c, f, n, x} for symbol s into the pending update of hash key.
+local function delta(pending, key, s, count, followups, t)
+  local d = pending[key]
+  if not d then d = {}; pending[key] = d end
+  local e = d[s]
+  if not e then e = {0, 0, false, false}; d[s] = e end
+  e[1] = e[1] + count
+  e[2] = e[2] + followups
+  if t then
+    if not e[3] or t < e[3] then e[3] = t end
+    if not e[4] or t > e[4] then e[4] = t end
   end
 end
 
--- k followups attributed to the initial of symbol s received at (sec, off):
--- they count where the initial was received, whenever they arrive.
-local function attribute(p, s, si, sec, off, k)
-  redis.call('HINCRBY', p .. 'sym:' .. s, 'followups', k)
-  for _, level in ipairs(LEVELS) do
-    redis.call('HINCRBY', bucket_key(p, level, sec), 'f' .. s, k)
+-- Writes the summed deltas: one HMGET and one HSET per hash.
+local function flush(pending)
+  for key, d in pairs(pending) do
+    local fields = {}
+    for s, _ in pairs(d) do fields[#fields + 1] = s end
+    local cur = redis.call('HMGET', key, unpack(fields))
+    local out = {}
+    for i, s in ipairs(fields) do
+      local e = d[s]
+      local c, f, n, x = 0, 0, e[3], e[4]
+      if cur[i] then
+        local n0, x0
+        c, f, n0, x0 = struct.unpack('>dddd', cur[i])
+        if not n or n0 < n then n = n0 end
+        if not x or x0 > x then x = x0 end
+      end
+      out[#out + 1] = s
+      out[#out + 1] = struct.pack('>dddd', c + e[1], f + e[2], n, x)
+    end
+    redis.call('HSET', key, unpack(out))
   end
-  redis.call('APPEND', p .. 'e:' .. int(sec), string.rep(struct.pack('>I4', off * 64 + si * 2 + 1), k))
 end
 
--- ARGV: prefix, uuid (16 bytes), symbol (a-z), guess (0/1), second, offset, replay (0/1)
--- Returns {'new', adopted} | {'retry', guess} | {'conflict', symbol}.
-local function initial(keys, args)
-  local p, uid, s, g = args[1], args[2], args[3], tonumber(args[4])
-  local sec, off, replay = tonumber(args[5]), tonumber(args[6]), args[7] == '1'
-  local si = string.byte(s) - 97
-  local ukey, ufield = uuid_slot(p, uid)
-  local rec = redis.call('HGET', ukey, ufield)
-  if rec then
-    local _, _, flags = struct.unpack('>I5I3B', rec)
-    local rsi = math.floor(flags / 2)
-    if rsi == si then return {'retry', flags % 2} end
-    return {'conflict', string.char(97 + rsi)}
+-- ARGV: prefix, replay (0/1), then per event 6 values: kind (i/f), uuid (16
+-- bytes), symbol (a-z, empty for a followup), guess (0/1, empty), second, offset.
+-- Returns per event a pair {code, value}: NEW adopted | RETRY guess |
+-- CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0.
+local function ingest(keys, args)
+  local p, replay = args[1], args[2] == '1'
+  local out, pending, fine, logged = {}, {}, {}, {}
+  local waiting = 0
+  local first_t = false
+  local totals = p .. 'totals'
+  local last_sec, bucket_keys = nil, nil
+
+  -- Rollup keys of one second, reused while events share it.
+  local function buckets(sec)
+    if sec ~= last_sec then
+      last_sec = sec
+      bucket_keys = { totals }
+      for i, level in ipairs(LEVELS) do
+        bucket_keys[i + 1] = p .. 'r:' .. level[1] .. ':' .. int(math.floor(sec / level[2]))
+      end
+    end
+    return bucket_keys
   end
-  local record = struct.pack('>I5I3B', sec, off, si * 2 + g)
-  local okey = p .. 'o'
-  local pending = redis.call('HGET', okey, uid)
-  local adopted = 0
-  if pending then
-    record = record .. pending
-    adopted = #pending / 8
-    redis.call('HDEL', okey, uid)
+
+  local function attribute(s, si, sec, off, k)
+    for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 0, k, false) end
+    local f = fine[sec]
+    if not f then f = {}; fine[sec] = f end
+    f[#f + 1] = string.rep(struct.pack('>I4', off * 64 + si * 2 + 1), k)
   end
-  redis.call('HSET', ukey, ufield, record)
-  local t = sec * 1000000 + off
-  add_initial(p .. 'sym:' .. s, 'count', 'earliest', 'latest', t)
-  for _, level in ipairs(LEVELS) do
-    add_initial(bucket_key(p, level, sec), 'c' .. s, 'n' .. s, 'x' .. s, t)
+
+  local function log(kind, uid, s, g, sec, off, adopted)
+    if replay then return end
+    logged[#logged + 1] = kind .. uid .. s .. g .. struct.pack('>I5I3I2', sec, off, adopted)
+    if not first_t then first_t = sec * 1000000 + off end
   end
-  redis.call('APPEND', p .. 'e:' .. int(sec), struct.pack('>I4', off * 64 + si * 2))
-  if adopted > 0 then attribute(p, s, si, sec, off, adopted) end
-  if not replay then
-    if adopted > 0 then
-      redis.call('XADD', p .. 'log', '*', 'k', 'i', 'u', uid, 's', s, 'g', g, 't', int(t), 'a', adopted)
+
+  for i = 3, #args, 6 do
+    local kind, uid, s, g = args[i], args[i + 1], args[i + 2], args[i + 3]
+    local sec, off = tonumber(args[i + 4]), tonumber(args[i + 5])
+    local ukey, ufield = p .. 'u:' .. string.sub(uid, 1, 2), string.sub(uid, 3)
+    if kind == 'i' then
+      local si = string.byte(s) - 97
+      local record = struct.pack('>I5I3B', sec, off, si * 2 + tonumber(g))
+      -- A new uuid is the common case: one call. Otherwise read what is there.
+      local rec = false
+      if redis.call('HSETNX', ukey, ufield, record) == 0 then rec = redis.call('HGET', ukey, ufield) end
+      local orphan = rec and string.sub(rec, 1, 1) == ORPHAN
+      if rec and not orphan then
+        local _, _, flags = struct.unpack('>I5I3B', rec)
+        local rsi = math.floor(flags / 2)
+        if rsi == si then
+          out[#out + 1] = RETRY; out[#out + 1] = flags % 2
+        else
+          out[#out + 1] = CONFLICT; out[#out + 1] = rsi
+        end
+      else
+        local adopted = 0
+        if orphan then
+          adopted = (#rec - 1) / 8
+          redis.call('HSET', ukey, ufield, record .. string.sub(rec, 2))
+          waiting = waiting - 1
+        end
+        local t = sec * 1000000 + off
+        for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 1, 0, t) end
+        local f = fine[sec]
+        if not f then f = {}; fine[sec] = f end
+        f[#f + 1] = struct.pack('>I4', off * 64 + si * 2)
+        if adopted > 0 then attribute(s, si, sec, off, adopted) end
+        log('i', uid, s, g, sec, off, adopted)
+        out[#out + 1] = NEW; out[#out + 1] = adopted
+      end
     else
-      redis.call('XADD', p .. 'log', '*', 'k', 'i', 'u', uid, 's', s, 'g', g, 't', int(t))
+      local ftime = struct.pack('>I5I3', sec, off)
+      local rec = redis.call('HGET', ukey, ufield)
+      local orphan = rec and string.sub(rec, 1, 1) == ORPHAN
+      if rec and not orphan then
+        local isec, ioff, flags = struct.unpack('>I5I3B', rec)
+        local si = math.floor(flags / 2)
+        local is = string.char(97 + si)
+        redis.call('HSET', ukey, ufield, rec .. ftime)
+        attribute(is, si, isec, ioff, 1)
+        log('f', uid, is, '-', sec, off, 0)
+        out[#out + 1] = ATTRIBUTED; out[#out + 1] = si
+      else
+        if not rec then waiting = waiting + 1 end
+        redis.call('HSET', ukey, ufield, (rec or ORPHAN) .. ftime)
+        log('f', uid, '-', '-', sec, off, 0)
+        out[#out + 1] = PENDING; out[#out + 1] = 0
+      end
     end
   end
-  return {'new', adopted}
-end
 
--- ARGV: prefix, uuid (16 bytes), second, offset, replay (0/1)
--- Returns {'attributed', symbol} | {'pending'}.
-local function followup(keys, args)
-  local p, uid = args[1], args[2]
-  local fsec, foff, replay = tonumber(args[3]), tonumber(args[4]), args[5] == '1'
-  local ftime = struct.pack('>I5I3', fsec, foff)
-  local ft = int(fsec * 1000000 + foff)
-  local ukey, ufield = uuid_slot(p, uid)
-  local rec = redis.call('HGET', ukey, ufield)
-  if not rec then
-    local okey = p .. 'o'
-    redis.call('HSET', okey, uid, (redis.call('HGET', okey, uid) or '') .. ftime)
-    if not replay then
-      redis.call('XADD', p .. 'log', '*', 'k', 'f', 'u', uid, 's', '', 't', ft)
-    end
-    return {'pending'}
+  flush(pending)
+  for sec, entries in pairs(fine) do
+    redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end
-  local sec, off, flags = struct.unpack('>I5I3B', rec)
-  local si = math.floor(flags / 2)
-  local s = string.char(97 + si)
-  redis.call('HSET', ukey, ufield, rec .. ftime)
-  attribute(p, s, si, sec, off, 1)
-  if not replay then
-    redis.call('XADD', p .. 'log', '*', 'k', 'f', 'u', uid, 's', s, 't', ft)
-  end
-  return {'attributed', s}
-end
-
--- ARGV: prefix, symbol. Returns {count, earliest, latest, followups}.
-local function symbol(keys, args)
-  return redis.call('HMGET', args[1] .. 'sym:' .. args[2], 'count', 'earliest', 'latest', 'followups')
-end
-
--- ARGV: prefix. Returns 26 × {count, earliest, latest, followups}, a..z.
-local function totals(keys, args)
-  local out = {}
-  for i = 0, 25 do
-    out[i + 1] = redis.call('HMGET', args[1] .. 'sym:' .. string.char(97 + i), 'count', 'earliest', 'latest', 'followups')
+  if waiting ~= 0 then redis.call('HINCRBY', p .. 'stats', 'waiting', waiting) end
+  if #logged > 0 then
+    redis.call('XADD', p .. 'log', '*', 't', int(first_t), 'n', #logged, 'e', table.concat(logged))
   end
   return out
 end
 
--- ARGV: prefix, number of buckets, buckets as '<L>:<n>', then edge seconds.
--- Returns {26 × {count, followups, min, max} summed over the buckets, then the
--- fine log of each edge second}. Bucket stats are disjoint, so they add up.
+-- ARGV: prefix, symbol. Returns {count, followups, earliest, latest}.
+local function symbol(keys, args)
+  local v = redis.call('HGET', args[1] .. 'totals', args[2])
+  if not v then return {0, 0, false, false} end
+  local c, f, n, x = struct.unpack('>dddd', v)
+  return {c, f, int(n), int(x)}
+end
+
+-- ARGV: prefix, number of buckets, bucket keys ('totals' or 'r:<L>:<n>'), then
+-- edge seconds. Returns {26 × {count, followups, min, max} summed over the
+-- buckets, then the fine log of each edge second}. Buckets are disjoint, so
+-- their statistics add up.
 local function range(keys, args)
   local p, nb = args[1], tonumber(args[2])
-  local c, f, n, x = {}, {}, {}, {}
+  local sums = {}
   for i = 3, 2 + nb do
-    local h = redis.call('HGETALL', p .. 'r:' .. args[i])
+    local h = redis.call('HGETALL', p .. args[i])
     for j = 1, #h, 2 do
-      local stat, s, v = string.sub(h[j], 1, 1), string.sub(h[j], 2), tonumber(h[j + 1])
-      if stat == 'c' then c[s] = (c[s] or 0) + v
-      elseif stat == 'f' then f[s] = (f[s] or 0) + v
-      elseif stat == 'n' then if not n[s] or v < n[s] then n[s] = v end
-      elseif stat == 'x' then if not x[s] or v > x[s] then x[s] = v end
+      local c, f, n, x = struct.unpack('>dddd', h[j + 1])
+      local e = sums[h[j]]
+      if not e then
+        sums[h[j]] = {c, f, n, x}
+      else
+        e[1] = e[1] + c; e[2] = e[2] + f
+        if n < e[3] then e[3] = n end
+        if x > e[4] then e[4] = x end
       end
     end
   end
   local out = {}
   for i = 0, 25 do
-    local s = string.char(97 + i)
-    out[i + 1] = {c[s] or 0, f[s] or 0, n[s] and int(n[s]) or false, x[s] and int(x[s]) or false}
+    local e = sums[string.char(97 + i)]
+    out[i + 1] = e and {e[1], e[2], int(e[3]), int(e[4])} or {0, 0, false, false}
   end
   local logs = {}
   for i = 3 + nb, #args do
@@ -171,15 +217,10 @@ local function range(keys, args)
   return {out, logs}
 end
 
--- ARGV: prefix, uuid (16 bytes). Returns {'r', record} | {'o', followup times} | nil.
+-- ARGV: prefix, uuid (16 bytes). Returns the record, or nil.
 local function request(keys, args)
-  local p, uid = args[1], args[2]
-  local ukey, ufield = uuid_slot(p, uid)
-  local rec = redis.call('HGET', ukey, ufield)
-  if rec then return {'r', rec} end
-  local pending = redis.call('HGET', p .. 'o', uid)
-  if pending then return {'o', pending} end
-  return false
+  local uid = args[2]
+  return redis.call('HGET', args[1] .. 'u:' .. string.sub(uid, 1, 2), string.sub(uid, 3))
 end
 
 -- ARGV: prefix. Creates the archiver's consumer group from the stream's start
@@ -195,16 +236,17 @@ local function successor(id)
   return ms .. '-' .. int(tonumber(seq) + 1)
 end
 
--- ARGV: prefix, ids... Acknowledges archived entries and trims the stream to
--- what is not yet archived, so the log holds only un-archived events.
+-- ARGV: prefix, events archived, entry ids... Acknowledges archived entries
+-- and trims the stream to what is not yet archived, so the log holds only
+-- un-archived events.
 local function ack(keys, args)
   local p = args[1]
   local stream = p .. 'log'
   local acked = 0
-  for i = 2, #args, 500 do
+  for i = 3, #args, 500 do
     acked = acked + redis.call('XACK', stream, ARCHIVER, unpack(args, i, math.min(i + 499, #args)))
   end
-  redis.call('HINCRBY', p .. 'stats', 'archived', acked)
+  if acked > 0 then redis.call('HINCRBY', p .. 'stats', 'archived', args[2]) end
   local pending = redis.call('XPENDING', stream, ARCHIVER)
   local keep
   if pending[1] > 0 then
@@ -220,7 +262,8 @@ local function ack(keys, args)
   return acked
 end
 
--- ARGV: prefix. Returns {backlog, oldest un-archived µs or false, archived, waiting followups}.
+-- ARGV: prefix. Returns {backlog entries, oldest un-archived µs or false,
+-- archived events, requests waiting for their initial}.
 local function status(keys, args)
   local p = args[1]
   local stream = p .. 'log'
@@ -231,14 +274,12 @@ local function status(keys, args)
     local fields = first[2]
     for j = 1, #fields, 2 do if fields[j] == 't' then oldest = fields[j + 1] end end
   end
-  local archived = tonumber(redis.call('HGET', p .. 'stats', 'archived') or '0')
-  return {backlog, oldest, archived, redis.call('HLEN', p .. 'o')}
+  local stats = redis.call('HMGET', p .. 'stats', 'archived', 'waiting')
+  return {backlog, oldest, tonumber(stats[1] or '0'), tonumber(stats[2] or '0')}
 end
 
-redis.register_function('ss_initial', initial)
-redis.register_function('ss_followup', followup)
+redis.register_function('ss_ingest', ingest)
 redis.register_function{function_name = 'ss_symbol', callback = symbol, flags = {'no-writes'}}
-redis.register_function{function_name = 'ss_totals', callback = totals, flags = {'no-writes'}}
 redis.register_function{function_name = 'ss_range', callback = range, flags = {'no-writes'}}
 redis.register_function{function_name = 'ss_request', callback = request, flags = {'no-writes'}}
 redis.register_function{function_name = 'ss_status', callback = status, flags = {'no-writes'}}

@@ -1,8 +1,9 @@
 import RedisClient
 
 extension RedisEventStore {
-    /// Deletes every aggregate key (symbol totals, rollups, fine logs, uuid map,
-    /// waiting followups), keeping the event log, dead letters and counters:
+    /// Deletes every aggregate (totals, rollups, fine logs, the uuid map and the
+    /// count of requests waiting for their initial), keeping the event log,
+    /// dead letters and the archived count:
     /// the first step of `rebuild`. Scans in small steps so Redis keeps serving.
     /// - Returns: the number of keys deleted.
     @discardableResult
@@ -23,6 +24,7 @@ extension RedisEventStore {
             }
             cursor = next
         } while cursor != "0"
+        _ = try await call(RedisCommand("HDEL", RedisArgument(layout.prefix + "stats"), "waiting"))
         return deleted
     }
 

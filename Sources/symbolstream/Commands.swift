@@ -28,7 +28,7 @@ struct Archive: AsyncParsableCommand {
 
     @Option(help: "Archiver consumer name (env SYMBOLSTREAM_ARCHIVER_CONSUMER; default archiver).")
     var archiverConsumer: String?
-    @Option(help: "Events per archive batch (env SYMBOLSTREAM_ARCHIVE_BATCH; default 5000).")
+    @Option(help: "Log entries (ingest batches) per archive transaction (env SYMBOLSTREAM_ARCHIVE_BATCH; default 200).")
     var archiveBatch: Int?
     @Flag(help: "Archive everything logged so far, then exit.")
     var drain = false

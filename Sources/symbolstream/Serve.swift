@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
     var noArchiver = false
     @Option(help: "Archiver consumer name; keep it stable per instance (env SYMBOLSTREAM_ARCHIVER_CONSUMER; default archiver).")
     var archiverConsumer: String?
-    @Option(help: "Events per archive batch (env SYMBOLSTREAM_ARCHIVE_BATCH; default 5000).")
+    @Option(help: "Log entries (ingest batches) per archive transaction (env SYMBOLSTREAM_ARCHIVE_BATCH; default 200).")
     var archiveBatch: Int?
     @Option(help: "Seconds before an idle client connection is closed (env SYMBOLSTREAM_IDLE_TIMEOUT; default 30).")
     var idleTimeout: Int?
@@ -60,7 +60,7 @@ struct Serve: AsyncParsableCommand {
 func archiverConfiguration(consumer: String?, batch: Int?) throws -> ArchiverConfiguration {
     var configuration = ArchiverConfiguration()
     configuration.consumer = try Settings.resolve(consumer, env: "SYMBOLSTREAM_ARCHIVER_CONSUMER", default: "archiver")
-    configuration.batchSize = try Settings.resolve(batch, env: "SYMBOLSTREAM_ARCHIVE_BATCH", default: 5000)
-    guard (1...50_000).contains(configuration.batchSize) else { throw ValidationError("--archive-batch must be within 1...50000") }
+    configuration.entriesPerRead = try Settings.resolve(batch, env: "SYMBOLSTREAM_ARCHIVE_BATCH", default: 200)
+    guard (1...10_000).contains(configuration.entriesPerRead) else { throw ValidationError("--archive-batch must be within 1...10000") }
     return configuration
 }

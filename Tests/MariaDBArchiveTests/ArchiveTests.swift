@@ -60,9 +60,11 @@ import Testing
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 21)
                 let events = traffic.events(3000)
-                _ = try await store.ingest(events)
+                for start in stride(from: 0, to: events.count, by: 100) {
+                    _ = try await store.ingest(Array(events[start..<min(start + 100, events.count)]))
+                }
                 var configuration = ArchiverConfiguration()
-                configuration.batchSize = 700  // several batches, adoptions across them
+                configuration.entriesPerRead = 3  // several transactions, adoptions across them
                 let archiver = Archiver(
                     log: RedisEventLog(client: store.client, layout: store.layout), database: pool, configuration: configuration,
                     logger: TestStores.logger)
@@ -90,9 +92,10 @@ import Testing
                 try await pool.withConnection { try Schema.migrate($0, logger: logger) }
                 // An archiver that committed a batch and died before acknowledging it.
                 let delivered = try await store.client.withDedicatedConnection { connection in
-                    try await log.read(on: connection, consumer: "archiver", count: 500, pending: false, block: nil)
+                    try await log.read(on: connection, consumer: "archiver", count: 2, pending: false, block: nil)
                 }
-                let batch = delivered.compactMap { if case .event(let event) = $0 { event } else { nil } }
+                let batch = delivered.flatMap { entry -> [LoggedEvent] in if case .events(_, let events) = entry { events } else { [] } }
+                #expect(batch.count > 300)
                 try await pool.withConnection { try ArchiveWriter.write(batch, on: $0) }
                 // The next run gets the same entries again, then the rest.
                 let archiver = Archiver(log: log, database: pool, logger: logger)
