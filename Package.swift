@@ -85,6 +85,8 @@ let package = Package(
             dependencies: [
                 "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "MariaDBArchive", "MariaDBClient", "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
