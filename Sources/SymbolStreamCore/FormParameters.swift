@@ -14,11 +14,23 @@ public struct FormParameters: Sendable, Hashable {
     }
 
     public mutating func append(parsing encoded: some StringProtocol) throws(ValidationError) {
-        for pair in encoded.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-            let name = try Self.decode(parts[0], parameter: nil)
-            let value = parts.count > 1 ? try Self.decode(parts[1], parameter: name) : ""
-            entries.append((name, value))
+        // A plain byte loop: this runs on every ingest request.
+        let bytes = Array(encoded.utf8)
+        var start = 0
+        while start <= bytes.count {
+            var end = start
+            var equals = -1
+            while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
+                if equals < 0, bytes[end] == UInt8(ascii: "=") { equals = end }
+                end += 1
+            }
+            if end > start {
+                let nameEnd = equals < 0 ? end : equals
+                let name = try Self.decode(bytes[start..<nameEnd], parameter: nil)
+                let value = equals < 0 ? "" : try Self.decode(bytes[(equals + 1)..<end], parameter: name)
+                entries.append((name, value))
+            }
+            start = end + 1
         }
     }
 
@@ -51,6 +63,10 @@ public struct FormParameters: Sendable, Hashable {
 
     /// Percent-decodes one component; `parameter` names it in the error.
     public static func decode(_ bytes: some Collection<UInt8>, parameter: String?) throws(ValidationError) -> String {
+        // Most values need no decoding at all.
+        if !bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") || $0 >= 0x80 }) {
+            return String(decoding: bytes, as: UTF8.self)
+        }
         var output = [UInt8]()
         output.reserveCapacity(bytes.count)
         var index = bytes.startIndex

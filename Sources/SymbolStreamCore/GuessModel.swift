@@ -23,25 +23,21 @@ public struct GuessModel: Sendable, Hashable {
     }
 }
 
-/// A `GuessModel` with its source of randomness: the system generator, or a
-/// seeded one so that tests can replay a run.
+/// A `GuessModel` with its source of randomness: a fast generator seeded
+/// from the system (one `getrandom` at start, not one per request), or from a
+/// given seed so that tests can replay a run.
 public final class Guesser: Sendable {
     public let model: GuessModel
-    private let seeded: Mutex<SplitMix64>
-    private let isSeeded: Bool
+    private let generator: Mutex<SplitMix64>
 
     public init(model: GuessModel, seed: UInt64? = nil) {
+        var system = SystemRandomNumberGenerator()
         self.model = model
-        self.seeded = Mutex(SplitMix64(seed: seed ?? 0))
-        self.isSeeded = seed != nil
+        self.generator = Mutex(SplitMix64(seed: seed ?? system.next()))
     }
 
     public func guess(_ symbol: Symbol) -> Bool {
-        if isSeeded {
-            return seeded.withLock { generator in model.guess(symbol, using: &generator) }
-        }
-        var generator = SystemRandomNumberGenerator()
-        return model.guess(symbol, using: &generator)
+        generator.withLock { generator in model.guess(symbol, using: &generator) }
     }
 }
 
