@@ -101,7 +101,7 @@ struct RedisClientTests {
             }
         }
         #expect(connectError?.isUnavailable == true)
-        #expect(connectTime < .milliseconds(1000))
+        #expect(connectTime <= .milliseconds(1500))  // refused at once, or at worst the 1 s connect timeout
 
         let client = RedisClient(configuration: configuration, logger: TestRedis.logger)
         try await TestRedis.withRunningClient(client) {
