@@ -6,8 +6,11 @@
 # the Swift tests (unit, store and route tests), then the end-to-end tests that
 # drive the built server over HTTP. Stops the stores on exit.
 # SYMBOLSTREAM_KEEP_STORES=1 leaves them running for a look afterwards.
+# SYMBOLSTREAM_TEST_PROFILE=name (with SYMBOLSTREAM_REDIS_PORT and
+# SYMBOLSTREAM_MARIADB_PORT) uses other ports, so that two checkouts can test at once.
 set -euo pipefail
 cd "$(dirname "$0")"
+profile="${SYMBOLSTREAM_TEST_PROFILE:-test}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 started=$SECONDS
@@ -15,16 +18,16 @@ started=$SECONDS
 step "packages"
 provisioning/install-packages.sh
 
-step "throwaway Redis and MariaDB (.data/test)"
-provisioning/stores.sh stop --profile test >/dev/null 2>&1 || true
-rm -rf .data/test
-provisioning/stores.sh start --profile test
+step "throwaway Redis and MariaDB (.data/$profile)"
+provisioning/stores.sh stop --profile "$profile" >/dev/null 2>&1 || true
+rm -rf ".data/$profile"
+provisioning/stores.sh start --profile "$profile" >/dev/null
 if [[ "${SYMBOLSTREAM_KEEP_STORES:-0}" != 1 ]]; then
-    trap 'provisioning/stores.sh stop --profile test >/dev/null 2>&1 || true' EXIT
+    trap 'provisioning/stores.sh stop --profile "$profile" >/dev/null 2>&1 || true' EXIT
 fi
 set -a
 # shellcheck disable=SC1091
-source .data/test/env
+source ".data/$profile/env"
 set +a
 
 step "build"
