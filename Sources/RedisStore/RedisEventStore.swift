@@ -60,21 +60,17 @@ public final class RedisEventStore: EventStore {
     private static func ingest(_ events: [IngestEvent], replay: Bool, prefix: RedisArgument, client: RedisClient) async throws
         -> [IngestOutcome]
     {
-        guard !events.isEmpty else { return [] }
-        var commands = [RedisCommand]()
-        var start = 0
-        while start < events.count {
-            let chunk = events[start..<min(start + maximumBatch, events.count)]
-            commands.append(ingestCommand(chunk, replay: replay, prefix: prefix))
-            start += chunk.count
-        }
-        let replies = try await pipeline(commands, client: client, prefix: prefix)
         var outcomes = [IngestOutcome]()
         outcomes.reserveCapacity(events.count)
-        for (index, reply) in replies.enumerated() {
-            let chunk = events[(index * maximumBatch)..<min((index + 1) * maximumBatch, events.count)]
-            if case .error(let message) = reply { throw translate(.server(message)) }
+        var start = 0
+        // Chunks go one after another, never pipelined: if Redis lost the library
+        // between two of them, a retried chunk must not overtake a later one
+        // (an initial and its retry could swap winners).
+        while start < events.count {
+            let chunk = events[start..<min(start + maximumBatch, events.count)]
+            let reply = try await call(ingestCommand(chunk, replay: replay, prefix: prefix), client: client, prefix: prefix)
             outcomes += try decodeOutcomes(reply, for: chunk)
+            start += chunk.count
         }
         return outcomes
     }
@@ -126,10 +122,11 @@ public final class RedisEventStore: EventStore {
 
     public func summary(of symbol: Symbol) async throws -> SymbolSummary {
         let reply = try await call(RedisCommand("FCALL_RO", "ss_symbol", "0", prefix, RedisArgument(symbol.letter)))
-        guard let fields = reply.array, fields.count == 4 else { throw Self.unexpected(reply) }
+        guard let fields = reply.array, fields.count == 6 else { throw Self.unexpected(reply) }
         return SymbolSummary(
             symbol: symbol, count: fields[0].int ?? 0, earliest: fields[2].int.map(Timestamp.init(microseconds:)),
-            latest: fields[3].int.map(Timestamp.init(microseconds:)), followups: fields[1].int ?? 0)
+            latest: fields[3].int.map(Timestamp.init(microseconds:)), followups: fields[1].int ?? 0,
+            answeredTrue: fields[4].int ?? 0, followupsAnsweredTrue: fields[5].int ?? 0)
     }
 
     /// All 26 all-time summaries in one round trip.
@@ -160,13 +157,16 @@ public final class RedisEventStore: EventStore {
         else { throw Self.unexpected(reply) }
         var accumulator = RangeAccumulator()
         for (symbol, row) in zip(Symbol.all, rows) {
-            guard let stats = row.array, stats.count == 4, let count = stats[0].int, let followups = stats[1].int else {
+            guard let stats = row.array, stats.count == 6, let count = stats[0].int, let followups = stats[1].int,
+                let answeredTrue = stats[4].int, let followupsAnsweredTrue = stats[5].int
+            else {
                 throw Self.unexpected(reply)
             }
             accumulator.merge(
                 BucketStats(
                     count: count, followups: followups, earliest: stats[2].int.map(Timestamp.init(microseconds:)),
-                    latest: stats[3].int.map(Timestamp.init(microseconds:))),
+                    latest: stats[3].int.map(Timestamp.init(microseconds:)), answeredTrue: answeredTrue,
+                    followupsAnsweredTrue: followupsAnsweredTrue),
                 for: symbol)
         }
         for (edge, log) in zip(edges, logs) {
@@ -198,36 +198,17 @@ public final class RedisEventStore: EventStore {
     /// Sends one command; reloads the library once if Redis lost it (e.g. after
     /// `FUNCTION FLUSH`), since the call then did not run and is safe to repeat.
     func call(_ command: RedisCommand) async throws -> RESPValue {
-        do {
-            return try await client.send(command)
-        } catch RedisClientError.server(let message) where Self.isMissingLibrary(message) {
-            do {
-                try await Self.reload(client: client, prefix: prefix)
-            } catch let error as RedisClientError {
-                throw Self.translate(error)
-            }
-            do {
-                return try await client.send(command)
-            } catch let error as RedisClientError {
-                throw Self.translate(error)
-            }
-        } catch let error as RedisClientError {
-            throw Self.translate(error)
-        }
+        try await Self.call(command, client: client, prefix: prefix)
     }
 
-    static func pipeline(_ commands: [RedisCommand], client: RedisClient, prefix: RedisArgument) async throws -> [RESPValue] {
+    static func call(_ command: RedisCommand, client: RedisClient, prefix: RedisArgument) async throws -> RESPValue {
         do {
-            var replies = try await client.pipeline(commands)
-            let missing = replies.indices.filter { index in
-                if case .error(let message) = replies[index] { isMissingLibrary(message) } else { false }
+            do {
+                return try await client.send(command)
+            } catch RedisClientError.server(let message) where isMissingLibrary(message) {
+                try await reload(client: client, prefix: prefix)
+                return try await client.send(command)
             }
-            guard !missing.isEmpty else { return replies }
-            // Only those commands did not run; the others did and must not run twice.
-            try await reload(client: client, prefix: prefix)
-            let retried = try await client.pipeline(missing.map { commands[$0] })
-            for (index, reply) in zip(missing, retried) { replies[index] = reply }
-            return replies
         } catch let error as RedisClientError {
             throw translate(error)
         }

@@ -10,9 +10,9 @@
 ///
 /// | key | type | contents |
 /// |---|---|---|
-/// | `p totals` | hash | all-time statistics, one field per symbol `<s>`: `>dddd` count, followups, first and last µs since epoch (doubles are exact below 2^53). `/dashboard/symbol` reads one field |
+/// | `p totals` | hash | all-time statistics, one field per symbol `<s>`: `>dddddd` count, followups, first and last µs since epoch, initials answered True, their followups (doubles are exact below 2^53). `/dashboard/symbol` reads one field |
 /// | `p r:<L>:<n>` | hash | rollup bucket `n` of level `L` (`s` second, `m` minute, `h` hour, `d` day), same fields |
-/// | `p e:<second>` | string | the second's fine log: 4 bytes per initial (`offset<<6 \| symbol<<1`) and per attributed followup (`… \| 1`) |
+/// | `p e:<second>` | string | the second's fine log: 4 bytes per initial (`offset<<7 \| symbol<<2 \| answeredTrue<<1`) and per attributed followup (`… \| 1`) |
 /// | `p u:<2 bytes>` | hash | uuid map: the uuid's other 14 bytes → record. An initial's record is `>I5 I3 B` (second, offset, symbol·2+guess) then `>I5 I3` per followup; a request with only followups so far is byte 0xFF then their times. 65,536 buckets keep each hash small enough for listpack encoding |
 /// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted) |
 /// | `p stats` | hash | `archived` events, `waiting` requests whose followups wait for their initial |
@@ -35,14 +35,20 @@ local NEW, RETRY, CONFLICT, ATTRIBUTED, PENDING = 1, 2, 3, 4, 5
 
 local function int(n) return string.format('%d', n) end
 
--- Adds deltas {c, f, n, x} for symbol s into the pending update of hash key.
-local function delta(pending, key, s, count, followups, t)
+-- Adds deltas for symbol s into the pending update of hash key: count,
+-- followups, first, last, then the same count and followups for initials
+-- answered True (g = 1) only.
+local function delta(pending, key, s, count, followups, t, g)
   local d = pending[key]
   if not d then d = {}; pending[key] = d end
   local e = d[s]
-  if not e then e = {0, 0, false, false}; d[s] = e end
+  if not e then e = {0, 0, false, false, 0, 0}; d[s] = e end
   e[1] = e[1] + count
   e[2] = e[2] + followups
+  if g == 1 then
+    e[5] = e[5] + count
+    e[6] = e[6] + followups
+  end
   if t then
     if not e[3] or t < e[3] then e[3] = t end
     if not e[4] or t > e[4] then e[4] = t end
@@ -58,15 +64,15 @@ local function flush(pending)
     local out = {}
     for i, s in ipairs(fields) do
       local e = d[s]
-      local c, f, n, x = 0, 0, e[3], e[4]
+      local c, f, n, x, tc, tf = 0, 0, e[3], e[4], 0, 0
       if cur[i] then
         local n0, x0
-        c, f, n0, x0 = struct.unpack('>dddd', cur[i])
+        c, f, n0, x0, tc, tf = struct.unpack('>dddddd', cur[i])
         if not n or n0 < n then n = n0 end
         if not x or x0 > x then x = x0 end
       end
       out[#out + 1] = s
-      out[#out + 1] = struct.pack('>dddd', c + e[1], f + e[2], n, x)
+      out[#out + 1] = struct.pack('>dddddd', c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
     end
     redis.call('HSET', key, unpack(out))
   end
@@ -96,11 +102,12 @@ local function ingest(keys, args)
     return bucket_keys
   end
 
-  local function attribute(s, si, sec, off, k)
-    for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 0, k, false) end
+  -- k followups of the initial of symbol s (answered g) received at sec, off.
+  local function attribute(s, si, g, sec, off, k)
+    for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 0, k, false, g) end
     local f = fine[sec]
     if not f then f = {}; fine[sec] = f end
-    f[#f + 1] = string.rep(struct.pack('>I4', off * 64 + si * 2 + 1), k)
+    f[#f + 1] = string.rep(struct.pack('>I4', off * 128 + si * 4 + g * 2 + 1), k)
   end
 
   local function log(kind, uid, s, g, sec, off, adopted)
@@ -115,7 +122,8 @@ local function ingest(keys, args)
     local ukey, ufield = p .. 'u:' .. string.sub(uid, 1, 2), string.sub(uid, 3)
     if kind == 'i' then
       local si = string.byte(s) - 97
-      local record = struct.pack('>I5I3B', sec, off, si * 2 + tonumber(g))
+      local gi = tonumber(g)
+      local record = struct.pack('>I5I3B', sec, off, si * 2 + gi)
       -- A new uuid is the common case: one call. Otherwise read what is there.
       local rec = false
       if redis.call('HSETNX', ukey, ufield, record) == 0 then rec = redis.call('HGET', ukey, ufield) end
@@ -136,11 +144,11 @@ local function ingest(keys, args)
           waiting = waiting - 1
         end
         local t = sec * 1000000 + off
-        for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 1, 0, t) end
+        for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 1, 0, t, gi) end
         local f = fine[sec]
         if not f then f = {}; fine[sec] = f end
-        f[#f + 1] = struct.pack('>I4', off * 64 + si * 2)
-        if adopted > 0 then attribute(s, si, sec, off, adopted) end
+        f[#f + 1] = struct.pack('>I4', off * 128 + si * 4 + gi * 2)
+        if adopted > 0 then attribute(s, si, gi, sec, off, adopted) end
         log('i', uid, s, g, sec, off, adopted)
         out[#out + 1] = NEW; out[#out + 1] = adopted
       end
@@ -153,7 +161,7 @@ local function ingest(keys, args)
         local si = math.floor(flags / 2)
         local is = string.char(97 + si)
         redis.call('HSET', ukey, ufield, rec .. ftime)
-        attribute(is, si, isec, ioff, 1)
+        attribute(is, si, flags % 2, isec, ioff, 1)
         log('f', uid, is, '-', sec, off, 0)
         out[#out + 1] = ATTRIBUTED; out[#out + 1] = si
       else
@@ -176,17 +184,19 @@ local function ingest(keys, args)
   return out
 end
 
--- ARGV: prefix, symbol. Returns {count, followups, earliest, latest}.
+-- ARGV: prefix, symbol. Returns {count, followups, earliest, latest,
+-- answered True, their followups}.
 local function symbol(keys, args)
   local v = redis.call('HGET', args[1] .. 'totals', args[2])
-  if not v then return {0, 0, false, false} end
-  local c, f, n, x = struct.unpack('>dddd', v)
-  return {c, f, int(n), int(x)}
+  if not v then return {0, 0, false, false, 0, 0} end
+  local c, f, n, x, tc, tf = struct.unpack('>dddddd', v)
+  return {c, f, int(n), int(x), tc, tf}
 end
 
 -- ARGV: prefix, number of buckets, bucket keys ('totals' or 'r:<L>:<n>'), then
--- edge seconds. Returns {26 × {count, followups, min, max} summed over the
--- buckets, then the fine log of each edge second}. Buckets are disjoint, so
+-- edge seconds. Returns {26 × {count, followups, min, max, answered True,
+-- their followups} summed over the buckets, then the fine log of each edge
+-- second}. Buckets are disjoint, so
 -- their statistics add up.
 local function range(keys, args)
   local p, nb = args[1], tonumber(args[2])
@@ -194,12 +204,12 @@ local function range(keys, args)
   for i = 3, 2 + nb do
     local h = redis.call('HGETALL', p .. args[i])
     for j = 1, #h, 2 do
-      local c, f, n, x = struct.unpack('>dddd', h[j + 1])
+      local c, f, n, x, tc, tf = struct.unpack('>dddddd', h[j + 1])
       local e = sums[h[j]]
       if not e then
-        sums[h[j]] = {c, f, n, x}
+        sums[h[j]] = {c, f, n, x, tc, tf}
       else
-        e[1] = e[1] + c; e[2] = e[2] + f
+        e[1] = e[1] + c; e[2] = e[2] + f; e[5] = e[5] + tc; e[6] = e[6] + tf
         if n < e[3] then e[3] = n end
         if x > e[4] then e[4] = x end
       end
@@ -208,7 +218,7 @@ local function range(keys, args)
   local out = {}
   for i = 0, 25 do
     local e = sums[string.char(97 + i)]
-    out[i + 1] = e and {e[1], e[2], int(e[3]), int(e[4])} or {0, 0, false, false}
+    out[i + 1] = e and {e[1], e[2], int(e[3]), int(e[4]), e[5], e[6]} or {0, 0, false, false, 0, 0}
   end
   local logs = {}
   for i = 3 + nb, #args do

@@ -37,12 +37,12 @@ public struct AggregateModel: Sendable {
         let record = Record(symbol: event.symbol, guess: event.guess, receivedAt: event.receivedAt, followups: adopted)
         records[event.id] = record
         let time = event.receivedAt
-        totals[event.symbol.index].addInitial(at: time)
+        totals[event.symbol.index].addInitial(at: time, answeredTrue: event.guess)
         for level in RollupLevel.allCases {
-            rollups[bucket(level, time), default: Self.emptyBuckets][event.symbol.index].addInitial(at: time)
+            rollups[bucket(level, time), default: Self.emptyBuckets][event.symbol.index].addInitial(at: time, answeredTrue: event.guess)
         }
         fineLogs[time.second, default: []].append(
-            FineLogEntry(second: time.second, offset: time.offset, symbol: event.symbol, isFollowup: false))
+            FineLogEntry(second: time.second, offset: time.offset, symbol: event.symbol, answeredTrue: event.guess, isFollowup: false))
         if !adopted.isEmpty { attribute(adopted.count, to: record) }
         return .accepted(guess: event.guess)
     }
@@ -62,11 +62,12 @@ public struct AggregateModel: Sendable {
     private mutating func attribute(_ count: Int, to record: Record) {
         let time = record.receivedAt
         let index = record.symbol.index
-        totals[index].followups += Int64(count)
+        totals[index].addFollowups(Int64(count), answeredTrue: record.guess)
         for level in RollupLevel.allCases {
-            rollups[bucket(level, time), default: Self.emptyBuckets][index].followups += Int64(count)
+            rollups[bucket(level, time), default: Self.emptyBuckets][index].addFollowups(Int64(count), answeredTrue: record.guess)
         }
-        let entry = FineLogEntry(second: time.second, offset: time.offset, symbol: record.symbol, isFollowup: true)
+        let entry = FineLogEntry(
+            second: time.second, offset: time.offset, symbol: record.symbol, answeredTrue: record.guess, isFollowup: true)
         fineLogs[time.second, default: []].append(contentsOf: repeatElement(entry, count: count))
     }
 

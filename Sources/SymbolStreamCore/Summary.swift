@@ -6,45 +6,71 @@ public struct SymbolSummary: Sendable, Hashable {
     public var earliest: Timestamp?
     public var latest: Timestamp?
     public var followups: Int64
+    /// Initials answered `True`, and the followups those received: with
+    /// `count` and `followups` they show how the answers went down (the
+    /// dashboard page's guess accuracy and followup rates by answer).
+    public var answeredTrue: Int64
+    public var followupsAnsweredTrue: Int64
 
-    public init(symbol: Symbol, count: Int64 = 0, earliest: Timestamp? = nil, latest: Timestamp? = nil, followups: Int64 = 0) {
+    public init(
+        symbol: Symbol, count: Int64 = 0, earliest: Timestamp? = nil, latest: Timestamp? = nil, followups: Int64 = 0,
+        answeredTrue: Int64 = 0, followupsAnsweredTrue: Int64 = 0
+    ) {
         self.symbol = symbol
         self.count = count
         self.earliest = earliest
         self.latest = latest
         self.followups = followups
+        self.answeredTrue = answeredTrue
+        self.followupsAnsweredTrue = followupsAnsweredTrue
     }
 
     /// Adds the statistics of a disjoint set of events.
     public mutating func merge(_ other: BucketStats) {
         count += other.count
         followups += other.followups
+        answeredTrue += other.answeredTrue
+        followupsAnsweredTrue += other.followupsAnsweredTrue
         if let minimum = other.earliest { earliest = earliest.map { Swift.min($0, minimum) } ?? minimum }
         if let maximum = other.latest { latest = latest.map { Swift.max($0, maximum) } ?? maximum }
     }
 }
 
-/// The four statistics kept per symbol per time bucket; they merge across
+/// The statistics kept per symbol per time bucket; they merge across
 /// disjoint buckets, which is what makes rollups answer ranges exactly.
 public struct BucketStats: Sendable, Hashable {
     public var count: Int64 = 0
     public var followups: Int64 = 0
     public var earliest: Timestamp?
     public var latest: Timestamp?
+    public var answeredTrue: Int64 = 0
+    public var followupsAnsweredTrue: Int64 = 0
 
-    public init(count: Int64 = 0, followups: Int64 = 0, earliest: Timestamp? = nil, latest: Timestamp? = nil) {
+    public init(
+        count: Int64 = 0, followups: Int64 = 0, earliest: Timestamp? = nil, latest: Timestamp? = nil, answeredTrue: Int64 = 0,
+        followupsAnsweredTrue: Int64 = 0
+    ) {
         self.count = count
         self.followups = followups
         self.earliest = earliest
         self.latest = latest
+        self.answeredTrue = answeredTrue
+        self.followupsAnsweredTrue = followupsAnsweredTrue
     }
 
     public var isEmpty: Bool { count == 0 && followups == 0 }
 
-    public mutating func addInitial(at time: Timestamp) {
+    public mutating func addInitial(at time: Timestamp, answeredTrue answer: Bool) {
         count += 1
+        if answer { answeredTrue += 1 }
         earliest = earliest.map { Swift.min($0, time) } ?? time
         latest = latest.map { Swift.max($0, time) } ?? time
+    }
+
+    /// Followups of an initial that was answered `answer`.
+    public mutating func addFollowups(_ number: Int64, answeredTrue answer: Bool) {
+        followups += number
+        if answer { followupsAnsweredTrue += number }
     }
 }
 
@@ -63,9 +89,9 @@ public struct RangeAccumulator: Sendable, Hashable {
         for entry in entries where offsets.contains(entry.offset) {
             var stats = BucketStats()
             if entry.isFollowup {
-                stats.followups = 1
+                stats.addFollowups(1, answeredTrue: entry.answeredTrue)
             } else {
-                stats.addInitial(at: Timestamp(second: entry.second, offset: entry.offset))
+                stats.addInitial(at: Timestamp(second: entry.second, offset: entry.offset), answeredTrue: entry.answeredTrue)
             }
             summaries[entry.symbol.index].merge(stats)
         }

@@ -13,7 +13,7 @@ import Testing
         #expect(model.apply(InitialEvent(id: id(1), symbol: e, guess: true, receivedAt: at(10))) == .accepted(guess: true))
         #expect(model.apply(InitialEvent(id: id(1), symbol: e, guess: false, receivedAt: at(20))) == .retry(guess: true))
         #expect(model.apply(InitialEvent(id: id(1), symbol: b, guess: false, receivedAt: at(30))) == .conflict(existing: e))
-        #expect(model.summary(of: e) == SymbolSummary(symbol: e, count: 1, earliest: at(10), latest: at(10), followups: 0))
+        #expect(model.summary(of: e) == SymbolSummary(symbol: e, count: 1, earliest: at(10), latest: at(10), followups: 0, answeredTrue: 1))
         #expect(model.summary(of: b) == SymbolSummary(symbol: b))
     }
 
@@ -40,7 +40,7 @@ import Testing
     @Test func rangesMatchANaiveScan() {
         var generator = SplitMix64(seed: 11)
         var model = AggregateModel()
-        var initials: [RequestID: (Symbol, Timestamp)] = [:]
+        var initials: [RequestID: (Symbol, Timestamp, Bool)] = [:]
         var followupsByID: [RequestID: Int64] = [:]
         var time: Int64 = 1_498_600_000_000_000
         let ids = (0..<3000).map { id(UInt64($0)) }
@@ -52,8 +52,9 @@ import Testing
                 followupsByID[target, default: 0] += 1
             } else {
                 let symbol = Symbol.all.randomElement(using: &generator)!
-                let outcome = model.apply(InitialEvent(id: target, symbol: symbol, guess: true, receivedAt: at(time)))
-                if case .accepted = outcome { initials[target] = (symbol, at(time)) }
+                let guess = Bool.random(using: &generator)
+                let outcome = model.apply(InitialEvent(id: target, symbol: symbol, guess: guess, receivedAt: at(time)))
+                if case .accepted = outcome { initials[target] = (symbol, at(time), guess) }
             }
         }
         let first: Int64 = 1_498_600_000_000_000 - 5_000_000
@@ -62,9 +63,10 @@ import Testing
             let upper = lower + Int64.random(in: 0...(time - first), using: &generator) / Int64.random(in: 1...500, using: &generator)
             let range = TimeRange(lower: at(lower), upper: at(upper))
             var expected = Symbol.all.map { SymbolSummary(symbol: $0) }
-            for (requestID, (symbol, received)) in initials where range.contains(received) {
-                var stats = BucketStats(followups: followupsByID[requestID] ?? 0)
-                stats.addInitial(at: received)
+            for (requestID, (symbol, received, guess)) in initials where range.contains(received) {
+                var stats = BucketStats()
+                stats.addFollowups(followupsByID[requestID] ?? 0, answeredTrue: guess)
+                stats.addInitial(at: received, answeredTrue: guess)
                 expected[symbol.index].merge(stats)
             }
             #expect(model.summaries(in: range) == expected)

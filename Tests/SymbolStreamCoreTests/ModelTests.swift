@@ -60,9 +60,11 @@ import Testing
         for offset: Int64 in [0, 1, 999_999, 524_288] {
             for symbol in [Symbol.all[0], Symbol.all[25]] {
                 for isFollowup in [false, true] {
-                    let entry = FineLogEntry(second: 7, offset: offset, symbol: symbol, isFollowup: isFollowup)
-                    #expect(entry.bytes.count == 4)
-                    #expect(FineLogEntry.decode(entry.bytes, second: 7) == [entry])
+                    for answeredTrue in [false, true] {
+                        let entry = FineLogEntry(second: 7, offset: offset, symbol: symbol, answeredTrue: answeredTrue, isFollowup: isFollowup)
+                        #expect(entry.bytes.count == 4)
+                        #expect(FineLogEntry.decode(entry.bytes, second: 7) == [entry])
+                    }
                 }
             }
         }
@@ -71,7 +73,7 @@ import Testing
     @Test func rejectsTruncatedOrInvalidLogs() {
         #expect(FineLogEntry.decode([0, 0, 0], second: 0) == nil)
         #expect(FineLogEntry.decode([0xff, 0xff, 0xff, 0xff], second: 0) == nil)  // offset >= 10^6
-        #expect(FineLogEntry.decode([0, 0, 0, 0x3e], second: 0) == nil)  // symbol 31
+        #expect(FineLogEntry.decode([0, 0, 0, 0x7c], second: 0) == nil)  // symbol 31
         #expect(FineLogEntry.decode([], second: 0) == [])
     }
 }
