@@ -17,10 +17,17 @@ public struct AggregateModel: Sendable {
     /// Followups whose initial has not arrived yet.
     public private(set) var orphans: [RequestID: [Timestamp]] = [:]
     public private(set) var totals: [BucketStats] = Array(repeating: BucketStats(), count: 26)
-    public private(set) var rollups: [RollupBucket: [BucketStats]] = [:]
-    public private(set) var fineLogs: [Int64: [FineLogEntry]] = [:]
+    /// Rollup buckets per level (in `RollupLevel.allCases` order), by bucket index.
+    private var levels: [Timeline<SymbolStats>] = Array(repeating: Timeline(), count: RollupLevel.allCases.count)
+    /// Fine logs by second.
+    private var fine = Timeline<[FineLogEntry]>()
 
     public init() {}
+
+    /// Reserves room for about this many requests (bulk loads).
+    public init(expectedRequests: Int) {
+        records.reserveCapacity(expectedRequests)
+    }
 
     public mutating func apply(_ event: IngestEvent) -> IngestOutcome {
         switch event {
@@ -33,16 +40,19 @@ public struct AggregateModel: Sendable {
         if let existing = records[event.id] {
             return existing.symbol == event.symbol ? .retry(guess: existing.guess) : .conflict(existing: existing.symbol)
         }
-        let adopted = orphans.removeValue(forKey: event.id) ?? []
+        let adopted = orphans.isEmpty ? [] : orphans.removeValue(forKey: event.id) ?? []
         let record = Record(symbol: event.symbol, guess: event.guess, receivedAt: event.receivedAt, followups: adopted)
         records[event.id] = record
         let time = event.receivedAt
-        totals[event.symbol.index].addInitial(at: time, answeredTrue: event.guess)
-        for level in RollupLevel.allCases {
-            rollups[bucket(level, time), default: Self.emptyBuckets][event.symbol.index].addInitial(at: time, answeredTrue: event.guess)
+        let index = event.symbol.index
+        totals[index].addInitial(at: time, answeredTrue: event.guess)
+        for (ordinal, level) in RollupLevel.allCases.enumerated() {
+            levels[ordinal].modify(level.bucket(containing: time.second), default: SymbolStats()) {
+                $0[index].addInitial(at: time, answeredTrue: event.guess)
+            }
         }
-        fineLogs[time.second, default: []].append(
-            FineLogEntry(second: time.second, offset: time.offset, symbol: event.symbol, answeredTrue: event.guess, isFollowup: false))
+        let entry = FineLogEntry(second: time.second, offset: time.offset, symbol: event.symbol, answeredTrue: event.guess, isFollowup: false)
+        fine.modify(time.second, default: []) { $0.append(entry) }
         if !adopted.isEmpty { attribute(adopted.count, to: record) }
         return .accepted(guess: event.guess)
     }
@@ -63,15 +73,57 @@ public struct AggregateModel: Sendable {
         let time = record.receivedAt
         let index = record.symbol.index
         totals[index].addFollowups(Int64(count), answeredTrue: record.guess)
-        for level in RollupLevel.allCases {
-            rollups[bucket(level, time), default: Self.emptyBuckets][index].addFollowups(Int64(count), answeredTrue: record.guess)
+        for (ordinal, level) in RollupLevel.allCases.enumerated() {
+            levels[ordinal].modify(level.bucket(containing: time.second), default: SymbolStats()) {
+                $0[index].addFollowups(Int64(count), answeredTrue: record.guess)
+            }
         }
         let entry = FineLogEntry(
             second: time.second, offset: time.offset, symbol: record.symbol, answeredTrue: record.guess, isFollowup: true)
-        fineLogs[time.second, default: []].append(contentsOf: repeatElement(entry, count: count))
+        fine.modify(time.second, default: []) { $0.append(contentsOf: repeatElement(entry, count: count)) }
     }
 
     // MARK: Queries
+
+    /// One rollup bucket's statistics, if it has events.
+    public func stats(in bucket: RollupBucket) -> SymbolStats? {
+        levels[RollupLevel.allCases.firstIndex(of: bucket.level)!][bucket.index]
+    }
+
+    /// A second's fine log (empty if none).
+    public func fineLog(of second: Int64) -> [FineLogEntry] {
+        fine[second] ?? []
+    }
+
+    /// Every rollup bucket with events (built on each call: for writers and tests).
+    public var rollups: [RollupBucket: SymbolStats] {
+        var result = [RollupBucket: SymbolStats]()
+        for (ordinal, level) in RollupLevel.allCases.enumerated() {
+            for (index, stats) in zip(levels[ordinal].keys, levels[ordinal].values) {
+                result[RollupBucket(level: level, index: index)] = stats
+            }
+        }
+        return result
+    }
+
+    /// Every fine log, by second (built on each call).
+    public var fineLogs: [Int64: [FineLogEntry]] {
+        Dictionary(uniqueKeysWithValues: zip(fine.keys, fine.values))
+    }
+
+    /// Every rollup bucket with events, without building a dictionary.
+    public func forEachRollup(_ body: (RollupBucket, SymbolStats) throws -> Void) rethrows {
+        for (ordinal, level) in RollupLevel.allCases.enumerated() {
+            for (index, stats) in zip(levels[ordinal].keys, levels[ordinal].values) {
+                try body(RollupBucket(level: level, index: index), stats)
+            }
+        }
+    }
+
+    /// Every fine log, without building a dictionary.
+    public func forEachFineLog(_ body: (Int64, [FineLogEntry]) throws -> Void) rethrows {
+        for (second, entries) in zip(fine.keys, fine.values) { try body(second, entries) }
+    }
 
     public func summary(of symbol: Symbol) -> SymbolSummary {
         var summary = SymbolSummary(symbol: symbol)
@@ -93,11 +145,11 @@ public struct AggregateModel: Sendable {
         let decomposition = RangeDecomposition(range, dataSpan: dataSpan)
         var accumulator = RangeAccumulator()
         for bucket in decomposition.buckets {
-            guard let stats = rollups[bucket] else { continue }
-            for symbol in Symbol.all { accumulator.merge(stats[symbol.index], for: symbol) }
+            guard let stats = stats(in: bucket) else { continue }
+            for (symbol, stats) in stats.present { accumulator.merge(stats, for: symbol) }
         }
         for edge in decomposition.edges {
-            accumulator.merge(fineLog: fineLogs[edge.second] ?? [], offsets: edge.offsets)
+            accumulator.merge(fineLog: fineLog(of: edge.second), offsets: edge.offsets)
         }
         return accumulator.summaries
     }
@@ -114,9 +166,4 @@ public struct AggregateModel: Sendable {
         return nil
     }
 
-    private static let emptyBuckets = Array(repeating: BucketStats(), count: 26)
-
-    private func bucket(_ level: RollupLevel, _ time: Timestamp) -> RollupBucket {
-        RollupBucket(level: level, index: level.bucket(containing: time.second))
-    }
 }

@@ -13,17 +13,30 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     public init?<S: StringProtocol>(parsing text: S) {
+        var text = String(text)
+        guard let parsed = text.withUTF8({ Self.parse(UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = parsed
+    }
+
+    /// The same, from UTF-8 bytes (e.g. a database row read in place).
+    public init?(utf8 bytes: UnsafeRawBufferPointer) {
+        guard let parsed = Self.parse(bytes) else { return nil }
+        self = parsed
+    }
+
+    /// Non-generic, so it stays fast when called from other modules.
+    private static func parse(_ bytes: UnsafeRawBufferPointer) -> RequestID? {
+        guard bytes.count == 36 else { return nil }
         var high: UInt64 = 0
         var low: UInt64 = 0
         var nibbles = 0
-        var position = 0
-        for byte in text.utf8 {
-            defer { position += 1 }
+        for position in 0..<36 {
+            let byte = bytes[position]
             if position == 8 || position == 13 || position == 18 || position == 23 {
                 guard byte == UInt8(ascii: "-") else { return nil }
                 continue
             }
-            guard position < 36, let value = Self.hexValue(byte) else { return nil }
+            guard let value = hexValue(byte) else { return nil }
             if nibbles < 16 {
                 high = high << 4 | UInt64(value)
             } else {
@@ -31,8 +44,7 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
             }
             nibbles += 1
         }
-        guard position == 36, nibbles == 32 else { return nil }
-        self.init(high: high, low: low)
+        return RequestID(high: high, low: low)
     }
 
     /// The 16 bytes, big-endian: what Redis stores (compact, binary-safe).

@@ -1,0 +1,41 @@
+/// The statistics of the 26 symbols in one bucket, stored sparsely: a second's
+/// bucket usually holds a few symbols, and a month of them is millions of
+/// buckets. Reads like an array of 26 (`stats[symbol.index]`, iteration),
+/// empty statistics for symbols without events.
+public struct SymbolStats: RandomAccessCollection, MutableCollection, Sendable, Hashable {
+    struct Entry: Sendable, Hashable {
+        var index: UInt8
+        var stats: BucketStats
+    }
+
+    /// Present symbols, in symbol order.
+    private(set) var entries: [Entry] = []
+
+    public init() {}
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { 26 }
+
+    public subscript(index: Int) -> BucketStats {
+        get {
+            precondition((0..<26).contains(index), "no symbol \(index)")
+            for entry in entries where entry.index == index { return entry.stats }
+            return BucketStats()
+        }
+        set {
+            precondition((0..<26).contains(index), "no symbol \(index)")
+            var position = 0
+            while position < entries.count, entries[position].index < index { position += 1 }
+            if position < entries.count, entries[position].index == index {
+                entries[position].stats = newValue
+            } else {
+                entries.insert(Entry(index: UInt8(index), stats: newValue), at: position)
+            }
+        }
+    }
+
+    /// Only the symbols with events, in order.
+    public var present: [(symbol: Symbol, stats: BucketStats)] {
+        entries.map { (Symbol(index: Int($0.index))!, $0.stats) }
+    }
+}
