@@ -289,6 +289,34 @@ public final class MariaDBConnection {
         return false
     }
 
+    /// Runs a parameterless query and hands its unbuffered result to `body`
+    /// (see `forEachRawRow`); the connection stays busy until `body` returns,
+    /// and is closed if `body` throws (the rest of the result is not drained).
+    func withRawResult(_ sql: String, _ body: (UnsafeMutablePointer<MYSQL_RES>) throws -> Void) throws {
+        let mysql = try open()
+        if mysql_real_query(mysql, sql, UInt(sql.utf8.count)) != 0 {
+            throw failure(MariaDBError(connection: mysql))
+        }
+        guard let result = mysql_use_result(mysql) else {
+            if mysql_field_count(mysql) > 0 { throw failure(MariaDBError(connection: mysql)) }
+            return
+        }
+        isStreaming = true
+        do {
+            try body(result)
+        } catch {
+            isStreaming = false
+            mysql_free_result(result)
+            close()
+            throw error
+        }
+        isStreaming = false
+        // A fetch that ended early on an error (server gone) shows up here.
+        let code = mysql_errno(mysql)
+        mysql_free_result(result)
+        if code != 0 { throw failure(MariaDBError(connection: mysql)) }
+    }
+
     // MARK: - Internals
 
     private func open() throws -> UnsafeMutablePointer<MYSQL> {
