@@ -37,6 +37,9 @@ public struct ArchiveReader: Sendable {
         var kindIndex: Int64
     }
 
+    /// The columns `decode` reads, in its order.
+    static let selectAll = "SELECT received_at, CAST(uuid AS CHAR) AS uuid_text, kind, symbol, guess, kind + 0 AS kind_index FROM events"
+
     public func count() async throws -> Int64 {
         try await database.withConnection { connection in
             try connection.query("SELECT COUNT(*) AS n FROM events").first?["n"]?.int ?? 0
@@ -47,7 +50,7 @@ public struct ArchiveReader: Sendable {
     public func page(after cursor: Cursor?) async throws -> (rows: [Row], next: Cursor?) {
         let limit = Int64(pageSize)
         let raw = try await database.withConnection { connection -> [MariaDBRow] in
-            let columns = "SELECT received_at, CAST(uuid AS CHAR) AS uuid_text, kind, symbol, guess, kind + 0 AS kind_index FROM events"
+            let columns = Self.selectAll
             guard let cursor else {
                 return try connection.query("\(columns) ORDER BY received_at, uuid, kind LIMIT ?", [.int(limit)])
             }

@@ -1,60 +1,89 @@
 import Logging
+import MariaDBClient
 import RedisStore
 import SymbolStreamCore
 
 /// Recomputes every Redis aggregate from the raw history in MariaDB: archive
-/// what is still in the log, delete the aggregates, then replay every archived
-/// event in receive order through the same Redis functions that ingest uses
-/// (minus logging), so the result is what live traffic would have built.
+/// what is still in the log, read every archived event once in receive order
+/// into the reference `AggregateModel` (the same semantics `ss_ingest`
+/// implements, checked against it by the store tests), delete the aggregates,
+/// and write the model's final state in pipelines whose size grows with the
+/// number of keys, not of events.
 ///
 /// Run it with the service stopped: events ingested during a rebuild would be
 /// counted and then deleted.
 public struct Rebuild: Sendable {
     public let store: RedisEventStore
     public let archiver: Archiver
-    public let reader: ArchiveReader
+    public let database: MariaDBPool
     public let logger: Logger
-    /// Events per pipelined round trip to Redis.
-    public var chunkSize = 2000
 
-    public init(store: RedisEventStore, archiver: Archiver, reader: ArchiveReader, logger: Logger) {
+    public init(store: RedisEventStore, archiver: Archiver, database: MariaDBPool, logger: Logger) {
         self.store = store
         self.archiver = archiver
-        self.reader = reader
+        self.database = database
         self.logger = logger
     }
 
     public struct Progress: Sendable, Hashable {
-        public var replayed: Int64
+        public enum Phase: String, Sendable, Hashable {
+            case reading = "read"
+            case writing = "write"
+        }
+
+        public var phase: Phase
+        public var done: Int64
         public var total: Int64
     }
 
-    /// - Returns: the number of events replayed.
+    /// - Returns: the number of events read from MariaDB.
     @discardableResult
-    public func run(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Int64 {
+    public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Int64 {
         try await archiver.drain()
         let backlog = try await store.pipelineStatus().backlog
         guard backlog == 0 else { throw ArchiveError.backlogNotDrained(backlog) }
 
-        let deleted = try await store.resetAggregates()
-        logger.info("deleted aggregate keys", metadata: ["keys": "\(deleted)"])
-        let total = try await reader.count()
-        var replayed: Int64 = 0
-        progress(Progress(replayed: 0, total: total))
-        var cursor: ArchiveReader.Cursor?
-        while true {
-            let page = try await reader.page(after: cursor)
-            if page.rows.isEmpty { break }
-            cursor = page.next
-            var start = 0
-            while start < page.rows.count {
-                let chunk = page.rows[start..<min(start + chunkSize, page.rows.count)]
-                _ = try await store.replay(chunk.map(\.event))
-                start += chunk.count
+        // Deleting the old aggregates (Redis) overlaps reading the history (MariaDB).
+        let store = self.store
+        let reset = Task { try await store.resetAggregates() }
+        let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
+            let total = try connection.query("SELECT COUNT(*) AS n FROM events").first?["n"]?.int ?? 0
+            progress(Progress(phase: .reading, done: 0, total: total))
+            var model = AggregateModel(expectedRequests: Int(total))
+            var read: Int64 = 0
+            // Rows read in place (no allocation per row): this loop runs
+            // millions of times. The time comes as integer microseconds.
+            try connection.forEachRawRow(Self.scan) { row in
+                _ = model.apply(try Self.event(row))
+                read += 1
+                if read % 200_000 == 0 { progress(Progress(phase: .reading, done: read, total: max(total, read))) }
             }
-            replayed += Int64(page.rows.count)
-            progress(Progress(replayed: replayed, total: max(total, replayed)))
+            progress(Progress(phase: .reading, done: read, total: read))
+            return (model, read)
         }
-        return replayed
+
+        let deleted = try await reset.value
+        logger.info("deleted aggregate keys", metadata: ["keys": "\(deleted)"])
+        try await store.write(model) { done, total in
+            progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
+        }
+        return events
+    }
+
+    static let scan = """
+        SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', received_at), CAST(uuid AS CHAR), kind + 0, symbol, guess
+        FROM events ORDER BY received_at, uuid, kind
+        """
+
+    static func event(_ row: MariaDBRawRow) throws -> IngestEvent {
+        guard let microseconds = row.int(0), let uuid = row.bytes(1), let id = RequestID(utf8: uuid), let kind = row.int(2) else {
+            throw ArchiveReadError.malformedRow("a row of events")
+        }
+        let time = Timestamp(microseconds: microseconds)
+        if kind == 2 { return .followup(FollowupEvent(id: id, receivedAt: time)) }
+        guard kind == 1, let letter = row.bytes(3), letter.count == 1, let symbol = Symbol(index: Int(letter[0]) - 97),
+            let guess = row.int(4)
+        else { throw ArchiveReadError.malformedRow("an initial of \(id)") }
+        return .initial(InitialEvent(id: id, symbol: symbol, guess: guess == 1, receivedAt: time))
     }
 }

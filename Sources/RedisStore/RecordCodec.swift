@@ -36,4 +36,43 @@ enum RecordCodec {
         return RequestRecord(
             id: id, symbol: symbol, guess: flags & 1 == 1, receivedAt: time(bytes[0..<8]), followups: followups)
     }
+
+    // MARK: Encoding (the same bytes the function library writes)
+
+    static func append(_ time: Timestamp, to bytes: inout [UInt8]) {
+        let second = UInt64(time.second)
+        for shift in stride(from: 32, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: second >> UInt64(shift))) }
+        let offset = UInt32(time.offset)
+        for shift in stride(from: 16, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: offset >> UInt32(shift))) }
+    }
+
+    static func encode(record: AggregateModel.Record) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(9 + 8 * record.followups.count)
+        append(record.receivedAt, to: &bytes)
+        bytes.append(UInt8(record.symbol.index * 2 + (record.guess ? 1 : 0)))
+        for followup in record.followups { append(followup, to: &bytes) }
+        return bytes
+    }
+
+    static func encode(orphanFollowups: [Timestamp]) -> [UInt8] {
+        var bytes = [orphanMarker]
+        for followup in orphanFollowups { append(followup, to: &bytes) }
+        return bytes
+    }
+
+    /// `>dddddd`: count, followups, first, last, answered True, their followups.
+    static func encode(stats: BucketStats) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(48)
+        let values = [
+            Double(stats.count), Double(stats.followups), Double(stats.earliest?.microseconds ?? 0),
+            Double(stats.latest?.microseconds ?? 0), Double(stats.answeredTrue), Double(stats.followupsAnsweredTrue),
+        ]
+        for value in values {
+            let bits = value.bitPattern
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+        }
+        return bytes
+    }
 }

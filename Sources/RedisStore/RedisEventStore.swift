@@ -11,7 +11,7 @@ public final class RedisEventStore: EventStore {
     private let prefix: RedisArgument
     private let batcher: IngestBatcher
     /// Events per `ss_ingest` call at most.
-    static let maximumBatch = 256
+    public static let maximumBatch = 256
 
     public init(client: RedisClient, layout: RedisLayout) {
         self.client = client

@@ -288,7 +288,26 @@ local function status(keys, args)
   return {backlog, oldest, tonumber(stats[1] or '0'), tonumber(stats[2] or '0')}
 end
 
+-- ARGV: prefix, glob pattern of the prefix's keys, cursor. One step of
+-- deleting every aggregate key (all but the log, dead letters and stats),
+-- server-side so that millions of keys need no round trips. Returns
+-- {next cursor, keys deleted}; '0' when done.
+local function reset(keys, args)
+  local p = args[1]
+  local keep = {[p .. 'log'] = true, [p .. 'deadletter'] = true, [p .. 'stats'] = true}
+  local scan = redis.call('SCAN', args[3], 'MATCH', args[2], 'COUNT', 5000)
+  local doomed = {}
+  for _, key in ipairs(scan[2]) do
+    if not keep[key] then doomed[#doomed + 1] = key end
+  end
+  for i = 1, #doomed, 1000 do
+    redis.call('UNLINK', unpack(doomed, i, math.min(i + 999, #doomed)))
+  end
+  return {scan[1], #doomed}
+end
+
 redis.register_function('ss_ingest', ingest)
+redis.register_function('ss_reset', reset)
 redis.register_function{function_name = 'ss_symbol', callback = symbol, flags = {'no-writes'}}
 redis.register_function{function_name = 'ss_range', callback = range, flags = {'no-writes'}}
 redis.register_function{function_name = 'ss_request', callback = request, flags = {'no-writes'}}

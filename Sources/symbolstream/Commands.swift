@@ -67,14 +67,16 @@ struct RebuildCommand: AsyncParsableCommand {
         try await StoreSession.with(stores, logger: logger) { session in
             let archiver = Archiver(
                 log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database, logger: logger)
-            let rebuild = MariaDBArchive.Rebuild(
-                store: session.store, archiver: archiver, reader: ArchiveReader(database: session.database), logger: logger)
-            let started = ContinuousClock.now
-            let reporter = ProgressReporter(label: "rebuild", unit: "events", started: started)
-            let replayed = try await rebuild.run { progress in
-                reporter.report(done: progress.replayed, total: progress.total)
+            let rebuild = MariaDBArchive.Rebuild(store: session.store, archiver: archiver, database: session.database, logger: logger)
+            let reading = ProgressReporter(label: "rebuild: read", unit: "events")
+            let writing = ProgressReporter(label: "rebuild: write", unit: "commands")
+            let events = try await rebuild.run { progress in
+                switch progress.phase {
+                case .reading: reading.report(done: progress.done, total: progress.total)
+                case .writing: writing.report(done: progress.done, total: progress.total)
+                }
             }
-            reporter.finish(done: replayed)
+            print("rebuilt the aggregates of \(events) events")
         }
     }
 }
@@ -84,12 +86,13 @@ struct RebuildCommand: AsyncParsableCommand {
 final class ProgressReporter: @unchecked Sendable {
     private let label: String
     private let unit: String
-    private let started: ContinuousClock.Instant
+    private var started: ContinuousClock.Instant?
     private let lock = NSLock()
     private var lastPrint: ContinuousClock.Instant?
     private let isTerminal = isatty(STDERR_FILENO) != 0
 
-    init(label: String, unit: String, started: ContinuousClock.Instant) {
+    /// - Parameter started: when the work began; the first report if nil.
+    init(label: String, unit: String, started: ContinuousClock.Instant? = nil) {
         self.label = label
         self.unit = unit
         self.started = started
@@ -99,6 +102,8 @@ final class ProgressReporter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let now = ContinuousClock.now
+        let started = self.started ?? now
+        self.started = started
         if let lastPrint, now - lastPrint < .milliseconds(isTerminal ? 200 : 2000), done < total { return }
         lastPrint = now
         let seconds = max(0.001, Self.seconds(now - started))
@@ -108,7 +113,9 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     func finish(done: Int64) {
-        let seconds = Self.seconds(ContinuousClock.now - started)
+        lock.lock()
+        defer { lock.unlock() }
+        let seconds = Self.seconds(ContinuousClock.now - (started ?? .now))
         FileHandle.standardError.write(Data(((isTerminal ? "\n" : "") + String(format: "%@: done, %lld %@ in %.1fs\n", label, done, unit, seconds)).utf8))
     }
 

@@ -122,13 +122,12 @@ import Testing
                 // Redis loses everything but the (archived) log; rebuild from MariaDB.
                 try await store.resetAggregates()
                 #expect(try await store.totals().allSatisfy { $0.count == 0 })
-                var reader = ArchiveReader(database: pool)
-                reader.pageSize = 333  // many pages, so the keyset pagination is exercised
-                let rebuild = Rebuild(store: store, archiver: archiver, reader: reader, logger: TestStores.logger)
+                let rebuild = Rebuild(store: store, archiver: archiver, database: pool, logger: TestStores.logger)
                 let progress = ProgressLog()
-                let replayed = try await rebuild.run { progress.append($0) }
-                #expect(replayed == Int64(try await Self.rows(pool).count))
-                #expect(progress.values.last == Rebuild.Progress(replayed: replayed, total: replayed))
+                let read = try await rebuild.run { progress.append($0) }
+                #expect(read == Int64(try await Self.rows(pool).count))
+                #expect(progress.values.contains(Rebuild.Progress(phase: .reading, done: read, total: read)))
+                #expect(progress.values.last?.phase == .writing && progress.values.last?.done == progress.values.last?.total)
 
                 #expect(try await store.totals() == before)
                 #expect(try await StoreChecks.differences(store, model, events: events, seed: 24) == [])
