@@ -166,3 +166,24 @@ import Testing
         }
     }
 }
+
+@Suite struct SyntheticTrafficTests {
+    @Test func isOrderedUniqueAndFollowsUpAboutAsAsked() {
+        let start = Timestamp(microseconds: 1_790_000_000_000_000)
+        let span: Int64 = 86_400_000_000
+        let events = Array(SyntheticTraffic(requests: 20_000, start: start, span: span, followupShare: 0.05, seed: 3))
+        let initials = events.compactMap { if case .initial(let e) = $0 { e } else { nil } }
+        let followups = events.compactMap { if case .followup(let e) = $0 { e } else { nil } }
+        #expect(initials.count == 20_000)
+        #expect(abs(Double(followups.count) / 20_000 - 0.05) < 0.01)
+        let times = events.map(\.receivedAt)
+        #expect(times == times.sorted() && Set(times).count == times.count)
+        #expect(times.first! >= start && times.last! < Timestamp(microseconds: start.microseconds + span))
+        #expect(Set(initials.map(\.id)).count == initials.count)
+        let ids = Set(initials.map(\.id))
+        #expect(followups.allSatisfy { ids.contains($0.id) })
+        // Every letter shows up, about equally.
+        let perSymbol = Dictionary(grouping: initials, by: \.symbol).mapValues(\.count)
+        #expect(perSymbol.count == 26 && perSymbol.values.allSatisfy { (600...950).contains($0) })
+    }
+}
