@@ -93,6 +93,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Benchmark ceiling: Hummingbird doing no work (bench/run.sh).
+        .executableTarget(
+            name: "noop-server",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "bench/NoopServer"
+        ),
 
         .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
