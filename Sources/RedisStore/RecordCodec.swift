@@ -61,6 +61,23 @@ enum RecordCodec {
         return bytes
     }
 
+    /// Decodes `>dddddd` (see `encode(stats:)`); nil if malformed.
+    static func stats(_ bytes: [UInt8]) -> BucketStats? {
+        guard bytes.count == 48 else { return nil }
+        var values = [Int64]()
+        values.reserveCapacity(6)
+        for start in stride(from: 0, to: 48, by: 8) {
+            var bits: UInt64 = 0
+            for byte in bytes[start..<start + 8] { bits = bits << 8 | UInt64(byte) }
+            let value = Double(bitPattern: bits)
+            guard let exact = Int64(exactly: value) else { return nil }
+            values.append(exact)
+        }
+        return BucketStats(
+            count: values[0], followups: values[1], earliest: Timestamp(microseconds: values[2]),
+            latest: Timestamp(microseconds: values[3]), answeredTrue: values[4], followupsAnsweredTrue: values[5])
+    }
+
     /// `>dddddd`: count, followups, first, last, answered True, their followups.
     static func encode(stats: BucketStats) -> [UInt8] {
         var bytes = [UInt8]()

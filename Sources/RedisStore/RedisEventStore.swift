@@ -120,20 +120,27 @@ public final class RedisEventStore: EventStore {
 
     // MARK: Dashboards
 
+    /// One `HGET`: the symbol's field of the totals hash.
     public func summary(of symbol: Symbol) async throws -> SymbolSummary {
-        let reply = try await call(RedisCommand("FCALL_RO", "ss_symbol", "0", prefix, RedisArgument(symbol.letter)))
-        guard let fields = reply.array, fields.count == 6 else { throw Self.unexpected(reply) }
-        return SymbolSummary(
-            symbol: symbol, count: fields[0].int ?? 0, earliest: fields[2].int.map(Timestamp.init(microseconds:)),
-            latest: fields[3].int.map(Timestamp.init(microseconds:)), followups: fields[1].int ?? 0,
-            answeredTrue: fields[4].int ?? 0, followupsAnsweredTrue: fields[5].int ?? 0)
+        let reply = try await call(RedisCommand("HGET", RedisArgument(layout.totals), RedisArgument(symbol.letter)))
+        var summary = SymbolSummary(symbol: symbol)
+        if !reply.isNull {
+            guard let bytes = reply.bytes, let stats = RecordCodec.stats(bytes) else { throw Self.unexpected(reply) }
+            summary.merge(stats)
+        }
+        return summary
     }
 
-    /// All 26 all-time summaries in one round trip.
+    /// All 26 all-time summaries: one `HGETALL`.
     public func totals() async throws -> [SymbolSummary] {
-        try await sum(buckets: ["totals"], edges: []).summaries
+        var accumulator = RangeAccumulator()
+        try Self.merge(try await call(RedisCommand("HGETALL", RedisArgument(layout.totals))), into: &accumulator)
+        return accumulator.summaries
     }
 
+    /// The buckets of the range's decomposition and its edge seconds' fine
+    /// logs, read in one pipeline and summed here: Redis only serves plain
+    /// reads, the arithmetic stays off its single thread.
     public func summaries(in range: TimeRange) async throws -> [SymbolSummary] {
         let empty = Symbol.all.map { SymbolSummary(symbol: $0) }
         guard !range.isEmpty else { return empty }
@@ -143,41 +150,39 @@ public final class RedisEventStore: EventStore {
         guard let earliest, let latest else { return empty }
         let decomposition = RangeDecomposition(range, dataSpan: earliest...latest)
         guard !decomposition.buckets.isEmpty || !decomposition.edges.isEmpty else { return empty }
-        return try await sum(buckets: decomposition.buckets.map { "r:\($0)" }, edges: decomposition.edges).summaries
-    }
 
-    /// Sums whole buckets in Redis and the edge seconds' fine logs here.
-    private func sum(buckets: [String], edges: [FineEdge]) async throws -> RangeAccumulator {
-        var arguments: [RedisArgument] = ["FCALL_RO", "ss_range", "0", prefix, RedisArgument(buckets.count)]
-        arguments += buckets.map { RedisArgument($0) }
-        arguments += edges.map { RedisArgument(Int($0.second)) }
-        let reply = try await call(RedisCommand(arguments: arguments))
-        guard let parts = reply.array, parts.count == 2, let rows = parts[0].array, rows.count == 26,
-            let logs = parts[1].array, logs.count == edges.count
-        else { throw Self.unexpected(reply) }
+        var commands = decomposition.buckets.map { RedisCommand("HGETALL", RedisArgument(layout.bucket($0))) }
+        commands += decomposition.edges.map { RedisCommand("GET", RedisArgument(layout.fineLog(second: $0.second))) }
+        let replies = try await Self.pipelineOnce(commands, client: client)
         var accumulator = RangeAccumulator()
-        for (symbol, row) in zip(Symbol.all, rows) {
-            guard let stats = row.array, stats.count == 6, let count = stats[0].int, let followups = stats[1].int,
-                let answeredTrue = stats[4].int, let followupsAnsweredTrue = stats[5].int
-            else {
-                throw Self.unexpected(reply)
-            }
-            accumulator.merge(
-                BucketStats(
-                    count: count, followups: followups, earliest: stats[2].int.map(Timestamp.init(microseconds:)),
-                    latest: stats[3].int.map(Timestamp.init(microseconds:)), answeredTrue: answeredTrue,
-                    followupsAnsweredTrue: followupsAnsweredTrue),
-                for: symbol)
+        for reply in replies.prefix(decomposition.buckets.count) {
+            try Self.merge(reply, into: &accumulator)
         }
-        for (edge, log) in zip(edges, logs) {
-            guard let entries = FineLogEntry.decode(log.bytes ?? [], second: edge.second) else { throw Self.unexpected(log) }
+        for (edge, reply) in zip(decomposition.edges, replies.dropFirst(decomposition.buckets.count)) {
+            if case .error = reply { throw Self.unexpected(reply) }
+            guard let entries = FineLogEntry.decode(reply.bytes ?? [], second: edge.second) else { throw Self.unexpected(reply) }
             accumulator.merge(fineLog: entries, offsets: edge.offsets)
         }
-        return accumulator
+        return accumulator.summaries
     }
 
+    /// Adds a bucket hash (`HGETALL` reply: symbol → packed statistics).
+    static func merge(_ reply: RESPValue, into accumulator: inout RangeAccumulator) throws {
+        guard let fields = reply.array, fields.count % 2 == 0 else { throw unexpected(reply) }
+        var index = 0
+        while index < fields.count {
+            guard let name = fields[index].string, let symbol = Symbol(parsing: name), let value = fields[index + 1].bytes,
+                let stats = RecordCodec.stats(value)
+            else { throw unexpected(reply) }
+            accumulator.merge(stats, for: symbol)
+            index += 2
+        }
+    }
+
+    /// One `HGET` of the uuid map.
     public func request(_ id: RequestID) async throws -> RequestRecord? {
-        let reply = try await call(RedisCommand("FCALL_RO", "ss_request", "0", prefix, RedisArgument(bytes: id.bytes)))
+        let slot = layout.uuidSlot(id)
+        let reply = try await call(RedisCommand("HGET", slot.key, slot.field))
         if reply.isNull { return nil }
         guard let bytes = reply.bytes, let record = RecordCodec.record(bytes, id: id) else { throw Self.unexpected(reply) }
         return record

@@ -10,12 +10,16 @@
 ///
 /// | key | type | contents |
 /// |---|---|---|
-/// | `p totals` | hash | all-time statistics, one field per symbol `<s>`: `>dddddd` count, followups, first and last µs since epoch, initials answered True, their followups (doubles are exact below 2^53). `/dashboard/symbol` reads one field |
+/// | `p totals` | hash | all-time statistics, one field per symbol `<s>`: `>dddddd` count, followups, first and last µs since epoch, initials answered True, their followups (doubles are exact below 2^53). `/dashboard/symbol` is one `HGET` of it |
 /// | `p r:<L>:<n>` | hash | rollup bucket `n` of level `L` (`s` second, `m` minute, `h` hour, `d` day), same fields |
 /// | `p e:<second>` | string | the second's fine log: 4 bytes per initial (`offset<<7 \| symbol<<2 \| answeredTrue<<1`) and per attributed followup (`… \| 1`) |
 /// | `p u:<2 bytes>` | hash | uuid map: the uuid's other 14 bytes → record. An initial's record is `>I5 I3 B` (second, offset, symbol·2+guess) then `>I5 I3` per followup; a request with only followups so far is byte 0xFF then their times. 65,536 buckets keep each hash small enough for listpack encoding |
 /// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted) |
 /// | `p stats` | hash | `archived` events, `waiting` requests whose followups wait for their initial |
+///
+/// Reads need no function: the Swift side reads these keys directly
+/// (`RedisLayout`) and does the arithmetic, so Redis only serves plain `HGET`,
+/// `HGETALL` and `GET`.
 ///
 /// Why batches: requests that arrive while a call is in flight share the next
 /// one. Per new initial Redis then does one `HSETNX` of the uuid map (a read
@@ -184,55 +188,6 @@ local function ingest(keys, args)
   return out
 end
 
--- ARGV: prefix, symbol. Returns {count, followups, earliest, latest,
--- answered True, their followups}.
-local function symbol(keys, args)
-  local v = redis.call('HGET', args[1] .. 'totals', args[2])
-  if not v then return {0, 0, false, false, 0, 0} end
-  local c, f, n, x, tc, tf = struct.unpack('>dddddd', v)
-  return {c, f, int(n), int(x), tc, tf}
-end
-
--- ARGV: prefix, number of buckets, bucket keys ('totals' or 'r:<L>:<n>'), then
--- edge seconds. Returns {26 × {count, followups, min, max, answered True,
--- their followups} summed over the buckets, then the fine log of each edge
--- second}. Buckets are disjoint, so
--- their statistics add up.
-local function range(keys, args)
-  local p, nb = args[1], tonumber(args[2])
-  local sums = {}
-  for i = 3, 2 + nb do
-    local h = redis.call('HGETALL', p .. args[i])
-    for j = 1, #h, 2 do
-      local c, f, n, x, tc, tf = struct.unpack('>dddddd', h[j + 1])
-      local e = sums[h[j]]
-      if not e then
-        sums[h[j]] = {c, f, n, x, tc, tf}
-      else
-        e[1] = e[1] + c; e[2] = e[2] + f; e[5] = e[5] + tc; e[6] = e[6] + tf
-        if n < e[3] then e[3] = n end
-        if x > e[4] then e[4] = x end
-      end
-    end
-  end
-  local out = {}
-  for i = 0, 25 do
-    local e = sums[string.char(97 + i)]
-    out[i + 1] = e and {e[1], e[2], int(e[3]), int(e[4]), e[5], e[6]} or {0, 0, false, false, 0, 0}
-  end
-  local logs = {}
-  for i = 3 + nb, #args do
-    logs[#logs + 1] = redis.call('GET', p .. 'e:' .. args[i]) or ''
-  end
-  return {out, logs}
-end
-
--- ARGV: prefix, uuid (16 bytes). Returns the record, or nil.
-local function request(keys, args)
-  local uid = args[2]
-  return redis.call('HGET', args[1] .. 'u:' .. string.sub(uid, 1, 2), string.sub(uid, 3))
-end
-
 -- ARGV: prefix. Creates the archiver's consumer group from the stream's start
 -- (so events logged before the group existed are archived too).
 local function setup(keys, args)
@@ -308,9 +263,6 @@ end
 
 redis.register_function('ss_ingest', ingest)
 redis.register_function('ss_reset', reset)
-redis.register_function{function_name = 'ss_symbol', callback = symbol, flags = {'no-writes'}}
-redis.register_function{function_name = 'ss_range', callback = range, flags = {'no-writes'}}
-redis.register_function{function_name = 'ss_request', callback = request, flags = {'no-writes'}}
 redis.register_function{function_name = 'ss_status', callback = status, flags = {'no-writes'}}
 redis.register_function('ss_setup', setup)
 redis.register_function('ss_ack', ack)

@@ -12,7 +12,6 @@ extension RedisEventStore {
         async throws
     {
         var commands = [RedisCommand]()
-        let prefix = layout.prefix
 
         func hset(_ key: String, _ stats: [(symbol: Symbol, stats: BucketStats)]) -> RedisCommand? {
             var arguments: [RedisArgument] = ["HSET", RedisArgument(key)]
@@ -22,15 +21,15 @@ extension RedisEventStore {
             return arguments.count > 2 ? RedisCommand(arguments: arguments) : nil
         }
 
-        if let totals = hset(prefix + "totals", Symbol.all.map { ($0, model.totals[$0.index]) }) { commands.append(totals) }
+        if let totals = hset(layout.totals, Symbol.all.map { ($0, model.totals[$0.index]) }) { commands.append(totals) }
         model.forEachRollup { bucket, stats in
-            if let command = hset(prefix + "r:\(bucket)", stats.present) { commands.append(command) }
+            if let command = hset(layout.bucket(bucket), stats.present) { commands.append(command) }
         }
         // Fine logs are plain strings: many per MSET.
         var mset: [RedisArgument] = ["MSET"]
         model.forEachFineLog { second, entries in
             guard !entries.isEmpty else { return }
-            mset += [RedisArgument(prefix + "e:\(second)"), RedisArgument(bytes: entries.flatMap(\.bytes))]
+            mset += [RedisArgument(layout.fineLog(second: second)), RedisArgument(bytes: entries.flatMap(\.bytes))]
             if mset.count > 1000 {
                 commands.append(RedisCommand(arguments: mset))
                 mset = ["MSET"]
@@ -38,20 +37,18 @@ extension RedisEventStore {
         }
         if mset.count > 1 { commands.append(RedisCommand(arguments: mset)) }
         // The uuid map, one HSET per 2-byte bucket.
-        var buckets: [UInt16: [RedisArgument]] = [:]
+        var buckets: [RedisArgument: [RedisArgument]] = [:]
         func add(_ id: RequestID, _ value: [UInt8]) {
-            let bytes = id.bytes
-            buckets[UInt16(bytes[0]) << 8 | UInt16(bytes[1]), default: []] += [RedisArgument(bytes: Array(bytes[2...])), RedisArgument(bytes: value)]
+            let slot = layout.uuidSlot(id)
+            buckets[slot.key, default: []] += [slot.field, RedisArgument(bytes: value)]
         }
         for (id, record) in model.records { add(id, RecordCodec.encode(record: record)) }
         for (id, followups) in model.orphans { add(id, RecordCodec.encode(orphanFollowups: followups)) }
-        let uuidPrefix = Array((prefix + "u:").utf8)
-        for (bucket, pairs) in buckets {
-            let key = uuidPrefix + [UInt8(bucket >> 8), UInt8(bucket & 0xff)]
-            commands.append(RedisCommand(arguments: ["HSET", RedisArgument(bytes: key)] + pairs))
+        for (key, pairs) in buckets {
+            commands.append(RedisCommand(arguments: ["HSET", key] + pairs))
         }
         if !model.orphans.isEmpty {
-            commands.append(RedisCommand("HSET", RedisArgument(prefix + "stats"), "waiting", RedisArgument(model.orphans.count)))
+            commands.append(RedisCommand("HSET", RedisArgument(layout.stats), "waiting", RedisArgument(model.orphans.count)))
         }
 
         var done = 0
