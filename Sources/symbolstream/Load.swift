@@ -14,6 +14,8 @@ struct Load: AsyncParsableCommand {
     var from: String = "2026-10-01"
     @Option(help: "Length of the period in days.")
     var days: Int = 30
+    @Option(help: "Length of the period in seconds instead (e.g. requests/20000 for the density of live traffic at 20k/s).")
+    var seconds: Int?
     @Option(help: "Share of requests that get a followup.")
     var followups: Double = 0.05
     @Option(help: "Seed of the generator (same seed, same traffic).")
@@ -25,8 +27,8 @@ struct Load: AsyncParsableCommand {
     @OptionGroup var stores: StoreOptions
 
     func validate() throws {
-        guard requests > 0, days > 0, concurrency > 0, (0...1).contains(followups) else {
-            throw ValidationError("--requests, --days and --concurrency must be positive, --followups within 0...1")
+        guard requests > 0, days > 0, seconds.map({ $0 > 0 }) ?? true, concurrency > 0, (0...1).contains(followups) else {
+            throw ValidationError("--requests, --days, --seconds and --concurrency must be positive, --followups within 0...1")
         }
         guard case .success = Timestamp.parseBound(from) else { throw ValidationError("--from: not a date YYYY-MM-DD") }
     }
@@ -35,7 +37,9 @@ struct Load: AsyncParsableCommand {
         let logger = try stores.makeLogger(label: "symbolstream.load")
         let start = try Timestamp.parseBound(from).get()
         let traffic = SyntheticTraffic(
-            requests: requests, start: start, span: Int64(days) * Timestamp.microsecondsPerDay, followupShare: followups, seed: seed)
+            requests: requests, start: start,
+            span: seconds.map { Int64($0) * Timestamp.microsecondsPerSecond } ?? Int64(days) * Timestamp.microsecondsPerDay,
+            followupShare: followups, seed: seed)
         let (concurrency, noArchive, requests) = (self.concurrency, self.noArchive, self.requests)
         try await StoreSession.with(stores, logger: logger) { session in
             let archiver = Archiver(log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database, logger: logger)
