@@ -101,14 +101,20 @@ struct RedisClientTests {
             }
         }
         #expect(connectError?.isUnavailable == true)
-        #expect(connectTime <= .milliseconds(1500))  // refused at once, or at worst the 1 s connect timeout
+        // Refused, not timed out: the error names the refusal, so no timeout was
+        // waited for. The time bound only guards against a hang; it is loose
+        // because the whole suite starts at once on a 2-core machine.
+        #expect(connectError.map { "\($0)".lowercased().contains("refused") } == true)
+        #expect(connectTime < .seconds(5))
 
         let client = RedisClient(configuration: configuration, logger: TestRedis.logger)
         try await TestRedis.withRunningClient(client) {
             try await Task.sleep(for: .milliseconds(100))
             let (sendTime, sendError) = await timed { await redisError { try await client.send(RedisCommand("PING")) } }
             #expect(sendError?.isUnavailable == true)
-            #expect(sendTime < .milliseconds(250))  // well under any timeout: no waiting
+            // `unavailable`, not `timeout`: it failed without waiting for a reply;
+            // the bound is a hang guard that holds on a loaded machine.
+            #expect(sendTime < .seconds(2))
             let pipelineError = await redisError { try await client.pipeline([RedisCommand("PING")]) }
             #expect(pipelineError?.isUnavailable == true)
             let waitError = await redisError { try await client.waitUntilAvailable(timeout: .milliseconds(100)) }

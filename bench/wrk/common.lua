@@ -19,9 +19,15 @@ function common.uuid4()
   return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-4" .. s:sub(13, 15) .. "-" .. variant:sub(v, v) .. s:sub(16, 18) .. "-" .. s:sub(19, 30)
 end
 
--- Optional pacing: WRK_DELAY_MS per request per connection (for fixed-rate runs).
+-- Optional pacing: WRK_DELAY_MS per request per connection on average (for
+-- fixed-rate runs). Each delay is drawn from 0..2×mean so that connections do
+-- not fire on the same millisecond tick and arrive as bursts.
 function common.delay_ms()
   return tonumber(os.getenv("WRK_DELAY_MS") or "0")
+end
+
+function common.jittered(mean)
+  return math.random(0, 2 * mean)
 end
 
 -- Every script prints one machine-readable summary line for bench/run.sh.

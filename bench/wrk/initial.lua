@@ -23,5 +23,5 @@ function request()
 end
 
 if pause > 0 then
-  function delay() return pause end
+  function delay() return common.jittered(pause) end
 end
