@@ -75,41 +75,55 @@ public final class RedisEventStore: EventStore {
         return outcomes
     }
 
+    /// Bytes per event in `ss_ingest`'s packed argument (see `RedisFunctions`).
+    static let packedEventSize = 27
+
     static func ingestCommand(_ events: ArraySlice<IngestEvent>, replay: Bool, prefix: RedisArgument) -> RedisCommand {
-        var arguments: [RedisArgument] = ["FCALL", "ss_ingest", "0", prefix, replay ? "1" : "0"]
-        arguments.reserveCapacity(5 + 6 * events.count)
+        var packed = [UInt8]()
+        packed.reserveCapacity(packedEventSize * events.count)
         for event in events {
             switch event {
             case .initial(let initial):
-                arguments += [
-                    "i", RedisArgument(bytes: initial.id.bytes), RedisArgument(initial.symbol.letter), initial.guess ? "1" : "0",
-                    RedisArgument(Int(initial.receivedAt.second)), RedisArgument(Int(initial.receivedAt.offset)),
-                ]
+                packed.append(UInt8(ascii: "i"))
+                initial.id.append(to: &packed)
+                packed.append(UInt8(ascii: "a") + UInt8(initial.symbol.index))
+                packed.append(initial.guess ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+                appendTime(initial.receivedAt, to: &packed)
             case .followup(let followup):
-                arguments += [
-                    "f", RedisArgument(bytes: followup.id.bytes), "", "", RedisArgument(Int(followup.receivedAt.second)),
-                    RedisArgument(Int(followup.receivedAt.offset)),
-                ]
+                packed.append(UInt8(ascii: "f"))
+                followup.id.append(to: &packed)
+                packed.append(UInt8(ascii: "-"))
+                packed.append(UInt8(ascii: "-"))
+                appendTime(followup.receivedAt, to: &packed)
             }
         }
-        return RedisCommand(arguments: arguments)
+        return RedisCommand("FCALL", "ss_ingest", "0", prefix, replay ? "1" : "0", RedisArgument(bytes: packed))
     }
 
-    /// `ss_ingest` answers a pair of integers per event.
+    /// `>I5 I3`: the second (5 bytes, big-endian) and the microsecond offset (3 bytes).
+    private static func appendTime(_ time: Timestamp, to bytes: inout [UInt8]) {
+        let second = UInt64(bitPattern: time.second)
+        for shift in stride(from: 32, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: second >> UInt64(shift))) }
+        let offset = UInt32(time.offset)
+        for shift in stride(from: 16, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: offset >> UInt32(shift))) }
+    }
+
+    /// `ss_ingest` answers 2 bytes per event: outcome code, then its value.
     static func decodeOutcomes(_ reply: RESPValue, for events: ArraySlice<IngestEvent>) throws -> [IngestOutcome] {
-        guard let values = reply.array, values.count == 2 * events.count else { throw unexpected(reply) }
+        guard case .bulkString(let bytes) = reply, bytes.count == 2 * events.count else { throw unexpected(reply) }
         var outcomes = [IngestOutcome]()
         outcomes.reserveCapacity(events.count)
         for (offset, event) in events.enumerated() {
-            guard let code = values[2 * offset].int, let value = values[2 * offset + 1].int else { throw unexpected(reply) }
+            let code = bytes[2 * offset]
+            let value = Int(bytes[2 * offset + 1])
             switch (event, code) {
             case (.initial(let initial), 1): outcomes.append(.initial(.accepted(guess: initial.guess)))
             case (.initial, 2): outcomes.append(.initial(.retry(guess: value == 1)))
             case (.initial, 3):
-                guard let symbol = Symbol(index: Int(value)) else { throw unexpected(reply) }
+                guard let symbol = Symbol(index: value) else { throw unexpected(reply) }
                 outcomes.append(.initial(.conflict(existing: symbol)))
             case (.followup, 4):
-                guard let symbol = Symbol(index: Int(value)) else { throw unexpected(reply) }
+                guard let symbol = Symbol(index: value) else { throw unexpected(reply) }
                 outcomes.append(.followup(.attributed(symbol)))
             case (.followup, 5): outcomes.append(.followup(.pending))
             default: throw unexpected(reply)

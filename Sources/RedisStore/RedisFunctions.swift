@@ -39,94 +39,112 @@ local NEW, RETRY, CONFLICT, ATTRIBUTED, PENDING = 1, 2, 3, 4, 5
 
 local function int(n) return string.format('%d', n) end
 
--- Adds deltas for symbol s into the pending update of hash key: count,
--- followups, first, last, then the same count and followups for initials
--- answered True (g = 1) only.
-local function delta(pending, key, s, count, followups, t, g)
-  local d = pending[key]
-  if not d then d = {}; pending[key] = d end
-  local e = d[s]
-  if not e then e = {0, 0, false, false, 0, 0}; d[s] = e end
-  e[1] = e[1] + count
-  e[2] = e[2] + followups
-  if g == 1 then
-    e[5] = e[5] + count
-    e[6] = e[6] + followups
-  end
-  if t then
-    if not e[3] or t < e[3] then e[3] = t end
-    if not e[4] or t > e[4] then e[4] = t end
-  end
+-- Letters by symbol index (a literal: the string library is not available
+-- while a library loads).
+local LETTERS = {[0] = 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z'}
+
+-- The statistics of one symbol within one second of a batch, created on first
+-- use: count, followups, first, last, then count and followups of initials
+-- answered True. Events are summed per second first and spread over the five
+-- hashes (totals and the four rollup levels) once per batch: the Lua work per
+-- event stays a few table updates, whatever the number of levels.
+local function stats(groups, order, sec, si)
+  local g = groups[sec]
+  if not g then g = {}; groups[sec] = g; order[#order + 1] = sec end
+  local e = g[si]
+  if not e then e = {0, 0, false, false, 0, 0}; g[si] = e end
+  return e
 end
 
--- Writes the summed deltas: one HMGET and one HSET per hash.
-local function flush(pending)
-  for key, d in pairs(pending) do
-    local fields = {}
-    for s, _ in pairs(d) do fields[#fields + 1] = s end
-    local cur = redis.call('HMGET', key, unpack(fields))
-    local out = {}
-    for i, s in ipairs(fields) do
-      local e = d[s]
-      local c, f, n, x, tc, tf = 0, 0, e[3], e[4], 0, 0
-      if cur[i] then
-        local n0, x0
-        c, f, n0, x0, tc, tf = struct.unpack('>dddddd', cur[i])
-        if not n or n0 < n then n = n0 end
-        if not x or x0 > x then x = x0 end
-      end
-      out[#out + 1] = s
-      out[#out + 1] = struct.pack('>dddddd', c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
+-- Adds statistics e into d (both tables of symbol index -> statistics).
+local function merge(d, g)
+  for si, e in pairs(g) do
+    local x = d[si]
+    if not x then
+      d[si] = {e[1], e[2], e[3], e[4], e[5], e[6]}
+    else
+      x[1] = x[1] + e[1]; x[2] = x[2] + e[2]; x[5] = x[5] + e[5]; x[6] = x[6] + e[6]
+      if e[3] and (not x[3] or e[3] < x[3]) then x[3] = e[3] end
+      if e[4] and (not x[4] or e[4] > x[4]) then x[4] = e[4] end
     end
-    redis.call('HSET', key, unpack(out))
   end
 end
 
--- ARGV: prefix, replay (0/1), then per event 6 values: kind (i/f), uuid (16
--- bytes), symbol (a-z, empty for a followup), guess (0/1, empty), second, offset.
--- Returns per event a pair {code, value}: NEW adopted | RETRY guess |
--- CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0.
+-- Writes the summed statistics of one hash: one HMGET and one HSET.
+local function flush(key, d)
+  local fields, sis = {}, {}
+  for si, _ in pairs(d) do sis[#sis + 1] = si; fields[#fields + 1] = LETTERS[si] end
+  local cur = redis.call('HMGET', key, unpack(fields))
+  local out = {}
+  for i, si in ipairs(sis) do
+    local e = d[si]
+    local c, f, n, x, tc, tf = 0, 0, e[3], e[4], 0, 0
+    if cur[i] then
+      local n0, x0
+      c, f, n0, x0, tc, tf = struct.unpack('>dddddd', cur[i])
+      if not n or n0 < n then n = n0 end
+      if not x or x0 > x then x = x0 end
+    end
+    out[#out + 1] = fields[i]
+    out[#out + 1] = struct.pack('>dddddd', c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
+  end
+  redis.call('HSET', key, unpack(out))
+end
+
+-- The five hashes an event of second sec counts in. Building the names costs
+-- more than the rest of a small batch, and consecutive calls nearly always
+-- share a second, so the last answer is kept (a pure function of its inputs,
+-- so keeping it between calls is safe).
+local last_keys = { p = false, sec = false, keys = false }
+local function bucket_keys(p, sec)
+  if last_keys.sec == sec and last_keys.p == p then return last_keys.keys end
+  local keys = { p .. 'totals' }
+  for i, level in ipairs(LEVELS) do
+    keys[i + 1] = p .. 'r:' .. level[1] .. ':' .. int(math.floor(sec / level[2]))
+  end
+  last_keys.p, last_keys.sec, last_keys.keys = p, sec, keys
+  return keys
+end
+
+-- ARGV: prefix, replay (0/1), events: one string of 27-byte records, kind
+-- (i/f), uuid (16 bytes), symbol (a-z, '-' for a followup), guess (0/1, '-'),
+-- `>I5 I3` second and offset. One argument per batch rather than six per
+-- event: the caller builds one buffer and Redis converts one Lua string.
+-- Returns one string of 2 bytes per event, code then value: NEW 0 | RETRY
+-- guess | CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0.
 local function ingest(keys, args)
-  local p, replay = args[1], args[2] == '1'
-  local out, pending, fine, logged = {}, {}, {}, {}
+  local p, replay, events = args[1], args[2] == '1', args[3]
+  local out, fine, logged = {}, {}, {}
+  local groups, order = {}, {}
   local waiting = 0
   local first_t = false
-  local totals = p .. 'totals'
-  local last_sec, bucket_keys = nil, nil
 
-  -- Rollup keys of one second, reused while events share it.
-  local function buckets(sec)
-    if sec ~= last_sec then
-      last_sec = sec
-      bucket_keys = { totals }
-      for i, level in ipairs(LEVELS) do
-        bucket_keys[i + 1] = p .. 'r:' .. level[1] .. ':' .. int(math.floor(sec / level[2]))
-      end
-    end
-    return bucket_keys
-  end
-
-  -- k followups of the initial of symbol s (answered g) received at sec, off.
-  local function attribute(s, si, g, sec, off, k)
-    for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 0, k, false, g) end
+  local function fine_entry(sec, entry)
     local f = fine[sec]
     if not f then f = {}; fine[sec] = f end
-    f[#f + 1] = string.rep(struct.pack('>I4', off * 128 + si * 4 + g * 2 + 1), k)
+    f[#f + 1] = entry
   end
 
-  local function log(kind, uid, s, g, sec, off, adopted)
+  -- k followups of the initial of symbol index si (answered g) received at sec, off.
+  local function attribute(si, g, sec, off, k)
+    local e = stats(groups, order, sec, si)
+    e[2] = e[2] + k
+    if g == 1 then e[6] = e[6] + k end
+    fine_entry(sec, string.rep(struct.pack('>I4', off * 128 + si * 4 + g * 2 + 1), k))
+  end
+
+  local function log(entry, sec, off)
     if replay then return end
-    logged[#logged + 1] = kind .. uid .. s .. g .. struct.pack('>I5I3I2', sec, off, adopted)
+    logged[#logged + 1] = entry
     if not first_t then first_t = sec * 1000000 + off end
   end
 
-  for i = 3, #args, 6 do
-    local kind, uid, s, g = args[i], args[i + 1], args[i + 2], args[i + 3]
-    local sec, off = tonumber(args[i + 4]), tonumber(args[i + 5])
+  for pos = 1, #events, 27 do
+    local kind, uid, s, g, sec, off = struct.unpack('c1c16c1c1>I5I3', events, pos)
     local ukey, ufield = p .. 'u:' .. string.sub(uid, 1, 2), string.sub(uid, 3)
     if kind == 'i' then
       local si = string.byte(s) - 97
-      local gi = tonumber(g)
+      local gi = g == '1' and 1 or 0
       local record = struct.pack('>I5I3B', sec, off, si * 2 + gi)
       -- A new uuid is the common case: one call. Otherwise read what is there.
       local rec = false
@@ -136,9 +154,9 @@ local function ingest(keys, args)
         local _, _, flags = struct.unpack('>I5I3B', rec)
         local rsi = math.floor(flags / 2)
         if rsi == si then
-          out[#out + 1] = RETRY; out[#out + 1] = flags % 2
+          out[#out + 1] = string.char(RETRY, flags % 2)
         else
-          out[#out + 1] = CONFLICT; out[#out + 1] = rsi
+          out[#out + 1] = string.char(CONFLICT, rsi)
         end
       else
         local adopted = 0
@@ -148,13 +166,16 @@ local function ingest(keys, args)
           waiting = waiting - 1
         end
         local t = sec * 1000000 + off
-        for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 1, 0, t, gi) end
-        local f = fine[sec]
-        if not f then f = {}; fine[sec] = f end
-        f[#f + 1] = struct.pack('>I4', off * 128 + si * 4 + gi * 2)
-        if adopted > 0 then attribute(s, si, gi, sec, off, adopted) end
-        log('i', uid, s, g, sec, off, adopted)
-        out[#out + 1] = NEW; out[#out + 1] = adopted
+        local e = stats(groups, order, sec, si)
+        e[1] = e[1] + 1
+        if gi == 1 then e[5] = e[5] + 1 end
+        if not e[3] or t < e[3] then e[3] = t end
+        if not e[4] or t > e[4] then e[4] = t end
+        fine_entry(sec, struct.pack('>I4', off * 128 + si * 4 + gi * 2))
+        if adopted > 0 then attribute(si, gi, sec, off, adopted) end
+        -- The log entry is the event's own record plus the followups it adopted.
+        log(string.sub(events, pos, pos + 26) .. struct.pack('>I2', adopted), sec, off)
+        out[#out + 1] = string.char(NEW, 0)
       end
     else
       local ftime = struct.pack('>I5I3', sec, off)
@@ -163,21 +184,33 @@ local function ingest(keys, args)
       if rec and not orphan then
         local isec, ioff, flags = struct.unpack('>I5I3B', rec)
         local si = math.floor(flags / 2)
-        local is = string.char(97 + si)
         redis.call('HSET', ukey, ufield, rec .. ftime)
-        attribute(is, si, flags % 2, isec, ioff, 1)
-        log('f', uid, is, '-', sec, off, 0)
-        out[#out + 1] = ATTRIBUTED; out[#out + 1] = si
+        attribute(si, flags % 2, isec, ioff, 1)
+        log('f' .. uid .. LETTERS[si] .. '-' .. ftime .. '\0\0', sec, off)
+        out[#out + 1] = string.char(ATTRIBUTED, si)
       else
         if not rec then waiting = waiting + 1 end
         redis.call('HSET', ukey, ufield, (rec or ORPHAN) .. ftime)
-        log('f', uid, '-', '-', sec, off, 0)
-        out[#out + 1] = PENDING; out[#out + 1] = 0
+        log(string.sub(events, pos, pos + 26) .. '\0\0', sec, off)
+        out[#out + 1] = string.char(PENDING, 0)
       end
     end
   end
 
-  flush(pending)
+  -- Usually every event of a batch falls in one second: its statistics then
+  -- serve all five hashes as they are; otherwise merge per hash.
+  if #order == 1 then
+    for _, key in ipairs(bucket_keys(p, order[1])) do flush(key, groups[order[1]]) end
+  elseif #order > 1 then
+    local pending, names = {}, {}
+    for _, sec in ipairs(order) do
+      for _, key in ipairs(bucket_keys(p, sec)) do
+        if not pending[key] then pending[key] = {}; names[#names + 1] = key end
+        merge(pending[key], groups[sec])
+      end
+    end
+    for _, key in ipairs(names) do flush(key, pending[key]) end
+  end
   for sec, entries in pairs(fine) do
     redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end
@@ -185,7 +218,7 @@ local function ingest(keys, args)
   if #logged > 0 then
     redis.call('XADD', p .. 'log', '*', 't', int(first_t), 'n', #logged, 'e', table.concat(logged))
   end
-  return out
+  return table.concat(out)
 end
 
 -- ARGV: prefix. Creates the archiver's consumer group from the stream's start

@@ -61,9 +61,14 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
     public var bytes: [UInt8] {
         var result = [UInt8]()
         result.reserveCapacity(16)
-        for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: high >> UInt64(shift))) }
-        for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: low >> UInt64(shift))) }
+        append(to: &result)
         return result
+    }
+
+    /// Appends the 16 bytes to a buffer being built (no array of its own).
+    public func append(to buffer: inout [UInt8]) {
+        for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: high >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: low >> UInt64(shift))) }
     }
 
     public var description: String {
