@@ -9,7 +9,8 @@ public final class RedisEventStore: EventStore {
     public let client: RedisClient
     public let layout: RedisLayout
     private let prefix: RedisArgument
-    private let batcher: IngestBatcher
+    private let batcher: RequestBatcher<IngestEvent, IngestOutcome>
+    private let summaries: RequestBatcher<Symbol, SymbolSummary>
     /// Events per `ss_ingest` call at most.
     public static let maximumBatch = 256
 
@@ -20,9 +21,15 @@ public final class RedisEventStore: EventStore {
         self.prefix = prefix
         // Two calls in flight per connection keep every connection busy while
         // the next batch fills.
-        self.batcher = IngestBatcher(maximumSenders: 2 * max(1, client.configuration.connectionCount), maximumBatch: Self.maximumBatch) {
+        self.batcher = RequestBatcher(maximumSenders: 2 * max(1, client.configuration.connectionCount), maximumBatch: Self.maximumBatch) {
             [client] events in
             try await Self.ingest(events, replay: false, prefix: prefix, client: client)
+        }
+        // Concurrent symbol dashboards share one HMGET of the symbols they ask for.
+        let totals = RedisArgument(layout.totals)
+        self.summaries = RequestBatcher(maximumSenders: max(1, client.configuration.connectionCount), maximumBatch: 1024) {
+            [client] symbols in
+            try await Self.summaries(of: symbols, totals: totals, client: client, prefix: prefix)
         }
     }
 
@@ -134,15 +141,35 @@ public final class RedisEventStore: EventStore {
 
     // MARK: Dashboards
 
-    /// One `HGET`: the symbol's field of the totals hash.
+    /// The symbol's field of the totals hash: one hash read, shared with the
+    /// symbol dashboards asked for at the same time (one `HMGET` of the
+    /// distinct symbols they want), so its cost does not grow with the data.
     public func summary(of symbol: Symbol) async throws -> SymbolSummary {
-        let reply = try await call(RedisCommand("HGET", RedisArgument(layout.totals), RedisArgument(symbol.letter)))
-        var summary = SymbolSummary(symbol: symbol)
-        if !reply.isNull {
-            guard let bytes = reply.bytes, let stats = RecordCodec.stats(bytes) else { throw Self.unexpected(reply) }
-            summary.merge(stats)
+        try await summaries.submit(symbol)
+    }
+
+    static func summaries(of symbols: [Symbol], totals: RedisArgument, client: RedisClient, prefix: RedisArgument) async throws
+        -> [SymbolSummary]
+    {
+        var wanted = [Symbol]()
+        var seen = [Bool](repeating: false, count: Symbol.all.count)
+        for symbol in symbols where !seen[symbol.index] {
+            seen[symbol.index] = true
+            wanted.append(symbol)
         }
-        return summary
+        let reply = try await call(
+            RedisCommand(arguments: ["HMGET", totals] + wanted.map { RedisArgument($0.letter) }), client: client, prefix: prefix)
+        guard let values = reply.array, values.count == wanted.count else { throw unexpected(reply) }
+        var byIndex = [SymbolSummary?](repeating: nil, count: Symbol.all.count)
+        for (symbol, value) in zip(wanted, values) {
+            var summary = SymbolSummary(symbol: symbol)
+            if !value.isNull {
+                guard let bytes = value.bytes, let stats = RecordCodec.stats(bytes) else { throw unexpected(reply) }
+                summary.merge(stats)
+            }
+            byIndex[symbol.index] = summary
+        }
+        return symbols.map { byIndex[$0.index]! }
     }
 
     /// All 26 all-time summaries: one `HGETALL`.

@@ -48,6 +48,9 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// The 16 bytes, big-endian: what Redis stores (compact, binary-safe).
+    /// Inlinable so that callers in other modules (the archiver decodes
+    /// millions) get a specialized copy instead of generic dispatch per byte.
+    @inlinable
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 16 else { return nil }
         var high: UInt64 = 0

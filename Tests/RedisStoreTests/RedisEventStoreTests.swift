@@ -39,6 +39,28 @@ import Testing
         }
     }
 
+    @Test func concurrentSymbolReadsShareCallsAndAnswerEachItsOwn() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 11)
+            var model = AggregateModel()
+            let events = traffic.events(800)
+            for event in events { _ = model.apply(event) }
+            _ = try await store.ingest(events)
+            // Many readers at once, repeated symbols among them: each gets its
+            // own symbol's answer, whichever batch it lands in.
+            let asked = (0..<600).map { Symbol.all[($0 * 7) % 26] }
+            let answers = try await withThrowingTaskGroup(of: (Int, SymbolSummary).self) { group in
+                for (index, symbol) in asked.enumerated() {
+                    group.addTask { (index, try await store.summary(of: symbol)) }
+                }
+                return try await group.reduce(into: [Int: SymbolSummary]()) { $0[$1.0] = $1.1 }
+            }
+            for (index, symbol) in asked.enumerated() {
+                #expect(answers[index] == model.summary(of: symbol), "\(symbol)")
+            }
+        }
+    }
+
     @Test func everyAcceptedEventIsLoggedOnceInOrderAndRetriesAreNot() async throws {
         try await TestStores.withRedisStore { store in
             let log = RedisEventLog(client: store.client, layout: store.layout)

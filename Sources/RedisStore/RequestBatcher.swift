@@ -1,16 +1,19 @@
 import Synchronization
-import SymbolStreamCore
 
-/// Groups concurrent ingests into shared calls: whoever arrives while a call
+/// Groups concurrent requests into shared calls: whoever arrives while a call
 /// is in flight joins the next one. Idle, a request goes out alone at once;
 /// under load the batches grow by themselves (group commit), which is what
-/// lets Redis take tens of thousands of events a second.
-final class IngestBatcher: Sendable {
-    typealias Send = @Sendable ([IngestEvent]) async throws -> [IngestOutcome]
+/// lets one Redis round trip serve dozens of HTTP requests.
+///
+/// A request is always answered by a call that started after it arrived, so
+/// batching never serves a stale read or reorders a write before its caller
+/// asked for it.
+final class RequestBatcher<Request: Sendable, Reply: Sendable>: Sendable {
+    typealias Send = @Sendable ([Request]) async throws -> [Reply]
 
     private struct Waiter {
-        var event: IngestEvent
-        var continuation: CheckedContinuation<IngestOutcome, any Error>
+        var request: Request
+        var continuation: CheckedContinuation<Reply, any Error>
     }
 
     private struct State {
@@ -25,7 +28,8 @@ final class IngestBatcher: Sendable {
 
     /// - Parameters:
     ///   - maximumSenders: calls in flight at once (about one per connection).
-    ///   - maximumBatch: events per call at most.
+    ///   - maximumBatch: requests per call at most.
+    ///   - send: answers a batch, one reply per request in the same order.
     init(maximumSenders: Int, maximumBatch: Int, send: @escaping Send) {
         precondition(maximumSenders > 0 && maximumBatch > 0)
         self.maximumSenders = maximumSenders
@@ -33,10 +37,10 @@ final class IngestBatcher: Sendable {
         self.send = send
     }
 
-    func submit(_ event: IngestEvent) async throws -> IngestOutcome {
+    func submit(_ request: Request) async throws -> Reply {
         try await withCheckedThrowingContinuation { continuation in
             let startSender = state.withLock { state in
-                state.queue.append(Waiter(event: event, continuation: continuation))
+                state.queue.append(Waiter(request: request, continuation: continuation))
                 guard state.senders < maximumSenders else { return false }
                 state.senders += 1
                 return true
@@ -60,8 +64,9 @@ final class IngestBatcher: Sendable {
             }
             if batch.isEmpty { return }
             do {
-                let outcomes = try await send(batch.map(\.event))
-                for (waiter, outcome) in zip(batch, outcomes) { waiter.continuation.resume(returning: outcome) }
+                let replies = try await send(batch.map(\.request))
+                precondition(replies.count == batch.count, "a batch must answer every request")
+                for (waiter, reply) in zip(batch, replies) { waiter.continuation.resume(returning: reply) }
             } catch {
                 for waiter in batch { waiter.continuation.resume(throwing: error) }
             }
