@@ -63,9 +63,9 @@ section { margin-top: 16px; }
 .kpi.realtime { background: linear-gradient(180deg, #fbfbff, #f3f2ff); border-color: #dcdaf9; }
 .kpi.realtime .label::before { content: ""; display: inline-block; width: 7px; height: 7px; border-radius: 50%;
   background: var(--good); margin-right: 6px; vertical-align: 1px; }
-.spark { height: 34px; margin-top: 6px; }
 .chart { position: relative; height: 260px; }
 .chart.small { height: 220px; }
+.chart.spark { height: 38px; margin-top: 6px; }
 .nochart .chart { display: none; }
 .chart-missing { display: none; color: var(--muted); font-size: 13px; padding: 8px 0; }
 .nochart .chart-missing { display: block; }
@@ -370,8 +370,8 @@ function renderSymbols(summaries, accuracy) {
     implied.innerHTML = a.implied_vowel === null ? '<span class="tag">—</span>' : label(a.implied_vowel);
     put(s.symbol, "accuracy", a.accuracy, fmtPct(a.accuracy));
     put(s.symbol, "implied_accuracy", a.implied_accuracy, fmtPct(a.implied_accuracy));
-    put(s.symbol, "earliest", s.earliest, s.earliest ? s.earliest.slice(0, 19) : "—");
-    put(s.symbol, "latest", s.latest, s.latest ? s.latest.slice(0, 19) : "—");
+    put(s.symbol, "earliest", s.earliest, s.earliest ? s.earliest.slice(5, 19) : "—");
+    put(s.symbol, "latest", s.latest, s.latest ? s.latest.slice(5, 19) : "—");
   });
 
   const colors = LETTERS.map((l) => VOWELS.has(l) ? "#5b5bd6" : l === "y" ? "#9d9bea" : "#c9cddb");
@@ -460,7 +460,7 @@ function renderPipeline(p) {
     type: "line",
     data: { labels, datasets: [
       { label: "accepted", data: [], borderColor: "#1f9d6a", pointRadius: 0, borderWidth: 2, tension: .2 },
-      { label: "archived", data: [], borderColor: "#2f7fd8", pointRadius: 0, borderWidth: 2, tension: .2 },
+      { label: "archived", data: [], borderColor: "#2f7fd8", borderDash: [5, 4], pointRadius: 0, borderWidth: 2, tension: .2 },
       { label: "rejected", data: [], borderColor: "#d64545", pointRadius: 0, borderWidth: 2, tension: .2 },
       { label: "503", data: [], borderColor: "#d9822b", pointRadius: 0, borderWidth: 2, tension: .2 },
       { label: "archive failures", data: [], borderColor: "#7a1f5c", pointRadius: 0, borderWidth: 2, tension: .2 }] },
