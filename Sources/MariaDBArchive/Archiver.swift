@@ -37,6 +37,8 @@ public struct ArchiverStatistics: Sendable, Hashable {
     public var deadLetters: Int64 = 0
     public var lastError: String?
     public var lastBatchAt: Timestamp?
+
+    public init() {}
 }
 
 /// Moves events from the Redis log into MariaDB: read a batch through the
