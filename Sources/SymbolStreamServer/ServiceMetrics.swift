@@ -138,7 +138,7 @@ private struct Mirrored {
 }
 
 /// Request counts and latency per route and status, resolved once per pair
-/// and then reused: a request costs one small table lookup, an atomic add and
+/// and then reused: a request costs one short locked lookup in a small table, an atomic add and
 /// a histogram update, with no label arrays built.
 final class RequestMetrics: Sendable {
     static let countName = "symbolstream_http_requests_total"
