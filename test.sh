@@ -38,12 +38,12 @@ swift test --skip-build
 
 python=""
 for candidate in python3 /usr/bin/python3; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import requests' 2>/dev/null; then
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import requests, prometheus_client' 2>/dev/null; then
         python=$candidate
         break
     fi
 done
-[[ -n "$python" ]] || { echo "test.sh: no python3 with the requests module (python3-requests)" >&2; exit 1; }
+[[ -n "$python" ]] || { echo "test.sh: no python3 with the requests and prometheus_client modules (python3-requests, python3-prometheus-client)" >&2; exit 1; }
 
 export SYMBOLSTREAM_BINARY="$PWD/.build/debug/symbolstream"
 for test in Tests/e2e/test_*.py; do

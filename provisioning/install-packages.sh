@@ -28,6 +28,7 @@ PACKAGES=(
     libjs-chart.js
     python3
     python3-requests
+    python3-prometheus-client
     python3-venv
     curl
     ca-certificates

@@ -30,9 +30,15 @@ public struct ArchiverStatistics: Sendable, Hashable {
     public var batches: Int64 = 0
     public var events: Int64 = 0
     public var failures: Int64 = 0
+    /// Failed batch writes tried again (a failure during shutdown is not).
+    public var retries: Int64 = 0
+    /// Times reading the Redis log failed and the archiver reconnected.
+    public var interruptions: Int64 = 0
     public var deadLetters: Int64 = 0
     public var lastError: String?
     public var lastBatchAt: Timestamp?
+
+    public init() {}
 }
 
 /// Moves events from the Redis log into MariaDB: read a batch through the
@@ -70,6 +76,7 @@ public final class Archiver: Service {
                 }
             } catch {
                 guard !isStopping else { break }
+                statisticsBox.withLock { $0.interruptions += 1 }
                 logger.warning("archiver interrupted; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, configuration.maximumRetryDelay)
@@ -176,6 +183,7 @@ public final class Archiver: Service {
                 logger.warning(
                     "archive batch failed; will retry", metadata: ["events": "\(events.count)", "error": "\(error)", "retry_in": "\(delay)"])
                 if isStopping { return false }
+                statisticsBox.withLock { $0.retries += 1 }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, configuration.maximumRetryDelay)
             }

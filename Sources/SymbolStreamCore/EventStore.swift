@@ -12,6 +12,8 @@ public protocol EventStore: Sendable {
     /// Exactly 26 summaries, `a` to `z`, of initials received in `range`.
     func summaries(in range: TimeRange) async throws -> [SymbolSummary]
     func request(_ id: RequestID) async throws -> RequestRecord?
+    /// The statistics of each rollup bucket of `span`, in order (a time series).
+    func series(_ span: BucketSpan) async throws -> [SymbolStats]
 }
 
 extension EventStore {

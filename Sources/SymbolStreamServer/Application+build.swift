@@ -21,6 +21,10 @@ public struct AppConfiguration: Sendable {
     public var archiver = ArchiverConfiguration()
     /// Connections idle this long are closed (slow or abandoned clients).
     public var idleTimeout: Duration = .seconds(30)
+    /// Chart.js for the dashboard page (Debian's libjs-chart.js by default).
+    public var chartScriptPath = ChartScript.debianPath
+    /// How often the pipeline history behind the page's rates is sampled.
+    public var pipelineInterval: Duration = .seconds(5)
 
     public init() {}
 }
@@ -28,7 +32,12 @@ public struct AppConfiguration: Sendable {
 /// Builds the service: the HTTP server plus its background services (Redis
 /// connections, the archiver, the MariaDB pool), shut down in reverse order so
 /// in-flight requests and the current archive batch finish first.
-public func buildApplication(_ configuration: AppConfiguration, logger: Logger) -> some ApplicationProtocol {
+///
+/// `metrics` is the registry `/metrics` serves; the executable bootstraps
+/// `MetricsSystem` with its factory (once), tests pass their own.
+public func buildApplication(
+    _ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()
+) -> some ApplicationProtocol {
     let layout = RedisLayout(prefix: configuration.redisPrefix)
     let redis = RedisClient(configuration: configuration.redis, logger: logger) { connection in
         try await RedisEventStore.prepare(connection, layout: layout)
@@ -39,12 +48,20 @@ public func buildApplication(_ configuration: AppConfiguration, logger: Logger) 
         configuration.runArchiver
         ? Archiver(log: RedisEventLog(client: redis, layout: layout), database: database, configuration: configuration.archiver, logger: logger)
         : nil
+    let health = LiveHealthProbe(store: store, database: database, archiver: archiver)
+    let counters = ServiceCounters()
+    let clock = EventClock()
+    let observability = Observability(
+        metrics: metrics, history: PipelineHistory(covering: .seconds(3600), every: configuration.pipelineInterval),
+        chartScript: ChartScript.load(path: configuration.chartScriptPath))
     let router = buildRouter(
         RouteDependencies(
-            store: store, health: LiveHealthProbe(store: store, database: database, archiver: archiver),
-            guesser: Guesser(model: configuration.guess, seed: configuration.seed), logger: logger))
+            store: store, health: health,
+            guesser: Guesser(model: configuration.guess, seed: configuration.seed), clock: clock, counters: counters, logger: logger,
+            observability: observability))
 
     var services: [any Service] = [redis, MariaDBPoolService(pool: database)]
+    services.append(PipelineSampler(history: observability.history, health: health, counters: counters, clock: clock))
     if let archiver { services.append(archiver) }
     let idleSeconds = configuration.idleTimeout.components.seconds
     return Application(

@@ -10,10 +10,12 @@ public struct RouteDependencies: Sendable {
     public var clock: EventClock
     public var counters: ServiceCounters
     public var logger: Logger
+    /// The dashboard page, pipeline history and metrics.
+    public var observability: Observability
 
     public init(
         store: any EventStore, health: any HealthProbe, guesser: Guesser, clock: EventClock = EventClock(),
-        counters: ServiceCounters = ServiceCounters(), logger: Logger
+        counters: ServiceCounters = ServiceCounters(), logger: Logger, observability: Observability = Observability()
     ) {
         self.store = store
         self.health = health
@@ -21,6 +23,7 @@ public struct RouteDependencies: Sendable {
         self.clock = clock
         self.counters = counters
         self.logger = logger
+        self.observability = observability
     }
 }
 
@@ -28,6 +31,7 @@ public struct RouteDependencies: Sendable {
 public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     let catalog = RouteCatalog()
+    router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.observability.metrics.requests))
     router.add(middleware: ErrorMiddleware(catalog: catalog, counters: dependencies.counters, logger: dependencies.logger))
     let routes = SymbolStreamRoutes(dependencies: dependencies)
 
@@ -41,6 +45,7 @@ public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestC
     on("/dashboard/range/:lower/:upper", .get, routes.rangeDashboard)
     on("/requests/:uuid", .get, routes.requestRecord)
     on("/health", .get, routes.health)
+    InsightRoutes(dependencies: dependencies).register(on)
     return router
 }
 

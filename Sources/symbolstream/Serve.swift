@@ -1,6 +1,7 @@
 import ArgumentParser
 import Hummingbird
 import MariaDBArchive
+import Metrics
 import SymbolStreamCore
 import SymbolStreamServer
 
@@ -24,6 +25,10 @@ struct Serve: AsyncParsableCommand {
     var archiveBatch: Int?
     @Option(help: "Seconds before an idle client connection is closed (env SYMBOLSTREAM_IDLE_TIMEOUT; default 30).")
     var idleTimeout: Int?
+    @Option(help: "Chart.js file the dashboard page loads (env SYMBOLSTREAM_CHART_JS; default \(ChartScript.debianPath), from libjs-chart.js).")
+    var chartJs: String?
+    @Option(help: "Seconds between samples of the pipeline history behind the dashboard's rates (env SYMBOLSTREAM_PIPELINE_INTERVAL; default 5).")
+    var pipelineInterval: Double?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -40,6 +45,10 @@ struct Serve: AsyncParsableCommand {
         let idle = try Settings.resolve(idleTimeout, env: "SYMBOLSTREAM_IDLE_TIMEOUT", default: 30)
         guard idle > 0 else { throw ValidationError("--idle-timeout must be positive") }
         configuration.idleTimeout = .seconds(idle)
+        configuration.chartScriptPath = try Settings.resolve(chartJs, env: "SYMBOLSTREAM_CHART_JS", default: ChartScript.debianPath)
+        let interval = try Settings.resolve(pipelineInterval, env: "SYMBOLSTREAM_PIPELINE_INTERVAL", default: 5)
+        guard interval >= 0.1, interval <= 3600 else { throw ValidationError("--pipeline-interval must be within 0.1...3600 seconds") }
+        configuration.pipelineInterval = .milliseconds(Int64(interval * 1000))
         configuration.redis = try stores.redis()
         configuration.redisPrefix = try stores.prefix()
         configuration.mariadb = try stores.mariadb()
@@ -52,7 +61,10 @@ struct Serve: AsyncParsableCommand {
                 "mariadb": "\(configuration.mariadb.unixSocket ?? "\(configuration.mariadb.host):\(configuration.mariadb.port)")/\(configuration.mariadb.database)",
                 "archiver": "\(configuration.runArchiver ? configuration.archiver.consumer : "off")",
             ])
-        let app = buildApplication(configuration, logger: logger)
+        // The one MetricsSystem bootstrap: libraries' metrics join the registry /metrics serves.
+        let metrics = ServiceMetrics()
+        MetricsSystem.bootstrap(metrics.factory)
+        let app = buildApplication(configuration, logger: logger, metrics: metrics)
         try await app.runService()
     }
 }

@@ -1,0 +1,235 @@
+import Hummingbird
+import NIOCore
+import SymbolStreamCore
+
+/// The routes for people watching the service rather than feeding it: the
+/// dashboard page and the JSON it reads (`/dashboard/series`,
+/// `/dashboard/accuracy`, `/pipeline`), and `/metrics` for Prometheus. None is
+/// on the ingest path.
+struct InsightRoutes: Sendable {
+    let dependencies: RouteDependencies
+
+    var observability: Observability { dependencies.observability }
+
+    typealias Handler = @Sendable (Request, AppRequestContext) async throws -> Response
+
+    func register(_ on: (String, HTTPRequest.Method, @escaping Handler) -> Void) {
+        on("/dashboard", .get, page)
+        on("/dashboard/assets/chart.js", .get, chartScript)
+        on("/dashboard/series", .get, series)
+        on("/dashboard/accuracy", .get, accuracy)
+        on("/pipeline", .get, pipeline)
+        on("/metrics", .get, metrics)
+    }
+
+    // MARK: The page
+
+    private static let pageHeaders: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"]
+    private static let pageBody = ByteBuffer(string: DashboardPage.html)
+
+    @Sendable func page(_ request: Request, context: AppRequestContext) async throws -> Response {
+        Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: Self.pageBody))
+    }
+
+    @Sendable func chartScript(_ request: Request, context: AppRequestContext) async throws -> Response {
+        switch observability.chartScript {
+        case .loaded(let bytes, _):
+            return Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                body: .init(byteBuffer: bytes))
+        case .missing(let path):
+            return .error(
+                "chart-js: Chart.js is not available (\(path.isEmpty ? "no file configured" : "nothing readable at \(path)")); install libjs-chart.js or set --chart-js",
+                status: .notFound)
+        }
+    }
+
+    // MARK: Dashboard data
+
+    /// `GET /dashboard/series?from=…&to=…[&step=second|minute|hour|day]`:
+    /// initials and followups per rollup bucket, in total and per symbol.
+    @Sendable func series(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let parameters = try FormParameters(parsing: request.uri.query ?? "")
+        let range = try Validate.queryRange(from: try parameters.value("from"), to: try parameters.value("to"))
+        let span = try Validate.seriesSpan(range, step: try parameters.value("step"))
+        let buckets = try await dependencies.store.series(span)
+        return .json(Self.seriesJSON(span, buckets))
+    }
+
+    static func seriesJSON(_ span: BucketSpan, _ buckets: [SymbolStats]) -> JSONValue {
+        var counts = [[JSONValue]](repeating: [], count: 26)
+        var followups = [[JSONValue]](repeating: [], count: 26)
+        var totalCounts = [JSONValue]()
+        var totalFollowups = [JSONValue]()
+        for stats in buckets {
+            var count: Int64 = 0
+            var followed: Int64 = 0
+            for (index, symbol) in stats.enumerated() {
+                counts[index].append(.int(symbol.count))
+                followups[index].append(.int(symbol.followups))
+                count += symbol.count
+                followed += symbol.followups
+            }
+            totalCounts.append(.int(count))
+            totalFollowups.append(.int(followed))
+        }
+        let symbols = Symbol.all.map { symbol -> (String, JSONValue) in
+            (symbol.letter, .object([("count", .array(counts[symbol.index])), ("followups", .array(followups[symbol.index]))]))
+        }
+        return .object([
+            ("from", JSONValue(span.lower)),
+            ("to", JSONValue(span.upper)),
+            ("step", .string(span.level.name)),
+            ("step_seconds", .int(span.level.seconds)),
+            ("times", .array((0..<span.count).map { JSONValue(span.start(of: $0)) })),
+            ("count", .array(totalCounts)),
+            ("followups", .array(totalFollowups)),
+            ("symbols", .object(symbols)),
+        ])
+    }
+
+    /// `GET /dashboard/accuracy?from=…&to=…`: how the answers went down, per
+    /// symbol and in total, for initials received in `[from, to)` (exact, like
+    /// `/dashboard/range`). See `SymbolAnswers` for the definitions.
+    @Sendable func accuracy(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let parameters = try FormParameters(parsing: request.uri.query ?? "")
+        let range = try Validate.queryRange(from: try parameters.value("from"), to: try parameters.value("to"))
+        let quality = AnswerQuality(try await dependencies.store.summaries(in: range))
+        return .json(Self.accuracyJSON(range, quality))
+    }
+
+    static func accuracyJSON(_ range: TimeRange, _ quality: AnswerQuality) -> JSONValue {
+        func ratio(_ value: Double?) -> JSONValue { value.map { .double($0) } ?? .null }
+        func bool(_ value: Bool?) -> JSONValue { value.map { .bool($0) } ?? .null }
+        let symbols = quality.symbols.map { answers -> JSONValue in
+            .object([
+                ("symbol", .string(answers.symbol.letter)),
+                ("vowel", bool(answers.modelVowel)),
+                ("count", .int(answers.summary.count)),
+                ("answered_true", .int(answers.summary.answeredTrue)),
+                ("followups", .int(answers.summary.followups)),
+                ("followups_answered_true", .int(answers.summary.followupsAnsweredTrue)),
+                ("followup_rate_after_true", ratio(answers.followupRateAfterTrue)),
+                ("followup_rate_after_false", ratio(answers.followupRateAfterFalse)),
+                ("accuracy", ratio(answers.accuracy)),
+                ("implied_vowel", bool(answers.impliedVowel)),
+                ("implied_accuracy", ratio(answers.impliedAccuracy)),
+            ])
+        }
+        return .object([
+            ("from", JSONValue(range.lower)),
+            ("to", JSONValue(range.upper)),
+            ("initials", .int(quality.initials)),
+            ("followups", .int(quality.followups)),
+            ("accuracy", ratio(quality.accuracy)),
+            ("implied_accuracy", ratio(quality.impliedAccuracy)),
+            ("followup_rate_after_correct", ratio(quality.followupRateAfterCorrect)),
+            ("followup_rate_after_wrong", ratio(quality.followupRateAfterWrong)),
+            ("symbols", .array(symbols)),
+        ])
+    }
+
+    // MARK: Pipeline health
+
+    /// `GET /pipeline`: what came in, what was turned away, what reached
+    /// MariaDB, what waits, and the same over the last hour as rates. Always
+    /// `200` (it reports the outage when there is one; `/health` is the probe).
+    @Sendable func pipeline(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let report = await dependencies.health.report()
+        let counters = dependencies.counters.snapshot
+        let now = dependencies.clock.now()
+        return .json(Self.pipelineJSON(report: report, counters: counters, history: observability.history, now: now))
+    }
+
+    static func pipelineJSON(report: HealthReport, counters: ServiceCounters.Snapshot, history: PipelineHistory, now: Timestamp) -> JSONValue {
+        func dependency(_ state: HealthReport.Dependency) -> JSONValue {
+            var members: [(String, JSONValue)] = [("status", .string(state.isUp ? "up" : "down"))]
+            if let latency = state.latencyMilliseconds { members.append(("latency_ms", .double(rounded(latency)))) }
+            if let error = state.error { members.append(("error", .string(error))) }
+            return .object(members)
+        }
+        let rejected = RejectReason.allCases.map { ($0.rawValue, JSONValue.int(counters.rejected[$0] ?? 0)) }
+        let archiver = report.archiver
+        let pipeline = report.pipeline
+        let archive: [(String, JSONValue)] = [
+            ("archiver", .string(archiver == nil ? "not running in this process" : "running")),
+            ("archived_total", pipeline.map { .int($0.archived) } ?? .null),
+            ("archived_by_this_process", .int(archiver?.events ?? 0)),
+            ("batches", .int(archiver?.batches ?? 0)),
+            ("failures", .int(archiver?.failures ?? 0)),
+            ("retries", .int(archiver?.retries ?? 0)),
+            ("interruptions", .int(archiver?.interruptions ?? 0)),
+            ("dead_letters", .int(archiver?.deadLetters ?? 0)),
+            ("backlog", pipeline.map { .int($0.backlog) } ?? .null),
+            ("lag_seconds", pipeline.map { .double(rounded($0.archiveLag(now: now))) } ?? .null),
+            ("oldest_unarchived", JSONValue(pipeline?.oldestUnarchived)),
+            ("requests_waiting_for_initial", pipeline.map { .int($0.waitingRequests) } ?? .null),
+            ("last_error", archiver?.lastError.map { .string($0) } ?? .null),
+            ("last_batch_at", JSONValue(archiver?.lastBatchAt)),
+        ]
+        let status = !report.redis.isUp ? "unavailable" : report.mariadb.isUp ? "ok" : "degraded"
+        return .object([
+            ("status", .string(status)),
+            ("time", .string(now.description)),
+            ("redis", dependency(report.redis)),
+            ("mariadb", dependency(report.mariadb)),
+            (
+                "events",
+                .object([
+                    ("accepted", .int(counters.initials + counters.followups)),
+                    ("initials", .int(counters.initials)),
+                    ("followups", .int(counters.followups)),
+                    ("retries", .int(counters.retries)),
+                    ("rejected", .int(counters.rejected.values.reduce(0, +))),
+                    ("unavailable", .int(counters.unavailable)),
+                ])
+            ),
+            ("rejected", .object(rejected)),
+            ("archive", .object(archive)),
+            ("history", historyJSON(history)),
+        ])
+    }
+
+    /// Rates per second between consecutive samples, oldest first; gauges as sampled.
+    static func historyJSON(_ history: PipelineHistory) -> JSONValue {
+        let samples = history.samples
+        var columns: [(String, [JSONValue])] = [
+            ("times", []), ("accepted_per_second", []), ("rejected_per_second", []), ("unavailable_per_second", []),
+            ("archived_per_second", []), ("archive_failures_per_second", []), ("backlog", []), ("lag_seconds", []),
+        ]
+        for (previous, sample) in zip(samples, samples.dropFirst()) {
+            let seconds = Double(sample.time.microseconds - previous.time.microseconds) / 1_000_000
+            guard seconds > 0 else { continue }
+            func rate(_ value: (PipelineSample) -> Int64) -> JSONValue {
+                .double(rounded(Double(max(0, value(sample) - value(previous))) / seconds))
+            }
+            let row: [JSONValue] = [
+                .string(sample.time.description),
+                rate { $0.initials + $0.followups },
+                rate(\.rejected),
+                rate(\.unavailable),
+                rate(\.archivedEvents),
+                rate(\.archiveFailures),
+                sample.backlog.map { .int($0) } ?? .null,
+                sample.lagSeconds.map { .double(rounded($0)) } ?? .null,
+            ]
+            for index in columns.indices { columns[index].1.append(row[index]) }
+        }
+        let interval = history.interval.components
+        let intervalSeconds = Double(interval.seconds) + Double(interval.attoseconds) / 1e18
+        return .object([("interval_seconds", .double(intervalSeconds))] + columns.map { ($0.0, .array($0.1)) })
+    }
+
+    static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+    // MARK: Prometheus
+
+    private static let metricsHeaders: HTTPFields = [.contentType: "text/plain; version=0.0.4; charset=utf-8"]
+
+    /// `GET /metrics`: Prometheus text format.
+    @Sendable func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let report = await dependencies.health.report()
+        let bytes = observability.metrics.scrape(report: report, counters: dependencies.counters.snapshot, now: dependencies.clock.now())
+        return Response(status: .ok, headers: Self.metricsHeaders, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
