@@ -137,7 +137,9 @@ struct RedisClientTests {
                 try await Self.waitUntil(timeout: .seconds(2)) { !client.isAvailable }
                 let (downTime, downError) = await timed { await redisError { try await client.send(RedisCommand("PING")) } }
                 #expect(downError?.isUnavailable == true)
-                #expect(downTime < .milliseconds(250))  // well under any timeout: no waiting
+                // `unavailable` rather than `timeout` shows it did not wait for a reply;
+                // the bound is a hang guard that holds while the suite loads the machine.
+                #expect(downTime < .seconds(1))
 
                 // Stay down long enough for the backoff to reach its cap.
                 try await Task.sleep(for: .seconds(1))
@@ -183,7 +185,9 @@ struct RedisClientTests {
                 try await Self.waitUntil(timeout: .seconds(1)) { !client.isAvailable }
                 let (downTime, downError) = await timed { await redisError { try await client.send(RedisCommand("PING")) } }
                 #expect(downError?.isUnavailable == true)
-                #expect(downTime < .milliseconds(250))  // well under any timeout: no waiting
+                // `unavailable` rather than `timeout` shows it did not wait for a reply;
+                // the bound is a hang guard that holds while the suite loads the machine.
+                #expect(downTime < .seconds(1))
 
                 server.resume()
                 let (recovery, _) = try await timed { try await client.waitUntilAvailable(timeout: .seconds(5)) }
