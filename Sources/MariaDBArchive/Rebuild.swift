@@ -58,6 +58,7 @@ public struct Rebuild: Sendable {
         try await store.write(model) { done, total in
             progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
         }
+        try await store.setArchivedCount(events)
         return events
     }
 }
