@@ -12,6 +12,8 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case bodyTooLarge = "body_too_large"
     case unsupportedMediaType = "unsupported_media_type"
     case invalidMessage = "invalid_message"
+    case headersTooLarge = "headers_too_large"
+    case malformedRequest = "malformed_request"
 }
 
 /// A client error that names the parameter at fault. Nothing is stored for a

@@ -21,6 +21,10 @@ public struct AppConfiguration: Sendable {
     public var archiver = ArchiverConfiguration()
     /// Connections idle this long are closed (slow or abandoned clients).
     public var idleTimeout: Duration = .seconds(30)
+    /// The request line and headers of one request, in bytes and fields, at
+    /// most (431 beyond).
+    public var maximumHeaderBytes = 16 * 1024
+    public var maximumHeaderCount = 100
 
     public init() {}
 }
@@ -39,17 +43,17 @@ public func buildApplication(_ configuration: AppConfiguration, logger: Logger) 
         configuration.runArchiver
         ? Archiver(log: RedisEventLog(client: redis, layout: layout), database: database, configuration: configuration.archiver, logger: logger)
         : nil
+    let counters = ServiceCounters()
     let router = buildRouter(
         RouteDependencies(
             store: store, health: LiveHealthProbe(store: store, database: database, archiver: archiver),
-            guesser: Guesser(model: configuration.guess, seed: configuration.seed), logger: logger))
+            guesser: Guesser(model: configuration.guess, seed: configuration.seed), counters: counters, logger: logger))
 
     var services: [any Service] = [redis, MariaDBPoolService(pool: database)]
     if let archiver { services.append(archiver) }
-    let idleSeconds = configuration.idleTimeout.components.seconds
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(idleSeconds))),
+        server: .http1(configuration: httpConfiguration(configuration, counters: counters, logger: logger)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SymbolStream"),
         services: services,
         logger: logger)

@@ -24,6 +24,10 @@ struct Serve: AsyncParsableCommand {
     var archiveBatch: Int?
     @Option(help: "Seconds before an idle client connection is closed (env SYMBOLSTREAM_IDLE_TIMEOUT; default 30).")
     var idleTimeout: Int?
+    @Option(help: "Bytes of a request line and headers at most, 431 beyond (env SYMBOLSTREAM_MAX_HEADER_BYTES; default 16384).")
+    var maxHeaderBytes: Int?
+    @Option(help: "Header fields of a request at most, 431 beyond (env SYMBOLSTREAM_MAX_HEADER_COUNT; default 100).")
+    var maxHeaderCount: Int?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -40,6 +44,11 @@ struct Serve: AsyncParsableCommand {
         let idle = try Settings.resolve(idleTimeout, env: "SYMBOLSTREAM_IDLE_TIMEOUT", default: 30)
         guard idle > 0 else { throw ValidationError("--idle-timeout must be positive") }
         configuration.idleTimeout = .seconds(idle)
+        configuration.maximumHeaderBytes = try Settings.resolve(maxHeaderBytes, env: "SYMBOLSTREAM_MAX_HEADER_BYTES", default: 16 * 1024)
+        configuration.maximumHeaderCount = try Settings.resolve(maxHeaderCount, env: "SYMBOLSTREAM_MAX_HEADER_COUNT", default: 100)
+        guard configuration.maximumHeaderBytes >= 1024, configuration.maximumHeaderCount >= 8 else {
+            throw ValidationError("--max-header-bytes must be at least 1024, --max-header-count at least 8")
+        }
         configuration.redis = try stores.redis()
         configuration.redisPrefix = try stores.prefix()
         configuration.mariadb = try stores.mariadb()
