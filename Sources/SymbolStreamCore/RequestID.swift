@@ -91,3 +91,16 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 }
+
+extension RequestID {
+    /// Whether MariaDB's UUID type (the archive's `uuid` column) takes this
+    /// value. Since 10.11.5 it refuses a version digit (the 13th) of 8-f
+    /// together with a variant digit (the 17th) of 0-7; every other value,
+    /// the nil and max UUIDs included, is stored as is. Accepting one it
+    /// refuses would stop the archive at that event forever.
+    public var isStorable: Bool {
+        let version = (high >> 12) & 0xf
+        let variant = (low >> 60) & 0xf
+        return version < 8 || variant >= 8
+    }
+}

@@ -14,6 +14,7 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case invalidMessage = "invalid_message"
     case headersTooLarge = "headers_too_large"
     case malformedRequest = "malformed_request"
+    case incompleteRequest = "incomplete_request"
 }
 
 /// A client error that names the parameter at fault. Nothing is stored for a
@@ -52,6 +53,13 @@ public enum Validate {
             throw ValidationError(
                 parameter: parameter, reason: .invalidUUID,
                 message: "\(parameter): \(ValidationError.quoted(raw)) is not a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
+        }
+        guard id.isStorable else {
+            throw ValidationError(
+                parameter: parameter, reason: .invalidUUID,
+                message:
+                    "\(parameter): \(ValidationError.quoted(raw)) has a version digit 8-f with a variant digit 0-7, a combination the archive cannot store"
+            )
         }
         return id
     }
