@@ -94,13 +94,14 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
 
 extension RequestID {
     /// Whether MariaDB's UUID type (the archive's `uuid` column) takes this
-    /// value. Since 10.11.5 it refuses a version digit (the 13th) of 8-f
-    /// together with a variant digit (the 17th) of 0-7; every other value,
-    /// the nil and max UUIDs included, is stored as is. Accepting one it
-    /// refuses would stop the archive at that event forever.
+    /// value. It stores RFC 4122 time-ordered values with their segments
+    /// swapped and tells them apart on reading by bytes 6 and 8, so it refuses
+    /// a value stored as is that would read back as swapped: byte 6 (version)
+    /// of 0x80 or more with byte 8 (variant) from 0x01 to 0x80. Accepting one
+    /// would stop the archive at that event forever.
     public var isStorable: Bool {
-        let version = (high >> 12) & 0xf
-        let variant = (low >> 60) & 0xf
-        return version < 8 || variant >= 8
+        let versionByte = (high >> 8) & 0xff
+        let variantByte = (low >> 56) & 0xff
+        return versionByte < 0x80 || variantByte == 0 || variantByte > 0x80
     }
 }

@@ -58,7 +58,7 @@ public enum Validate {
             throw ValidationError(
                 parameter: parameter, reason: .invalidUUID,
                 message:
-                    "\(parameter): \(ValidationError.quoted(raw)) has a version digit 8-f with a variant digit 0-7, a combination the archive cannot store"
+                    "\(parameter): \(ValidationError.quoted(raw)) cannot be stored: with a version digit of 8-f the variant byte (digits 17-18) must be 00 or 81-ff"
             )
         }
         return id
