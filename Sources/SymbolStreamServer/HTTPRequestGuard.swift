@@ -82,7 +82,18 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { open -= 1 }
+        switch unwrapOutboundIn(data) {
+        case .end:
+            open -= 1
+        case .head(let head) where head.status == .switchingProtocols:
+            // An upgrade (WebSocket): what follows is not HTTP, and this
+            // handler reads only HTTP parts. Leave before the switch.
+            context.write(data, promise: promise)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        default:
+            break
+        }
         context.write(data, promise: promise)
     }
 
@@ -93,13 +104,19 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        if case .headerOverflow = parserError {
+        switch parserError {
+        case .invalidEOFState:
+            // The connection ended (the idle timeout, or the client went)
+            // inside a request: nobody to answer, but a reject all the same.
+            refused = true
+            counters.rejected(.incompleteRequest)
+        case .headerOverflow:
             refuse(
                 context, status: .requestHeaderFieldsTooLarge, reason: .headersTooLarge,
                 message:
                     "headers: the request line and headers take more than \(limits.maximumHeaderBytes) bytes or \(limits.maximumHeaderCount) fields"
             )
-        } else {
+        default:
             refuse(context, status: .badRequest, reason: .malformedRequest, message: "request: not valid HTTP/1.1 (\(parserError))")
         }
     }
