@@ -79,6 +79,8 @@ let package = Package(
             dependencies: [
                 "SymbolStreamCore", "RedisStore", "MariaDBArchive", "RedisClient", "MariaDBClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -4,7 +4,8 @@
 # Installs the Debian packages (sudo when not root), starts throwaway Redis and
 # MariaDB on loopback (fresh data in .data/test, removed first), builds, runs
 # the Swift tests (unit, store and route tests), then the end-to-end tests that
-# drive the built server over HTTP. Stops the stores on exit.
+# drive the built server over HTTP, the fault tests (Tests/fault) and the fuzz
+# run (Tests/fuzz, schemathesis in a venv under .data). Stops the stores on exit.
 # SYMBOLSTREAM_KEEP_STORES=1 leaves them running for a look afterwards.
 # SYMBOLSTREAM_TEST_PROFILE=name (with SYMBOLSTREAM_REDIS_PORT and
 # SYMBOLSTREAM_MARIADB_PORT) uses other ports, so that two checkouts can test at once.
@@ -49,6 +50,24 @@ export SYMBOLSTREAM_BINARY="$PWD/.build/debug/symbolstream"
 for test in Tests/e2e/test_*.py; do
     step "end to end: $test"
     "$python" "$test"
+done
+
+# Fault tests break the profile's stores for real (stop, kill, freeze, restart).
+for test in Tests/fault/test_*.py; do
+    step "faults: $test"
+    "$python" "$test"
+done
+
+# The fuzz run needs schemathesis from PyPI, in a venv that git ignores.
+venv=.data/pyvenv
+step "fuzz: Python venv $venv (Tests/fuzz/requirements.txt)"
+if [[ ! -x "$venv/bin/python" ]]; then
+    "$(command -v /usr/bin/python3 || command -v python3)" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r Tests/fuzz/requirements.txt
+for test in Tests/fuzz/test_*.py; do
+    step "fuzz: $test"
+    "$venv/bin/python" "$test"
 done
 
 step "all tests passed in $((SECONDS - started))s"

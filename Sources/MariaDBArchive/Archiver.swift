@@ -168,13 +168,25 @@ public final class Archiver: Service {
             }
         }
         var delay = configuration.retryDelay
+        var eventByEvent = false
+        var refused = 0
         while true {
             do {
                 let batch = events
-                try await database.withConnection { connection in
-                    try ArchiveWriter.write(batch, on: connection)
+                if eventByEvent {
+                    refused = try await writeEventByEvent(batch)
+                } else {
+                    try await database.withConnection { connection in
+                        try ArchiveWriter.write(batch, on: connection)
+                    }
                 }
                 break
+            } catch let error as MariaDBError where error.isRefusedValue && !eventByEvent {
+                // One event MariaDB refuses must not hold back every later one
+                // (retrying the batch would fail the same way forever).
+                logger.error(
+                    "MariaDB refuses a value in this batch; archiving it event by event", metadata: ["error": "\(error)"])
+                eventByEvent = true
             } catch {
                 statisticsBox.withLock {
                     $0.failures += 1
@@ -188,7 +200,7 @@ public final class Archiver: Service {
                 delay = min(delay * 2, configuration.maximumRetryDelay)
             }
         }
-        try await log.acknowledge(entries.map(\.streamID), events: events.count)
+        try await log.acknowledge(entries.map(\.streamID), events: events.count - refused)
         let now = clock.now()
         statisticsBox.withLock {
             $0.batches += 1
@@ -197,5 +209,37 @@ public final class Archiver: Service {
         }
         logger.debug("archived batch", metadata: ["events": "\(events.count)"])
         return true
+    }
+
+    /// Writes each event in a transaction of its own; those MariaDB refuses
+    /// go to the dead-letter stream (with the error), so they are kept, shown
+    /// in `/health` and by `verify`, and the archive goes on.
+    /// - Returns: how many were refused.
+    private func writeEventByEvent(_ events: [LoggedEvent]) async throws -> Int {
+        let refused = try await database.withConnection { connection -> [(LoggedEvent, MariaDBError)] in
+            var refused = [(LoggedEvent, MariaDBError)]()
+            for event in events {
+                do {
+                    try ArchiveWriter.write([event], on: connection)
+                } catch let error as MariaDBError where error.isRefusedValue {
+                    refused.append((event, error))
+                }
+            }
+            return refused
+        }
+        for (event, error) in refused {
+            logger.error(
+                "MariaDB refuses an event; moved to the dead-letter stream",
+                metadata: ["uuid": "\(event.id)", "received_at": "\(event.receivedAt)", "error": "\(error)"])
+            let row = ArchiveWriter.row(event).map { $0.string ?? ($0.int.map(String.init) ?? "NULL") }
+            try await log.deadLetter(
+                streamID: event.streamID,
+                fields: [
+                    "received_at": Array(row[0].utf8), "uuid": Array(row[1].utf8), "kind": Array(row[2].utf8),
+                    "symbol": Array(row[3].utf8), "guess": Array(row[4].utf8), "error": Array("\(error)".utf8),
+                ])
+            statisticsBox.withLock { $0.deadLetters += 1 }
+        }
+        return refused.count
     }
 }

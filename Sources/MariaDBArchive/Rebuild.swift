@@ -47,19 +47,10 @@ public struct Rebuild: Sendable {
         let store = self.store
         let reset = Task { try await store.resetAggregates() }
         let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
-            let total = try connection.query("SELECT COUNT(*) AS n FROM events").first?["n"]?.int ?? 0
-            progress(Progress(phase: .reading, done: 0, total: total))
-            var model = AggregateModel(expectedRequests: Int(total))
-            var read: Int64 = 0
-            // Rows read in place (no allocation per row): this loop runs
-            // millions of times. The time comes as integer microseconds.
-            try connection.forEachRawRow(Self.scan) { row in
-                _ = model.apply(try Self.event(row))
-                read += 1
-                if read % 200_000 == 0 { progress(Progress(phase: .reading, done: read, total: max(total, read))) }
+            let history = try HistoryModel.read(on: connection) { done, total in
+                progress(Progress(phase: .reading, done: done, total: total))
             }
-            progress(Progress(phase: .reading, done: read, total: read))
-            return (model, read)
+            return (history.model, history.rows)
         }
 
         let deleted = try await reset.value
@@ -67,23 +58,7 @@ public struct Rebuild: Sendable {
         try await store.write(model) { done, total in
             progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
         }
+        try await store.setArchivedCount(events)
         return events
-    }
-
-    static let scan = """
-        SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', received_at), CAST(uuid AS CHAR), kind + 0, symbol, guess
-        FROM events ORDER BY received_at, uuid, kind
-        """
-
-    static func event(_ row: MariaDBRawRow) throws -> IngestEvent {
-        guard let microseconds = row.int(0), let uuid = row.bytes(1), let id = RequestID(utf8: uuid), let kind = row.int(2) else {
-            throw ArchiveReadError.malformedRow("a row of events")
-        }
-        let time = Timestamp(microseconds: microseconds)
-        if kind == 2 { return .followup(FollowupEvent(id: id, receivedAt: time)) }
-        guard kind == 1, let letter = row.bytes(3), letter.count == 1, let symbol = Symbol(index: Int(letter[0]) - 97),
-            let guess = row.int(4)
-        else { throw ArchiveReadError.malformedRow("an initial of \(id)") }
-        return .initial(InitialEvent(id: id, symbol: symbol, guess: guess == 1, receivedAt: time))
     }
 }

@@ -26,6 +26,13 @@ public struct MariaDBError: Error, Sendable, CustomStringConvertible {
     /// A duplicate value in a unique key (ER_DUP_ENTRY 1062).
     public var isDuplicateKey: Bool { code == 1062 }
 
+    /// The server refused a value itself (wrong type, out of range, too
+    /// long, NULL where none is allowed): sending the same row again cannot
+    /// succeed, unlike a lock timeout, a full disk or a lost connection.
+    public var isRefusedValue: Bool {
+        [1048, 1264, 1265, 1292, 1366, 1406, 1411].contains(code)
+    }
+
     public var description: String {
         code == 0 ? "MariaDB client: \(message)" : "MariaDB error \(code) (\(sqlState)): \(message)"
     }

@@ -63,3 +63,11 @@ extension RedisClientError: CustomStringConvertible {
         }
     }
 }
+
+extension RedisConfiguration: CustomStringConvertible {
+    /// Names the server, user and database, never the password (so that a
+    /// configuration logged or interpolated whole does not leak it).
+    public var description: String {
+        "redis://\(username.map { "\($0)@" } ?? "")\(host):\(port)/\(database)\(password == nil ? "" : " (password set)")"
+    }
+}

@@ -32,4 +32,11 @@ extension RedisEventStore {
         }
         return result
     }
+
+    /// Sets the count of archived events (`rebuild`: after it, every row of
+    /// the history is an archived event, whatever the counter said before,
+    /// possibly nothing, if Redis was lost).
+    public func setArchivedCount(_ events: Int64) async throws {
+        _ = try await call(RedisCommand("HSET", RedisArgument(layout.stats), "archived", RedisArgument(events)))
+    }
 }

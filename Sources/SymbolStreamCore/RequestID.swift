@@ -99,3 +99,17 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 }
+
+extension RequestID {
+    /// Whether MariaDB's UUID type (the archive's `uuid` column) takes this
+    /// value. It stores RFC 4122 time-ordered values with their segments
+    /// swapped and tells them apart on reading by bytes 6 and 8, so it refuses
+    /// a value stored as is that would read back as swapped: byte 6 (version)
+    /// of 0x80 or more with byte 8 (variant) from 0x01 to 0x80. Accepting one
+    /// would stop the archive at that event forever.
+    public var isStorable: Bool {
+        let versionByte = (high >> 8) & 0xff
+        let variantByte = (low >> 56) & 0xff
+        return versionByte < 0x80 || variantByte == 0 || variantByte > 0x80
+    }
+}

@@ -14,6 +14,9 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case invalidMessage = "invalid_message"
     case invalidStep = "invalid_step"
     case tooManyBuckets = "too_many_buckets"
+    case headersTooLarge = "headers_too_large"
+    case malformedRequest = "malformed_request"
+    case incompleteRequest = "incomplete_request"
 }
 
 /// A client error that names the parameter at fault. Nothing is stored for a
@@ -52,6 +55,13 @@ public enum Validate {
             throw ValidationError(
                 parameter: parameter, reason: .invalidUUID,
                 message: "\(parameter): \(ValidationError.quoted(raw)) is not a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
+        }
+        guard id.isStorable else {
+            throw ValidationError(
+                parameter: parameter, reason: .invalidUUID,
+                message:
+                    "\(parameter): \(ValidationError.quoted(raw)) cannot be stored: with a version digit of 8-f the variant byte (digits 17-18) must be 00 or 81-ff"
+            )
         }
         return id
     }

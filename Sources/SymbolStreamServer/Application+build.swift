@@ -25,6 +25,10 @@ public struct AppConfiguration: Sendable {
     public var chartScriptPath = ChartScript.debianPath
     /// How often the pipeline history behind the page's rates is sampled.
     public var pipelineInterval: Duration = .seconds(5)
+    /// The request line and headers of one request, in bytes and fields, at
+    /// most (431 beyond).
+    public var maximumHeaderBytes = 16 * 1024
+    public var maximumHeaderCount = 100
 
     public init() {}
 }
@@ -63,10 +67,9 @@ public func buildApplication(
     var services: [any Service] = [redis, MariaDBPoolService(pool: database)]
     services.append(PipelineSampler(history: observability.history, health: health, counters: counters, clock: clock))
     if let archiver { services.append(archiver) }
-    let idleSeconds = configuration.idleTimeout.components.seconds
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(idleSeconds))),
+        server: .http1(configuration: httpConfiguration(configuration, counters: counters, logger: logger)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SymbolStream"),
         services: services,
         logger: logger)

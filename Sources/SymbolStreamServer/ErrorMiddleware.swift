@@ -54,7 +54,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 status: .conflict)
         } catch let error as StoreUnavailableError {
             counters.unavailable()
-            logger.warning("dependency unavailable", metadata: ["dependency": "\(error.dependency)", "reason": "\(error.reason)"])
+            // Once per request would flood the log (and block its writers) in
+            // an outage at full load; the clients log the outage itself.
+            logger.debug("dependency unavailable", metadata: ["dependency": "\(error.dependency)", "reason": "\(error.reason)"])
             return .error("service unavailable: \(error.dependency) is not reachable; retry shortly", status: .serviceUnavailable, headers: [.retryAfter: "1"])
         } catch is NIOTooManyBytesError {
             counters.rejected(.bodyTooLarge)

@@ -9,5 +9,7 @@ public struct AppRequestContext: RequestContext {
         self.coreContext = .init(source: source)
     }
 
-    public var maxUploadSize: Int { 16 * 1024 }
+    public var maxUploadSize: Int { Self.uploadLimit }
+    /// No route takes more than a form with two short fields.
+    public static let uploadLimit = 16 * 1024
 }

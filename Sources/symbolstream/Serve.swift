@@ -29,6 +29,10 @@ struct Serve: AsyncParsableCommand {
     var chartJs: String?
     @Option(help: "Seconds between samples of the pipeline history behind the dashboard's rates (env SYMBOLSTREAM_PIPELINE_INTERVAL; default 5).")
     var pipelineInterval: Double?
+    @Option(help: "Bytes of a request line and headers at most, 431 beyond (env SYMBOLSTREAM_MAX_HEADER_BYTES; default 16384).")
+    var maxHeaderBytes: Int?
+    @Option(help: "Header fields of a request at most, 431 beyond (env SYMBOLSTREAM_MAX_HEADER_COUNT; default 100).")
+    var maxHeaderCount: Int?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -49,6 +53,11 @@ struct Serve: AsyncParsableCommand {
         let interval = try Settings.resolve(pipelineInterval, env: "SYMBOLSTREAM_PIPELINE_INTERVAL", default: 5)
         guard interval >= 0.1, interval <= 3600 else { throw ValidationError("--pipeline-interval must be within 0.1...3600 seconds") }
         configuration.pipelineInterval = .milliseconds(Int64(interval * 1000))
+        configuration.maximumHeaderBytes = try Settings.resolve(maxHeaderBytes, env: "SYMBOLSTREAM_MAX_HEADER_BYTES", default: 16 * 1024)
+        configuration.maximumHeaderCount = try Settings.resolve(maxHeaderCount, env: "SYMBOLSTREAM_MAX_HEADER_COUNT", default: 100)
+        guard configuration.maximumHeaderBytes >= 1024, configuration.maximumHeaderCount >= 8 else {
+            throw ValidationError("--max-header-bytes must be at least 1024, --max-header-count at least 8")
+        }
         configuration.redis = try stores.redis()
         configuration.redisPrefix = try stores.prefix()
         configuration.mariadb = try stores.mariadb()

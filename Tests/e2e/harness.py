@@ -2,6 +2,7 @@
 test stores (from provisioning/stores.sh's env file), talk to MariaDB through
 the `mariadb` command-line client, wait for things."""
 
+import atexit
 import json
 import os
 import random
@@ -10,7 +11,10 @@ import socket
 import string
 import subprocess
 import sys
+import threading
 import time
+import uuid as uuidlib
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -64,6 +68,17 @@ class MariaDB:
         self.query(f"DROP DATABASE IF EXISTS `{self.database}`; CREATE DATABASE `{self.database}`;", database=False)
 
 
+_started = []
+
+
+@atexit.register
+def _kill_leftovers():
+    """A failed test exits at once; its servers must not outlive it."""
+    for process in _started:
+        if process.poll() is None:
+            process.kill()
+
+
 class Server:
     """The built `symbolstream serve`, with its own Redis key prefix and MariaDB database."""
 
@@ -88,6 +103,7 @@ class Server:
         args = [self.binary, "serve", "--port", str(self.port), "--flip-probability", str(self.flip),
                 "--seed", str(self.seed)] + self.extra_args
         self.process = subprocess.Popen(args, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        _started.append(self.process)
         if wait:
             self.wait_healthy()
         return self
@@ -134,6 +150,131 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class Load:
+    """A steady load from a few threads, every answer recorded: fresh initials,
+    followups (some before their initial), retries that must get the first
+    answer again, and retries of initials whose outcome was unknown.
+
+    An answer is acknowledged (a 200: the event must be stored, with that
+    answer), uncertain (a 503, a timeout or a connection dropped after the
+    request went out: it may or may not be stored) or refused (nothing was
+    sent: never stored)."""
+
+    def __init__(self, url, threads=4, pause=0.004, seed=1):
+        self.url = url
+        self.seed = seed
+        self.threads = threads
+        self.pause = pause
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.workers = []
+        self.acked = {}               # uuid -> (symbol, "True"/"False")
+        self.acked_order = []         # the same uuids, in the order first acknowledged
+        self.acked_followups = Counter()
+        self.uncertain = {}           # uuid -> symbol of initials with an unknown outcome
+        self.uncertain_followups = Counter()
+        self.early = []               # uuids that got a followup before any initial
+        self.timeline = []            # (sent at, seconds taken, status or error kind)
+        self.errors = []
+
+    def start(self):
+        for index in range(self.threads):
+            worker = threading.Thread(target=self.run, args=(index,), daemon=True)
+            worker.start()
+            self.workers.append(worker)
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        for worker in self.workers:
+            worker.join(timeout=30)
+        log(f"load: {len(self.acked)} initials and {sum(self.acked_followups.values())} followups acknowledged, "
+            f"{len(self.uncertain)} initials and {sum(self.uncertain_followups.values())} followups uncertain; "
+            f"statuses {dict(Counter(status for _, _, status in self.timeline))}")
+        if self.errors:
+            fail(f"{len(self.errors)} wrong answers, first: {self.errors[:5]}")
+
+    def post(self, session, path, params):
+        """(status or 'refused'/'lost', text)."""
+        started = time.time()
+        try:
+            response = session.post(self.url + path, params=params, timeout=5)
+            status, text = response.status_code, response.text
+        except requests.ConnectionError as error:
+            status, text = ("refused" if "refused" in str(error).lower() else "lost"), ""
+        except requests.Timeout:
+            status, text = "lost", ""
+        with self.lock:
+            self.timeline.append((started, time.time() - started, status))
+        if status not in (200, 503, "refused", "lost"):
+            self.error(f"POST {path} {params}: {status} {text!r}")
+        return status, text
+
+    def error(self, message):
+        with self.lock:
+            self.errors.append(message)
+
+    def initial(self, session, request_id, symbol):
+        status, text = self.post(session, "/initial", {"uuid": request_id, "symbol": symbol})
+        with self.lock:
+            if status == 200:
+                if text not in ("True", "False"):
+                    self.errors.append(f"initial {request_id}: {text!r}")
+                known = self.acked.get(request_id)
+                if known and known[1] != text:
+                    self.errors.append(f"retry of {request_id} answered {text}, first {known[1]}")
+                if not known:
+                    self.acked_order.append(request_id)
+                self.acked[request_id] = (symbol, text)
+                self.uncertain.pop(request_id, None)
+            elif status in (503, "lost") and request_id not in self.acked:
+                self.uncertain[request_id] = symbol
+
+    def followup(self, session, request_id):
+        status, text = self.post(session, "/followup", {"uuid": request_id})
+        with self.lock:
+            if status == 200:
+                if text != "hooray":
+                    self.errors.append(f"followup {request_id}: {text!r}")
+                self.acked_followups[request_id] += 1
+            elif status in (503, "lost"):
+                self.uncertain_followups[request_id] += 1
+
+    def run(self, index):
+        local = random.Random(self.seed * 1000 + index)
+        session = requests.Session()
+        while not self.stop_event.is_set():
+            roll = local.random()
+            with self.lock:
+                acked = [(r, self.acked[r]) for r in self.acked_order[-200:]] if roll >= 0.7 else []
+                uncertain = list(self.uncertain.items())[:1] if roll >= 0.97 else []
+                early = self.early.pop(0) if self.early and roll < 0.05 else None
+            if early:
+                # The initial of a request whose followup came first.
+                self.initial(session, early, local.choice(string.ascii_lowercase))
+            elif roll < 0.67:
+                self.initial(session, str(uuidlib.UUID(int=local.getrandbits(128), version=4)), local.choice(string.ascii_lowercase))
+            elif roll < 0.7:
+                request_id = str(uuidlib.UUID(int=local.getrandbits(128), version=4))
+                self.followup(session, request_id)
+                with self.lock:
+                    self.early.append(request_id)
+            elif roll < 0.92 and acked:
+                self.followup(session, local.choice(acked)[0])
+            elif roll < 0.97 and acked:
+                request_id, (symbol, _) = local.choice(acked)
+                self.initial(session, request_id, symbol)  # a retry: must get the same answer
+            elif uncertain:
+                request_id, symbol = uncertain[0]
+                self.initial(session, request_id, symbol)  # retry after an unknown outcome
+            time.sleep(self.pause)
+
+    def statuses_between(self, start, end):
+        with self.lock:
+            return [(sent, took, status) for sent, took, status in self.timeline if start <= sent < end]
+
 
 
 def fail(message):

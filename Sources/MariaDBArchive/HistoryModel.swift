@@ -1,0 +1,76 @@
+import MariaDBClient
+import SymbolStreamCore
+
+/// The raw history read once, in receive order, into the reference
+/// `AggregateModel`: what every Redis aggregate must hold. Shared by `rebuild`
+/// (which writes it) and `verify` (which compares with it).
+public enum HistoryModel {
+    static let scan = """
+        SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', received_at), CAST(uuid AS CHAR), kind + 0, symbol, guess
+        FROM events ORDER BY received_at, uuid, kind
+        """
+
+    /// Reads every row of `events` into a model. `extra` events (the log's
+    /// un-archived backlog, for `verify`) are merged in by receive time; one
+    /// that is also a row (committed but not yet acknowledged) counts once.
+    /// - Returns: the model, the rows read, and how many `extra` events were
+    ///   not rows.
+    public static func read(
+        on connection: MariaDBConnection, merging extra: [IngestEvent] = [], progress: (_ done: Int64, _ total: Int64) -> Void
+    ) throws -> (model: AggregateModel, rows: Int64, extraApplied: Int64) {
+        let total = try connection.query("SELECT COUNT(*) AS n FROM events").first?["n"]?.int ?? 0
+        progress(0, total)
+        var model = AggregateModel(expectedRequests: Int(total) + extra.count)
+        let pending = extra.sorted { $0.receivedAt < $1.receivedAt }
+        var identities = Set(pending.map(Identity.init))
+        var next = 0
+        var read: Int64 = 0
+        var applied: Int64 = 0
+        func applyExtra(_ event: IngestEvent) {
+            guard identities.remove(Identity(event)) != nil else { return }
+            _ = model.apply(event)
+            applied += 1
+        }
+        // Rows read in place (no allocation per row): this loop runs millions
+        // of times. The time comes as integer microseconds.
+        try connection.forEachRawRow(scan) { row in
+            let event = try Self.event(row)
+            while next < pending.count, pending[next].receivedAt < event.receivedAt {
+                applyExtra(pending[next])
+                next += 1
+            }
+            if !identities.isEmpty { identities.remove(Identity(event)) }
+            _ = model.apply(event)
+            read += 1
+            if read % 200_000 == 0 { progress(read, max(total, read)) }
+        }
+        for event in pending[next...] { applyExtra(event) }
+        progress(read, read)
+        return (model, read, applied)
+    }
+
+    /// An event's identity in the archive: its primary key.
+    struct Identity: Hashable {
+        var time: Int64
+        var id: RequestID
+        var isInitial: Bool
+
+        init(_ event: IngestEvent) {
+            time = event.receivedAt.microseconds
+            id = event.id
+            if case .initial = event { isInitial = true } else { isInitial = false }
+        }
+    }
+
+    static func event(_ row: MariaDBRawRow) throws -> IngestEvent {
+        guard let microseconds = row.int(0), let uuid = row.bytes(1), let id = RequestID(utf8: uuid), let kind = row.int(2) else {
+            throw ArchiveReadError.malformedRow("a row of events")
+        }
+        let time = Timestamp(microseconds: microseconds)
+        if kind == 2 { return .followup(FollowupEvent(id: id, receivedAt: time)) }
+        guard kind == 1, let letter = row.bytes(3), letter.count == 1, let symbol = Symbol(index: Int(letter[0]) - 97),
+            let guess = row.int(4)
+        else { throw ArchiveReadError.malformedRow("an initial of \(id)") }
+        return .initial(InitialEvent(id: id, symbol: symbol, guess: guess == 1, receivedAt: time))
+    }
+}

@@ -1,0 +1,228 @@
+import Logging
+import MariaDBClient
+import RedisStore
+import SymbolStreamCore
+
+/// Checks that Redis holds exactly what the raw history implies: recomputes
+/// every aggregate from MariaDB with the reference `AggregateModel` (as
+/// `rebuild` does) and compares it, key by key, with what Redis holds: the
+/// totals, every rollup bucket, every fine log, every uuid record, the
+/// `waiting` and `archived` counters; and that the history itself is sound
+/// (one initial per uuid, followups carrying their initial's symbol).
+///
+/// Events still in the log (acknowledged to clients, counted in Redis, not yet
+/// in MariaDB) are folded into the recomputation, so it needs no archiver and
+/// writes nothing. Run it while no events come in (service stopped or idle):
+/// an event ingested during the check shows as a difference.
+public struct Verify: Sendable {
+    public let store: RedisEventStore
+    public let database: MariaDBPool
+    public let logger: Logger
+    /// Differences listed per kind at most; the rest are only counted.
+    public var listedPerKind = 20
+
+    public init(store: RedisEventStore, database: MariaDBPool, logger: Logger) {
+        self.store = store
+        self.database = database
+        self.logger = logger
+    }
+
+    public struct Progress: Sendable, Hashable {
+        public enum Phase: String, Sendable, Hashable {
+            case reading = "read history"
+            case comparing = "compare keys"
+        }
+
+        public var phase: Phase
+        public var done: Int64
+        public var total: Int64
+    }
+
+    public struct Report: Sendable, Hashable {
+        /// One readable line per difference (up to `listedPerKind` per kind).
+        public var differences: [String] = []
+        /// All differences, listed or not.
+        public var differenceCount = 0
+        /// Rows of `events` read.
+        public var rows: Int64 = 0
+        /// Events in the log and not yet in MariaDB, folded in.
+        public var backlogEvents: Int64 = 0
+        /// Redis keys compared.
+        public var keys: Int64 = 0
+
+        public var isConsistent: Bool { differenceCount == 0 }
+    }
+
+    public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Report {
+        var report = Report()
+        var listed = [String: Int]()
+        func differ(_ kind: String, _ message: @autoclosure () -> String) {
+            report.differenceCount += 1
+            listed[kind, default: 0] += 1
+            if listed[kind]! <= listedPerKind {
+                report.differences.append("\(kind): \(message())")
+            } else if listed[kind]! == listedPerKind + 1 {
+                report.differences.append("\(kind): … (more not listed)")
+            }
+        }
+
+        // The log first, then MariaDB: an entry archived in between is then
+        // seen twice (and counted once), never missed.
+        let backlog = try await RedisEventLog(client: store.client, layout: store.layout).backlog()
+        var extra = [IngestEvent]()
+        var logEntries = 0
+        for entry in backlog {
+            logEntries += 1
+            switch entry {
+            case .events(_, let events): extra += events.map(\.ingestEvent)
+            case .malformed(let id, _): differ("log", "entry \(id) is malformed; the archiver will dead-letter it")
+            case .gone: break
+            }
+        }
+
+        let backlogEvents = extra
+        let history = try await database.withConnection { connection in
+            let history = try HistoryModel.read(on: connection, merging: backlogEvents) { done, total in
+                progress(Progress(phase: .reading, done: done, total: total))
+            }
+            let duplicates = try connection.query(
+                "SELECT CAST(uuid AS CHAR), COUNT(*) FROM events WHERE kind = 'initial' GROUP BY uuid HAVING COUNT(*) > 1 LIMIT 100")
+            let misattributed = try connection.query(
+                """
+                SELECT CAST(f.uuid AS CHAR), f.received_at, COALESCE(f.symbol, 'NULL'), i.symbol
+                FROM events AS f JOIN events AS i ON i.uuid = f.uuid AND i.kind = 'initial'
+                WHERE f.kind = 'followup' AND NOT (f.symbol <=> i.symbol) LIMIT 100
+                """)
+            return (history, duplicates, misattributed)
+        }
+        let model = history.0.model
+        report.rows = history.0.rows
+        report.backlogEvents = history.0.extraApplied
+        for row in history.1 {
+            differ("history", "uuid \(row[0].string ?? "?") has \(row[1].int ?? 0) initial rows in MariaDB (a retry stored as a new event)")
+        }
+        for row in history.2 {
+            differ(
+                "history",
+                "followup \(row[0].string ?? "?") at \(row[1].string ?? "?") has symbol \(row[2].string ?? "?"), its initial \(row[3].string ?? "?")"
+            )
+        }
+
+        // Every key Redis holds, against the model; then what the model has
+        // that Redis lacks.
+        var expectedKeys: Int64 = 2
+        model.forEachRollup { _, _ in expectedKeys += 1 }
+        model.forEachFineLog { _, _ in expectedKeys += 1 }
+        var seenBuckets = Set<RollupBucket>()
+        var seenSeconds = Set<Int64>()
+        var seenRequests = Set<RequestID>()
+        var sawTotals = false
+        var sawStats = false
+        var deadLetters: Int64 = 0
+        try await store.scanStoredKeys { keys in
+            for key in keys {
+                report.keys += 1
+                switch key {
+                case .totals(let stored):
+                    sawTotals = true
+                    for symbol in Symbol.all {
+                        let want = model.totals[symbol.index]
+                        let got = stored[symbol] ?? BucketStats()
+                        if got != want { differ("totals", "symbol \(symbol.letter): Redis \(Self.describe(got)), history \(Self.describe(want))") }
+                    }
+                case .rollup(let bucket, let stored):
+                    seenBuckets.insert(bucket)
+                    let want = model.stats(in: bucket) ?? SymbolStats()
+                    for symbol in Symbol.all {
+                        let got = stored[symbol] ?? BucketStats()
+                        if got != want[symbol.index] {
+                            differ(
+                                "rollup", "bucket \(bucket) symbol \(symbol.letter): Redis \(Self.describe(got)), history \(Self.describe(want[symbol.index]))")
+                        }
+                    }
+                case .fineLog(let second, let entries):
+                    seenSeconds.insert(second)
+                    // Order inside a second follows arrival at Redis, which
+                    // may differ from receive order: compare as multisets.
+                    let got = entries.map(\.packed).sorted()
+                    let want = model.fineLog(of: second).map(\.packed).sorted()
+                    if got != want {
+                        differ("fine log", "second \(Timestamp(second: second, offset: 0)): Redis \(got.count) entries, history \(want.count)\(got.count == want.count ? " (different entries)" : "")")
+                    }
+                case .uuidRecords(let records):
+                    for record in records {
+                        seenRequests.insert(record.id)
+                        let want = model.request(record.id)
+                        if record != want {
+                            differ("request", "\(record.id): Redis \(Self.describe(record)), history \(want.map(Self.describe) ?? "none")")
+                        }
+                    }
+                case .stats(let archived, let waiting):
+                    sawStats = true
+                    if (waiting ?? 0) != Int64(model.orphans.count) {
+                        differ("stats", "waiting is \(waiting ?? 0) in Redis; \(model.orphans.count) requests have only followups in the history")
+                    }
+                    // Every archived event is one row; with a backlog some rows
+                    // may be committed and not yet acknowledged, so compare only
+                    // when the log is empty.
+                    if logEntries == 0, (archived ?? 0) != report.rows {
+                        differ("stats", "archived is \(archived ?? 0) in Redis; MariaDB holds \(report.rows) events")
+                    }
+                case .eventLog:
+                    break
+                case .deadLetters(let count):
+                    deadLetters = count
+                case .unreadable(let key, let reason):
+                    differ("key", "\(key): \(reason)")
+                }
+            }
+            progress(Progress(phase: .comparing, done: report.keys, total: max(expectedKeys, report.keys)))
+        }
+        if deadLetters > 0 {
+            differ("log", "\(deadLetters) log entries were dead-lettered: their events are not in MariaDB")
+        }
+        if !sawTotals, model.totals.contains(where: { !$0.isEmpty }) {
+            differ("totals", "Redis has no totals; the history has \(report.rows) events")
+        }
+        if !sawStats, !model.orphans.isEmpty || (logEntries == 0 && report.rows > 0) {
+            differ("stats", "Redis has no stats hash (waiting \(model.orphans.count), archived \(report.rows) expected)")
+        }
+        model.forEachRollup { bucket, stats in
+            if !seenBuckets.contains(bucket) {
+                differ("rollup", "bucket \(bucket) missing in Redis (history: \(stats.present.map { "\($0.symbol.letter) \(Self.describe($0.stats))" }.joined(separator: ", ")))")
+            }
+        }
+        model.forEachFineLog { second, entries in
+            if !entries.isEmpty, !seenSeconds.contains(second) {
+                differ("fine log", "second \(Timestamp(second: second, offset: 0)) missing in Redis (history: \(entries.count) entries)")
+            }
+        }
+        for id in model.records.keys where !seenRequests.contains(id) {
+            differ("request", "\(id) missing in Redis (history: \(model.request(id).map(Self.describe) ?? ""))")
+        }
+        for id in model.orphans.keys where !seenRequests.contains(id) {
+            differ("request", "\(id) missing in Redis (history: \(model.request(id).map(Self.describe) ?? ""))")
+        }
+        progress(Progress(phase: .comparing, done: report.keys, total: report.keys))
+        return report
+    }
+
+    static func describe(_ stats: BucketStats) -> String {
+        "count \(stats.count) followups \(stats.followups) earliest \(stats.earliest.map { "\($0)" } ?? "-") latest \(stats.latest.map { "\($0)" } ?? "-") true \(stats.answeredTrue)/\(stats.followupsAnsweredTrue)"
+    }
+
+    static func describe(_ record: RequestRecord) -> String {
+        let initial = record.symbol.map { "\($0.letter) \(record.guess == true ? "True" : "False") at \(record.receivedAt.map { "\($0)" } ?? "?")" } ?? "no initial"
+        return "\(initial), \(record.followups.count) followups"
+    }
+}
+
+extension LoggedEvent {
+    /// The event as ingested (what the model applies).
+    var ingestEvent: IngestEvent {
+        if kind == .initial, let symbol {
+            return .initial(InitialEvent(id: id, symbol: symbol, guess: guess ?? false, receivedAt: receivedAt))
+        }
+        return .followup(FollowupEvent(id: id, receivedAt: receivedAt))
+    }
+}

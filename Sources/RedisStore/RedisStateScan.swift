@@ -1,0 +1,158 @@
+import RedisClient
+import SymbolStreamCore
+
+/// One key of a deployment's keyspace, read and decoded (for `verify`, which
+/// compares every one of them with a recomputation from MariaDB).
+public enum StoredKey: Sendable, Hashable {
+    /// `totals`: the symbols present, with their all-time statistics.
+    case totals([Symbol: BucketStats])
+    /// `r:<L>:<n>`: one rollup bucket's symbols.
+    case rollup(RollupBucket, [Symbol: BucketStats])
+    /// `e:<second>`: that second's fine log.
+    case fineLog(second: Int64, [FineLogEntry])
+    /// `u:<2 bytes>`: the uuid-map records in one hash.
+    case uuidRecords([RequestRecord])
+    /// `stats`: the `archived` and `waiting` counters (nil when absent).
+    case stats(archived: Int64?, waiting: Int64?)
+    /// `log`, the event log (its backlog is read separately).
+    case eventLog
+    /// `deadletter`: log entries the archiver could not decode.
+    case deadLetters(count: Int64)
+    /// A key under the prefix that is none of the above, or one that does not
+    /// decode: named, with what is wrong with it.
+    case unreadable(key: String, reason: String)
+}
+
+extension RedisEventStore {
+    /// Reads every key under the prefix, `batch` keys per `SCAN` step and one
+    /// pipeline of reads per step, and hands them over decoded. Cost grows with
+    /// the number of keys (buckets, seconds, uuid hashes), not of events.
+    /// - Parameter body: called once per step with the keys it read.
+    public func scanStoredKeys(batch: Int = 1000, _ body: ([StoredKey]) async throws -> Void) async throws {
+        let prefix = Array(layout.prefix.utf8)
+        let pattern = RedisArgument(Self.globEscaped(layout.prefix) + "*")
+        var cursor = "0"
+        repeat {
+            let reply = try await call(RedisCommand("SCAN", RedisArgument(cursor), "MATCH", pattern, "COUNT", RedisArgument(batch)))
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
+                throw Self.unexpected(reply)
+            }
+            cursor = next
+            let names = keys.compactMap(\.bytes).filter { $0.starts(with: prefix) }.map { Array($0.dropFirst(prefix.count)) }
+            guard !names.isEmpty else { continue }
+            let reads = names.map { name in Self.read(name, layout: layout) }
+            let replies = try await Self.pipelineOnce(reads.map(\.command), client: client)
+            try await body(zip(reads, replies).map { read, reply in read.decode(reply) })
+        } while cursor != "0"
+    }
+
+    /// The command that reads one key, and how to decode its reply.
+    private struct KeyRead {
+        var command: RedisCommand
+        var decode: (RESPValue) -> StoredKey
+    }
+
+    private static func read(_ name: [UInt8], layout: RedisLayout) -> KeyRead {
+        let key = RedisArgument(bytes: Array(layout.prefix.utf8) + name)
+        let text = String(decoding: name, as: UTF8.self)
+        func unreadable(_ reason: String) -> StoredKey { .unreadable(key: layout.prefix + printable(name), reason: reason) }
+        func hash(_ reply: RESPValue) -> [([UInt8], [UInt8])]? {
+            guard let fields = reply.array, fields.count % 2 == 0 else { return nil }
+            var pairs = [([UInt8], [UInt8])]()
+            var index = 0
+            while index < fields.count {
+                guard let field = fields[index].bytes, let value = fields[index + 1].bytes else { return nil }
+                pairs.append((field, value))
+                index += 2
+            }
+            return pairs
+        }
+        func symbolStats(_ reply: RESPValue) -> [Symbol: BucketStats]? {
+            guard let pairs = hash(reply) else { return nil }
+            var result = [Symbol: BucketStats]()
+            for (field, value) in pairs {
+                let letter = String(decoding: field, as: UTF8.self)
+                guard let symbol = Symbol(parsing: letter), symbol.letter == letter, let stats = RecordCodec.stats(value)
+                else { return nil }
+                result[symbol] = stats
+            }
+            return result
+        }
+
+        switch text {
+        case "totals":
+            return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
+                symbolStats(reply).map { .totals($0) } ?? unreadable("not a hash of packed symbol statistics: \(reply)")
+            }
+        case "stats":
+            return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
+                guard let pairs = hash(reply) else { return unreadable("not a hash: \(reply)") }
+                var values = [String: Int64]()
+                for (field, value) in pairs {
+                    let name = String(decoding: field, as: UTF8.self)
+                    guard let number = Int64(String(decoding: value, as: UTF8.self)) else {
+                        return unreadable("field \(name) is not a number")
+                    }
+                    values[name] = number
+                }
+                return .stats(archived: values["archived"], waiting: values["waiting"])
+            }
+        case "log":
+            return KeyRead(command: RedisCommand("TYPE", key)) { reply in
+                reply.string == "stream" ? .eventLog : unreadable("the event log is a \(reply), not a stream")
+            }
+        case "deadletter":
+            return KeyRead(command: RedisCommand("XLEN", key)) { reply in
+                reply.int.map { .deadLetters(count: $0) } ?? unreadable("not a stream: \(reply)")
+            }
+        default:
+            break
+        }
+        if text.hasPrefix("r:") {
+            let parts = text.split(separator: ":")
+            if parts.count == 3, let level = RollupLevel(rawValue: String(parts[1])), let index = Int64(parts[2]) {
+                let bucket = RollupBucket(level: level, index: index)
+                return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
+                    symbolStats(reply).map { .rollup(bucket, $0) } ?? unreadable("not a hash of packed symbol statistics: \(reply)")
+                }
+            }
+        }
+        if text.hasPrefix("e:"), let second = Int64(text.dropFirst(2)) {
+            return KeyRead(command: RedisCommand("GET", key)) { reply in
+                guard let bytes = reply.bytes, let entries = FineLogEntry.decode(bytes, second: second) else {
+                    return unreadable("not a fine log (4-byte entries): \(reply)")
+                }
+                return .fineLog(second: second, entries)
+            }
+        }
+        if name.count == 4, name.starts(with: Array("u:".utf8)) {
+            let head = name[2...]
+            return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
+                guard let pairs = hash(reply) else { return unreadable("not a hash: \(reply)") }
+                var records = [RequestRecord]()
+                records.reserveCapacity(pairs.count)
+                for (field, value) in pairs {
+                    guard let id = RequestID(bytes: Array(head) + field), let record = RecordCodec.record(value, id: id) else {
+                        return unreadable("field \(printable(field)) is not a uuid record")
+                    }
+                    records.append(record)
+                }
+                return .uuidRecords(records)
+            }
+        }
+        return KeyRead(command: RedisCommand("TYPE", key)) { reply in unreadable("unexpected key (a \(reply))") }
+    }
+
+    /// A key name for messages: text as is, other bytes as `\xNN`.
+    private static func printable(_ bytes: [UInt8]) -> String {
+        var text = ""
+        for byte in bytes {
+            if (0x20..<0x7f).contains(byte) && byte != UInt8(ascii: "\\") {
+                text.unicodeScalars.append(UnicodeScalar(byte))
+            } else {
+                text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+            }
+        }
+        return text
+    }
+}

@@ -1,0 +1,135 @@
+import MariaDBClient
+import RedisClient
+import StoreTestSupport
+import SymbolStreamCore
+import Testing
+
+@testable import MariaDBArchive
+@testable import RedisStore
+
+/// `verify` against real Redis and MariaDB: silent on a consistent state
+/// (with or without a backlog still in the log), and it names each planted
+/// difference.
+@Suite struct VerifyTests {
+    /// Traffic ingested, part of it archived (the rest stays in the log).
+    static func ingest(_ store: RedisEventStore, _ pool: MariaDBPool, seed: UInt64, archiveFirst: Int) async throws -> [IngestEvent] {
+        var traffic = Traffic(seed: seed)
+        let events = traffic.events(1500)
+        let logger = TestStores.logger
+        try await pool.withConnection { try Schema.migrate($0, logger: logger) }
+        _ = try await store.ingest(Array(events[..<archiveFirst]))
+        let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: logger)
+        try await archiver.drain()
+        _ = try await store.ingest(Array(events[archiveFirst...]))
+        return events
+    }
+
+    static func verify(_ store: RedisEventStore, _ pool: MariaDBPool) async throws -> Verify.Report {
+        var verify = Verify(store: store, database: pool, logger: TestStores.logger)
+        verify.listedPerKind = 1000
+        return try await verify.run()
+    }
+
+    @Test func aConsistentStateHasNoDifferenceWithOrWithoutABacklog() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                _ = try await Self.ingest(store, pool, seed: 31, archiveFirst: 900)
+                let before = try await Self.verify(store, pool)
+                #expect(before.differences == [])
+                #expect(before.rows > 0 && before.backlogEvents > 0)
+                #expect(before.keys > 100)
+
+                // Archived to the end: the same, with the archived count checked too.
+                try await Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
+                    .drain()
+                let after = try await Self.verify(store, pool)
+                #expect(after.differences == [])
+                #expect(after.backlogEvents == 0 && after.rows == before.rows + before.backlogEvents)
+            }
+        }
+    }
+
+    @Test func aBatchCommittedButNotAcknowledgedCountsOnce() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                _ = try await Self.ingest(store, pool, seed: 32, archiveFirst: 0)
+                // Committed to MariaDB, still in the log (a crash before XACK).
+                let log = RedisEventLog(client: store.client, layout: store.layout)
+                let delivered = try await store.client.withDedicatedConnection { connection in
+                    try await log.read(on: connection, consumer: "archiver", count: 1, pending: false, block: nil)
+                }
+                let batch = delivered.flatMap { entry -> [LoggedEvent] in if case .events(_, let events) = entry { events } else { [] } }
+                #expect(!batch.isEmpty)
+                try await pool.withConnection { try ArchiveWriter.write(batch, on: $0) }
+                let report = try await Self.verify(store, pool)
+                #expect(report.differences == [])
+                #expect(report.rows == Int64(batch.count))
+            }
+        }
+    }
+
+    @Test func findsEachPlantedDifference() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                let events = try await Self.ingest(store, pool, seed: 33, archiveFirst: 1500)
+                #expect(try await Self.verify(store, pool).differences == [])
+                var model = AggregateModel()
+                for event in events { _ = model.apply(event) }
+                let client = store.client
+                let layout = store.layout
+
+                // A rollup bucket with a count off by one.
+                let (bucket, stats) = try #require(model.rollups.first { $0.key.level == .minute })
+                let (symbol, bucketStats) = try #require(stats.present.first)
+                var wrong = bucketStats
+                wrong.count += 1
+                try await client.send(
+                    RedisCommand("HSET", RedisArgument(layout.bucket(bucket)), RedisArgument(symbol.letter), RedisArgument(bytes: RecordCodec.encode(stats: wrong))))
+                // A fine log lost.
+                let (second, _) = try #require(model.fineLogs.first)
+                try await client.send(RedisCommand("DEL", RedisArgument(layout.fineLog(second: second))))
+                // A key nobody writes.
+                try await client.send(RedisCommand("SET", RedisArgument(layout.prefix + "stray"), "1"))
+                // A request's record gone from the uuid map.
+                let (lost, _) = try #require(model.records.first)
+                let slot = layout.uuidSlot(lost)
+                try await client.send(RedisCommand("HDEL", slot.key, slot.field))
+                // A row lost from MariaDB: the archived count and every aggregate
+                // of its event now disagree with the history.
+                let (gone, record) = try #require(model.records.first { $0.key != lost && $0.value.followups.isEmpty })
+                try await pool.withConnection { connection in
+                    _ = try connection.execute("DELETE FROM events WHERE uuid = ? AND kind = 'initial'", [.string(gone.description)])
+                }
+
+                let report = try await Self.verify(store, pool)
+                let text = report.differences.joined(separator: "\n")
+                #expect(text.contains("rollup: bucket \(bucket) symbol \(symbol.letter): Redis count \(wrong.count)"))
+                #expect(text.contains("fine log: second \(Timestamp(second: second, offset: 0)) missing in Redis"))
+                #expect(text.contains("key: \(layout.prefix)stray: unexpected key"))
+                #expect(text.contains("request: \(lost) missing in Redis"))
+                #expect(text.contains("request: \(gone): Redis \(record.symbol.letter)"))
+                #expect(text.contains("stats: archived is"))
+                #expect(text.contains("totals: symbol \(record.symbol.letter)"))
+                #expect(report.differenceCount == report.differences.count)
+                #expect(!report.isConsistent)
+            }
+        }
+    }
+
+    @Test func findsARetryStoredTwiceInTheHistory() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                let events = try await Self.ingest(store, pool, seed: 34, archiveFirst: 1500)
+                let first = try #require(events.lazy.compactMap { if case .initial(let initial) = $0 { initial } else { nil } }.first)
+                // What a Redis that lost the uuid map would let in: the retry as a new event.
+                var retry = first
+                retry.receivedAt = Timestamp(microseconds: first.receivedAt.microseconds + 1)
+                let logged = LoggedEvent(
+                    streamID: "0-1", kind: .initial, id: retry.id, symbol: retry.symbol, guess: retry.guess, receivedAt: retry.receivedAt, adopted: 0)
+                try await pool.withConnection { try ArchiveWriter.write([logged], on: $0) }
+                let report = try await Self.verify(store, pool)
+                #expect(report.differences.contains { $0.hasPrefix("history: uuid \(first.id) has 2 initial rows") })
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Fault tests: break things for real under a steady load and prove that
+nothing acknowledged is lost and nothing else gets in.
+
+Each scenario runs the built server against the test stores (its own Redis key
+prefix and MariaDB database) while a load generator sends initials, followups
+(some before their initial) and retries from several threads, recording every
+answer:
+  - acknowledged: a 200 (the event must be in MariaDB exactly once, with the
+    answer the client got);
+  - uncertain: a 503, a timeout or a connection dropped after the request was
+    sent (the event may or may not be stored; both are correct, and a later
+    retry of such an initial must get the stored answer if there is one);
+  - refused: the connection was refused, so nothing was sent (never stored).
+After each scenario the log is drained into MariaDB, which must hold every
+acknowledged event exactly once and nothing that was neither acknowledged nor
+uncertain; then `symbolstream verify` must find Redis equal to a
+recomputation from MariaDB.
+
+Scenarios:
+  kill_service    kill -9 of `serve` at random moments, 10 times, restarted each time
+  redis_restart   Redis shut down and restarted mid-load: 503 within 1 s while it
+                  is down, 200 again within 2 s of it being back, no service restart
+  redis_freeze    Redis hung (SIGSTOP) rather than gone: the same bounds
+  redis_crash_everysec, redis_crash_always
+                  Redis killed -9 mid-load with each AOF fsync policy
+  mariadb_outage  MariaDB stopped for 30 s mid-load: every ingest still answered 200,
+                  the archive catches up (backlog 0) once it is back
+  mariadb_crash   MariaDB killed -9 mid-load, restarted
+  kill_archiver   `serve --no-archiver` plus a separate `symbolstream archive`,
+                  killed -9 at random moments while it works through a backlog;
+                  pending entries are re-delivered and inserted once
+
+Run by ./test.sh; by hand: `set -a; . .data/test/env; set +a;
+SYMBOLSTREAM_BINARY=.build/debug/symbolstream python3 Tests/fault/test_faults.py [scenario…]`.
+Loopback only; the whole run is bounded (SIGALRM after 15 minutes).
+"""
+
+import os
+import random
+import signal
+import string
+import subprocess
+import sys
+import threading
+import time
+import uuid as uuidlib
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from harness import ROOT, Load, MariaDB, Server, fail, log  # noqa: E402
+
+LETTERS = string.ascii_lowercase
+rng = random.Random(int(os.environ.get("SYMBOLSTREAM_FAULT_SEED", "4242")))
+
+
+def stores(command):
+    """provisioning/stores.sh COMMAND for the profile the env file names."""
+    profile = os.environ.get("SYMBOLSTREAM_PROFILE", "test")
+    out = subprocess.run([str(ROOT / "provisioning" / "stores.sh"), command, "--profile", profile],
+                         capture_output=True, text=True, timeout=180)
+    if out.returncode != 0:
+        fail(f"stores.sh {command}: {out.stderr.strip()}")
+
+
+def symbolstream(server, *args, timeout=300, check=True):
+    """Runs a one-shot command of the built binary against the server's prefix and database."""
+    env = dict(server.env, SYMBOLSTREAM_MARIADB_DATABASE=server.database, SYMBOLSTREAM_REDIS_PREFIX=server.prefix)
+    out = subprocess.run([server.binary, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        fail(f"symbolstream {' '.join(args)} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def check_archive(server, load, label):
+    """Every acknowledged event in MariaDB exactly once, nothing unaccounted for,
+    and Redis equal to a recomputation from MariaDB."""
+    symbolstream(server, "archive", "--drain")
+    mariadb = MariaDB(server.env, server.database)
+    rows = mariadb.query("SELECT kind, uuid, COALESCE(symbol, '-'), COALESCE(guess, '-') FROM events")
+    initials = Counter(r[1] for r in rows if r[0] == "initial")
+    stored = {r[1]: (r[2], r[3]) for r in rows if r[0] == "initial"}
+    followups = Counter(r[1] for r in rows if r[0] == "followup")
+    problems = []
+    for request_id, (symbol, answer) in load.acked.items():
+        if initials[request_id] != 1:
+            problems.append(f"acknowledged initial {request_id} stored {initials[request_id]} times")
+        elif stored[request_id] != (symbol, "1" if answer == "True" else "0"):
+            problems.append(f"initial {request_id}: stored {stored[request_id]}, acknowledged {symbol} {answer}")
+    for request_id, count in initials.items():
+        if request_id not in load.acked and request_id not in load.uncertain:
+            problems.append(f"initial {request_id} stored but never sent with an unknown outcome or acknowledged")
+        if count > 1:
+            problems.append(f"initial {request_id} stored {count} times")
+    for request_id in set(followups) | set(load.acked_followups):
+        low = load.acked_followups[request_id]
+        high = low + load.uncertain_followups[request_id]
+        if not low <= followups[request_id] <= high:
+            problems.append(f"followup {request_id}: {followups[request_id]} rows, {low} acknowledged, {high - low} uncertain")
+    if problems:
+        fail(f"{label}: {len(problems)} archive problems, first: {problems[:5]}")
+    maybe = sum(1 for r in load.uncertain if r in initials)
+    log(f"{label}: MariaDB holds all {len(load.acked)} acknowledged initials and "
+        f"{sum(load.acked_followups.values())} followups exactly once ({len(rows)} rows; "
+        f"{maybe} of {len(load.uncertain)} uncertain initials were stored)")
+    out = symbolstream(server, "verify", check=False)
+    if out.returncode != 0:
+        fail(f"{label}: verify found differences:\n{out.stdout[-4000:]}\n{out.stderr[-2000:]}")
+    log(f"{label}: {out.stdout.strip().splitlines()[-1]}")
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    fail(f"timed out after {timeout}s waiting for {what}")
+
+
+# ---------------------------------------------------------------- scenarios
+
+def kill_service():
+    server = Server(seed=11).start()
+    load = Load(server.url, seed=server.seed).start()
+    kills = 10
+    for round_ in range(kills):
+        time.sleep(rng.uniform(0.3, 1.5))
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        server.start(fresh_database=False)
+    time.sleep(1)
+    load.stop()
+    if len(load.acked) < 200:
+        fail(f"kill_service: only {len(load.acked)} initials acknowledged; the load did not run")
+    log(f"kill_service: killed -9 and restarted {kills} times under load")
+    check_archive(server, load, "kill_service")
+    server.stop()
+
+
+def redis_restart():
+    server = Server(seed=12).start()
+    load = Load(server.url, seed=server.seed).start()
+    probe = Load(server.url, threads=1, pause=0.05)
+    probe_thread = threading.Thread(target=probe_initials, args=(probe,), daemon=True)
+    probe_thread.start()
+    time.sleep(3)
+    stores("stop-redis")
+    down = time.time()
+    time.sleep(0.5)
+    health = requests.get(server.url + "/health", timeout=5)
+    if health.status_code != 503 or health.json()["redis"]["status"] != "down":
+        fail(f"redis_restart: /health with Redis down: {health.status_code} {health.text[:300]}")
+    time.sleep(2.5)
+    restarting = time.time()
+    stores("start-redis")
+    up = time.time()
+    time.sleep(3)
+    probe.stop_event.set()
+    probe_thread.join(timeout=10)
+    load.stop()
+
+    check_outage(probe, "redis_restart", down, restarting, up)
+    log(f"redis_restart: Redis took {up - restarting:.1f} s to start")
+    load.acked.update(probe.acked)
+    load.uncertain.update({k: v for k, v in probe.uncertain.items() if k not in load.acked})
+    check_archive(server, load, "redis_restart")
+    server.stop()
+
+
+def redis_pid():
+    profile = os.environ.get("SYMBOLSTREAM_PROFILE", "test")
+    return int((ROOT / ".data" / profile / "redis.pid").read_text().strip())
+
+
+def redis_cli(server, *args):
+    out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", server.env["SYMBOLSTREAM_REDIS_PORT"], "--no-auth-warning",
+                          "-a", server.env.get("SYMBOLSTREAM_REDIS_PASSWORD", ""), *args],
+                         capture_output=True, text=True, timeout=30)
+    return out.stdout.strip()
+
+
+def check_outage(probe, label, down, restarting, up):
+    """While down: every probe a 503 within 1 s; back: a 200 within 2 s, then only 200s."""
+    while_down = probe.statuses_between(down, restarting)
+    if len(while_down) < 20:
+        fail(f"{label}: only {len(while_down)} probes while Redis was down")
+    wrong = [(s, round(t, 3)) for _, t, s in while_down if s != 503 or t >= 1.0]
+    if wrong:
+        fail(f"{label}: while Redis was down, answers other than a 503 within 1 s: {wrong[:10]}")
+    slowest = max(t for _, t, _ in while_down)
+    after = probe.statuses_between(up, time.time())
+    first_ok = next((sent + took for sent, took, status in after if status == 200), None)
+    if first_ok is None or first_ok - up > 2.0:
+        fail(f"{label}: no 200 within 2 s of Redis being back: {[(round(s - up, 3), st) for s, _, st in after[:40]]}")
+    late = [(round(s - up, 3), st) for s, _, st in after if s > first_ok and st != 200]
+    if late:
+        fail(f"{label}: errors after service resumed: {late[:10]}")
+    log(f"{label}: {len(while_down)} requests while Redis was down, all 503, slowest {slowest * 1000:.0f} ms; "
+        f"first 200 {(first_ok - up) * 1000:.0f} ms after Redis was back")
+
+
+def redis_freeze():
+    """Redis hangs (SIGSTOP: connections accepted, nothing answered) rather than
+    going away: still a 503 within 1 s, and back within 2 s of SIGCONT."""
+    server = Server(seed=15).start()
+    load = Load(server.url, seed=server.seed).start()
+    probe = Load(server.url, threads=1, pause=0.05)
+    probe_thread = threading.Thread(target=probe_initials, args=(probe,), daemon=True)
+    probe_thread.start()
+    time.sleep(2)
+    pid = redis_pid()
+    os.kill(pid, signal.SIGSTOP)
+    frozen = time.time()
+    try:
+        # A request sent at the moment of the freeze may wait for its command timeout.
+        time.sleep(4)
+    finally:
+        thawing = time.time()
+        os.kill(pid, signal.SIGCONT)
+    thawed = time.time()
+    time.sleep(3)
+    probe.stop_event.set()
+    probe_thread.join(timeout=10)
+    load.stop()
+    check_outage(probe, "redis_freeze", frozen, thawing, thawed)
+    load.acked.update(probe.acked)
+    load.uncertain.update({k: v for k, v in probe.uncertain.items() if k not in load.acked})
+    check_archive(server, load, "redis_freeze")
+    server.stop()
+
+
+def redis_crash(policy):
+    """Redis killed -9 under load, AOF fsync policy `policy`: every acknowledged
+    event survives. With everysec that holds for a crash of the process (its
+    AOF writes are in the kernel's page cache before a client gets its 200);
+    an OS crash or power loss could lose the last second (see the README)."""
+    def scenario():
+        server = Server(seed=16 if policy == "always" else 17).start()
+        if redis_cli(server, "CONFIG", "SET", "appendfsync", policy) != "OK":
+            fail(f"redis_crash: cannot set appendfsync {policy}")
+        load = Load(server.url, seed=server.seed).start()
+        time.sleep(3)
+        stores("kill-redis")
+        time.sleep(1)
+        stores("start-redis")  # rewrites redis.conf: back to the profile's policy
+        time.sleep(3)
+        load.stop()
+        check_archive(server, load, f"redis_crash_{policy}")
+        server.stop()
+    return scenario
+
+
+def mariadb_crash():
+    """MariaDB killed -9 under load (inside an archive transaction, most
+    likely): InnoDB rolls the open one back, the archiver writes it again."""
+    server = Server(seed=18).start()
+    server.wait_healthy(need_mariadb=True)
+    load = Load(server.url, seed=server.seed).start()
+    time.sleep(3)
+    stores("kill-mariadb")
+    time.sleep(1)
+    stores("start-mariadb")
+    wait_until(lambda: server.health()["archive"]["lag_seconds"] < 1.0, 60, "the archive to catch up after the crash")
+    time.sleep(1)
+    load.stop()
+    server.wait_archived()
+    check_archive(server, load, "mariadb_crash")
+    server.stop()
+
+
+def probe_initials(probe):
+    session = requests.Session()
+    while not probe.stop_event.is_set():
+        probe.initial(session, str(uuidlib.uuid4()), rng.choice(LETTERS))
+        time.sleep(probe.pause)
+
+
+def mariadb_outage(outage=30):
+    server = Server(seed=13).start()
+    server.wait_healthy(need_mariadb=True)
+    load = Load(server.url, pause=0.01, seed=server.seed).start()
+    time.sleep(2)
+    stores("stop-mariadb")
+    down = time.time()
+    time.sleep(outage / 2)
+    health = server.health()
+    if health["status"] != "degraded" or health["mariadb"]["status"] != "down" or health["archive"]["backlog"] <= 0:
+        fail(f"mariadb_outage: /health with MariaDB down: {health}")
+    log(f"mariadb_outage: /health degraded, backlog {health['archive']['backlog']}, lag {health['archive']['lag_seconds']} s")
+    time.sleep(outage - (time.time() - down))
+    restarting = time.time()
+    stores("start-mariadb")
+    up = time.time()
+    during = load.statuses_between(down, restarting)
+    not_ok = Counter(status for _, _, status in during if status != 200)
+    if not_ok or len(during) < 100:
+        fail(f"mariadb_outage: {len(during)} requests while MariaDB was down, not 200: {dict(not_ok)}")
+    log(f"mariadb_outage: MariaDB down {restarting - down:.1f} s; all {len(during)} requests meanwhile answered 200")
+
+    def caught_up():
+        archive = server.health()["archive"]
+        return archive["lag_seconds"] < 1.0 and archive["backlog"] < 5
+    wait_until(caught_up, 60, "the archive to catch up after MariaDB came back")
+    log(f"mariadb_outage: archive caught up {time.time() - up:.1f} s after MariaDB was back (load still running)")
+    time.sleep(1)
+    load.stop()
+    server.wait_archived()
+    check_archive(server, load, "mariadb_outage")
+    server.stop()
+
+
+def kill_archiver(kills=6):
+    server = Server(seed=14, extra_args=["--no-archiver"]).start()
+    server.wait_healthy(need_mariadb=True)
+    symbolstream(server, "migrate")
+    load = Load(server.url, seed=server.seed).start()
+    time.sleep(6)  # a backlog to work through
+    backlog = server.health()["archive"]["backlog"]
+    env = dict(server.env, SYMBOLSTREAM_MARIADB_DATABASE=server.database, SYMBOLSTREAM_REDIS_PREFIX=server.prefix,
+               SYMBOLSTREAM_LOG_LEVEL="debug")
+    log_path = ROOT / ".artifacts" / f"archiver-{server.prefix.rstrip(':')}.log"
+    redelivered = 0
+    mid_batch = 0
+    for round_ in range(kills + 1):
+        with open(log_path, "w") as output:
+            archiver = subprocess.Popen([server.binary, "archive", "--archive-batch", "20"], env=env,
+                                        stdout=output, stderr=subprocess.STDOUT)
+        if round_ == kills:
+            break
+        # Kill it once it is busy: after its first batch, at a random moment.
+        wait_until(lambda: "archived batch" in log_path.read_text(errors="replace") or archiver.poll() is not None,
+                   30, "the archiver's first batch")
+        time.sleep(rng.uniform(0.0, 0.3))
+        archiver.send_signal(signal.SIGKILL)
+        archiver.wait()
+        text = log_path.read_text(errors="replace")
+        if "re-archiving entries left pending" in text:
+            redelivered += 1
+        # Read, not yet acknowledged: the entries it held are pending.
+        pending = int(subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "-p", server.env["SYMBOLSTREAM_REDIS_PORT"], "--no-auth-warning",
+             "-a", server.env.get("SYMBOLSTREAM_REDIS_PASSWORD", ""), "XPENDING", server.prefix + "log", "archiver"],
+            capture_output=True, text=True).stdout.split("\n")[0] or 0)
+        if pending > 0:
+            mid_batch += 1
+    time.sleep(2)
+    load.stop()
+    wait_until(lambda: server.health()["archive"]["backlog"] == 0, 60, "the last archiver to drain the log")
+    archiver.send_signal(signal.SIGTERM)
+    if archiver.wait(timeout=20) != 0:
+        fail("kill_archiver: the archiver did not stop cleanly on SIGTERM")
+    if "re-archiving entries left pending" in log_path.read_text(errors="replace"):
+        redelivered += 1
+    log(f"kill_archiver: backlog {backlog} entries; killed -9 {kills} times, {mid_batch} of them holding "
+        f"unacknowledged entries; {redelivered} restarts re-archived pending entries")
+    if mid_batch == 0 or redelivered == 0:
+        fail("kill_archiver: no kill landed inside a batch; the test proved nothing")
+    check_archive(server, load, "kill_archiver")
+    server.stop()
+
+
+SCENARIOS = {
+    "kill_service": kill_service,
+    "redis_restart": redis_restart,
+    "redis_freeze": redis_freeze,
+    "redis_crash_everysec": redis_crash("everysec"),
+    "redis_crash_always": redis_crash("always"),
+    "mariadb_outage": mariadb_outage,
+    "mariadb_crash": mariadb_crash,
+    "kill_archiver": kill_archiver,
+}
+
+
+def main():
+    signal.signal(signal.SIGALRM, lambda *_: fail("fault tests took longer than 15 minutes"))
+    signal.alarm(900)
+    chosen = sys.argv[1:] or list(SCENARIOS)
+    for name in chosen:
+        started = time.time()
+        log(f"--- {name}")
+        SCENARIOS[name]()
+        log(f"--- {name} passed in {time.time() - started:.0f} s")
+    log("PASS")
+
+
+if __name__ == "__main__":
+    main()
