@@ -79,6 +79,7 @@ let package = Package(
             dependencies: [
                 "SymbolStreamCore", "RedisStore", "MariaDBArchive", "RedisClient", "MariaDBClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -123,6 +124,17 @@ let package = Package(
             dependencies: [
                 "SymbolStreamServer", "SymbolStreamCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        // The /stream WebSocket: message suite over a real socket, and
+        // equivalence with HTTP on the real Redis.
+        .testTarget(
+            name: "StreamTests",
+            dependencies: [
+                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "RedisClient", "StoreTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ]
         ),
     ]

@@ -21,6 +21,8 @@ public struct AppConfiguration: Sendable {
     public var archiver = ArchiverConfiguration()
     /// Connections idle this long are closed (slow or abandoned clients).
     public var idleTimeout: Duration = .seconds(30)
+    /// Limits of the `/stream` WebSocket.
+    public var stream = StreamConfiguration()
 
     public init() {}
 }
@@ -39,17 +41,16 @@ public func buildApplication(_ configuration: AppConfiguration, logger: Logger) 
         configuration.runArchiver
         ? Archiver(log: RedisEventLog(client: redis, layout: layout), database: database, configuration: configuration.archiver, logger: logger)
         : nil
-    let router = buildRouter(
-        RouteDependencies(
-            store: store, health: LiveHealthProbe(store: store, database: database, archiver: archiver),
-            guesser: Guesser(model: configuration.guess, seed: configuration.seed), logger: logger))
+    let dependencies = RouteDependencies(
+        store: store, health: LiveHealthProbe(store: store, database: database, archiver: archiver),
+        guesser: Guesser(model: configuration.guess, seed: configuration.seed), logger: logger)
+    let router = buildRouter(dependencies)
 
     var services: [any Service] = [redis, MariaDBPoolService(pool: database)]
     if let archiver { services.append(archiver) }
-    let idleSeconds = configuration.idleTimeout.components.seconds
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(idleSeconds))),
+        server: .symbolStream(dependencies, stream: configuration.stream, idleTimeout: configuration.idleTimeout),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SymbolStream"),
         services: services,
         logger: logger)

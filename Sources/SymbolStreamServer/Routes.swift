@@ -41,6 +41,7 @@ public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestC
     on("/dashboard/range/:lower/:upper", .get, routes.rangeDashboard)
     on("/requests/:uuid", .get, routes.requestRecord)
     on("/health", .get, routes.health)
+    on("/stream", .get, routes.streamWithoutUpgrade)  // the WebSocket itself: buildStreamRouter
     return router
 }
 

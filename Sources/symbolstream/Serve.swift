@@ -1,6 +1,7 @@
 import ArgumentParser
 import Hummingbird
 import MariaDBArchive
+import RedisStore
 import SymbolStreamCore
 import SymbolStreamServer
 
@@ -24,6 +25,12 @@ struct Serve: AsyncParsableCommand {
     var archiveBatch: Int?
     @Option(help: "Seconds before an idle client connection is closed (env SYMBOLSTREAM_IDLE_TIMEOUT; default 30).")
     var idleTimeout: Int?
+    @Option(help: "Events per /stream message at most, 1...256 (env SYMBOLSTREAM_STREAM_MAX_EVENTS; default 256).")
+    var streamMaxEvents: Int?
+    @Option(help: "Bytes per /stream message at most (env SYMBOLSTREAM_STREAM_MAX_MESSAGE_BYTES; default 65536).")
+    var streamMaxMessageBytes: Int?
+    @Option(help: "Seconds before a /stream connection without messages is closed (env SYMBOLSTREAM_STREAM_IDLE_TIMEOUT; default 60).")
+    var streamIdleTimeout: Int?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -40,6 +47,7 @@ struct Serve: AsyncParsableCommand {
         let idle = try Settings.resolve(idleTimeout, env: "SYMBOLSTREAM_IDLE_TIMEOUT", default: 30)
         guard idle > 0 else { throw ValidationError("--idle-timeout must be positive") }
         configuration.idleTimeout = .seconds(idle)
+        configuration.stream = try streamConfiguration()
         configuration.redis = try stores.redis()
         configuration.redisPrefix = try stores.prefix()
         configuration.mariadb = try stores.mariadb()
@@ -54,6 +62,26 @@ struct Serve: AsyncParsableCommand {
             ])
         let app = buildApplication(configuration, logger: logger)
         try await app.runService()
+    }
+}
+
+extension Serve {
+    func streamConfiguration() throws -> StreamConfiguration {
+        var stream = StreamConfiguration()
+        stream.maximumEvents = try Settings.resolve(streamMaxEvents, env: "SYMBOLSTREAM_STREAM_MAX_EVENTS", default: stream.maximumEvents)
+        stream.maximumMessageBytes = try Settings.resolve(
+            streamMaxMessageBytes, env: "SYMBOLSTREAM_STREAM_MAX_MESSAGE_BYTES", default: stream.maximumMessageBytes)
+        let idle = try Settings.resolve(streamIdleTimeout, env: "SYMBOLSTREAM_STREAM_IDLE_TIMEOUT", default: 60)
+        // Above one ss_ingest call's batch a message would no longer be stored atomically.
+        guard (1...RedisEventStore.maximumBatch).contains(stream.maximumEvents) else {
+            throw ValidationError("--stream-max-events must be within 1...\(RedisEventStore.maximumBatch)")
+        }
+        guard (1024...(16 << 20)).contains(stream.maximumMessageBytes) else {
+            throw ValidationError("--stream-max-message-bytes must be within 1024...16777216")
+        }
+        guard idle > 0 else { throw ValidationError("--stream-idle-timeout must be positive") }
+        stream.idleTimeout = .seconds(idle)
+        return stream
     }
 }
 
