@@ -1,6 +1,7 @@
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// One `/stream` WebSocket connection: reads a message, answers it, then
@@ -19,11 +20,20 @@ struct StreamConnection: Sendable {
     let logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel) async throws {
+        // The HTTP read timeout gives way to the stream's own idle timeout.
+        try? await channel.pipeline.removeHandler(name: ReadIdleTimeoutHandler.name).get()
         let activity = ActivityClock()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await closeWhenIdle(activity, outbound: outbound, channel: channel) }
-            defer { group.cancelAll() }
-            try await serve(inbound: inbound, outbound: outbound, activity: activity)
+        let closeTimeout = TimeAmount.nanoseconds(configuration.closeTimeout.nanoseconds)
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await closeWhenIdle(activity, outbound: outbound, channel: channel) }
+                defer { group.cancelAll() }
+                try await serve(inbound: inbound, outbound: outbound, activity: activity)
+            }
+        } onGracefulShutdown: {
+            // hummingbird-websocket sends the close frame; a client that does not
+            // answer it must not hold up the shutdown.
+            channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
         }
     }
 

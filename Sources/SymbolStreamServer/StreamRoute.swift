@@ -33,17 +33,24 @@ public func buildStreamRouter(_ dependencies: RouteDependencies, _ configuration
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with the `/stream` WebSocket upgrade: the server `serve` runs.
-    /// Plain HTTP requests go to the application's router as before.
+    /// Plain HTTP requests go to the application's router as before; a
+    /// connection that reads nothing for `idleTimeout` is closed, as with
+    /// `.http1(configuration: .init(idleTimeout:))`, also before its first request.
     public static func symbolStream(
         _ dependencies: RouteDependencies, stream: StreamConfiguration, idleTimeout: Duration
     ) -> HTTPServerBuilder {
-        .http1WebSocketUpgrade(
-            webSocketRouter: buildStreamRouter(dependencies, stream),
-            configuration: .init(
-                http1: .init(idleTimeout: .seconds(idleTimeout.components.seconds)),
-                // The frame limit is the message limit: a bigger frame is a bigger
-                // message. No pings: the idle timeout also ends dead connections.
-                ws: .init(maxFrameSize: stream.maximumMessageBytes, autoPing: .disabled, closeTimeout: stream.closeTimeout)))
+        let webSocketResponder = buildStreamRouter(dependencies, stream).buildResponder()
+        let idle = TimeAmount.seconds(idleTimeout.components.seconds)
+        let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(idleTimeout: idle),
+            // The frame limit is the message limit: a bigger frame is a bigger
+            // message. No pings: the idle timeout also ends dead connections.
+            ws: .init(maxFrameSize: stream.maximumMessageBytes, autoPing: .disabled, closeTimeout: stream.closeTimeout))
+        return HTTPServerBuilder { responder in
+            ReadIdleTimeoutChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+                timeout: idle)
+        }
     }
 }
 

@@ -142,6 +142,25 @@ import Testing
         }
     }
 
+    /// The HTTP idle timeout holds on the WebSocket-capable server too, even
+    /// before a first request; a WebSocket outlives it (it has its own).
+    @Test func silentAndHalfSentConnectionsAreClosedAfterTheHTTPIdleTimeout() async throws {
+        let dependencies = T.dependencies(store: RecordingStore())
+        let app = Application(
+            router: buildRouter(dependencies), server: .symbolStream(dependencies, stream: T.stream(), idleTimeout: .seconds(1)), logger: T.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            for payload in ["", "GET /health HTTP/1.1\r\nHo"] {
+                let closedAfter = try await RawConnection.secondsUntilClosed(port: port, sending: payload)
+                #expect(closedAfter.map { $0 >= .seconds(1) } == true, "\(payload.debugDescription): \(String(describing: closedAfter))")
+            }
+            try await client.stream { (session) async throws in
+                try await Task.sleep(for: .seconds(2))
+                #expect(try await session.send(T.message(T.followup(T.uuid(3)))) == #"[{"ok":true}]"#)
+            }
+        }
+    }
+
     @Test func anOutageIsAnsweredPerMessageAndTheConnectionSurvivesIt() async throws {
         let store = RecordingStore()
         let counters = ServiceCounters()

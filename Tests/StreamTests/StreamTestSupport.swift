@@ -259,3 +259,33 @@ enum RawWebSocketError: Error {
     case closed
     case notUpgraded(String)
 }
+
+/// A plain TCP client: how long until the server closes a connection on
+/// which `payload` (maybe nothing, maybe half a request) was sent.
+enum RawConnection {
+    static func secondsUntilClosed(port: Int, sending payload: String, giveUpAfter limit: Duration = .seconds(15)) async throws -> Duration? {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        let started = ContinuousClock.now
+        return try await withThrowingTaskGroup(of: Duration?.self) { group in
+            group.addTask {
+                try await channel.executeThenClose { inbound, outbound in
+                    if !payload.isEmpty { try await outbound.write(ByteBuffer(string: payload)) }
+                    do {
+                        for try await _ in inbound {}
+                    } catch {}
+                    return ContinuousClock.now - started
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                channel.channel.close(promise: nil)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+}

@@ -3,9 +3,10 @@
 (several connections at once, batches of events with retries, conflicts,
 followups before their initial and bad events mixed in), then check every
 reply, both dashboards, /requests/{uuid} and the MariaDB archive against what
-was sent; then the whole-message errors and close codes, and a client pushing
-into a stalled Redis: answered 503 per message, never hanging, and the
-server's memory staying flat while TCP holds the client back.
+was sent; then the whole-message errors and close codes, a client pushing
+into a stalled Redis (answered 503 per message, never hanging, the server's
+memory flat while TCP holds the client back), and a shutdown that a client
+ignoring the close handshake cannot hold up.
 
 Run by ./test.sh; by hand: `source .data/test/env && python3 Tests/e2e/test_stream.py`.
 """
@@ -346,9 +347,16 @@ def main():
         log(f"/health counts the accepted events and {sum(rejected.values())} rejects by reason")
 
         check_stalled_redis(server)
+        # A client that never answers the server's close frame does not hold up shutdown.
+        silent = WebSocket("127.0.0.1", server.port)
+        started = time.time()
         code = server.stop()
         if code != 0:
             fail(f"server exited with {code} on SIGTERM")
+        if time.time() - started > 10:
+            fail(f"SIGTERM took {time.time() - started:.1f}s with a client that does not answer the close")
+        silent.sock.close()
+        log(f"SIGTERM: exited in {time.time() - started:.1f}s despite a client that never closes")
         MariaDB(server.env, server.database).query(f"DROP DATABASE `{server.database}`", database=False)
     log("PASS")
 
