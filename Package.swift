@@ -100,6 +100,15 @@ let package = Package(
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             path: "bench/NoopServer"
         ),
+        // Load generator for /stream (bench/run.sh): batches of events over N WebSockets.
+        .executableTarget(
+            name: "stream-client",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "bench/StreamClient"
+        ),
 
         .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
