@@ -91,6 +91,27 @@ private struct EventFields {
     }
 }
 
+/// A JSON string's content: a range of the message when it has no escapes,
+/// else the decoded bytes.
+private enum JSONString {
+    case raw(Range<Int>)
+    case decoded([UInt8])
+
+    func text(in bytes: UnsafeBufferPointer<UInt8>) -> String {
+        switch self {
+        case .raw(let range): String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        case .decoded(let decoded): String(decoding: decoded, as: UTF8.self)
+        }
+    }
+
+    func equals(_ name: String, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch self {
+        case .raw(let range): name.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[range]))
+        case .decoded(let decoded): name.utf8.elementsEqual(decoded)
+        }
+    }
+}
+
 /// A strict JSON reader over the message's UTF-8 bytes. Every read goes
 /// through `peek`, which checks the bounds, so no input can read past the end.
 private struct MessageParser {
@@ -148,11 +169,11 @@ private struct MessageParser {
         while true {
             skipWhitespace()
             guard consume(UInt8(ascii: "\"")) else { throw syntax("a key in double quotes") }
-            let key = try stringBytes()
+            let key = try string()
             skipWhitespace()
             guard consume(UInt8(ascii: ":")) else { throw syntax("':' after a key") }
             skipWhitespace()
-            if let slot = EventFields.names.firstIndex(where: { $0.utf8.elementsEqual(key) }) {
+            if let slot = EventFields.names.firstIndex(where: { key.equals($0, in: bytes) }) {
                 fields.set(slot, try fieldValue())
             } else {
                 _ = try skipValue(depth: 2)
@@ -166,8 +187,7 @@ private struct MessageParser {
 
     mutating func fieldValue() throws(ValidationError) -> FieldValue {
         if consume(UInt8(ascii: "\"")) {
-            let decoded = try stringBytes()
-            return .string(String(decoding: decoded, as: UTF8.self))
+            return .string(try string().text(in: bytes))
         }
         let kind = try skipValue(depth: 2)
         return kind == "null" ? .null : .other(kind)
@@ -184,7 +204,7 @@ private struct MessageParser {
         switch byte {
         case UInt8(ascii: "\""):
             index += 1
-            _ = try stringBytes()
+            _ = try string()
             return "a string"
         case UInt8(ascii: "{"):
             index += 1
@@ -193,7 +213,7 @@ private struct MessageParser {
             while true {
                 skipWhitespace()
                 guard consume(UInt8(ascii: "\"")) else { throw syntax("a key in double quotes") }
-                _ = try stringBytes()
+                _ = try string()
                 skipWhitespace()
                 guard consume(UInt8(ascii: ":")) else { throw syntax("':' after a key") }
                 skipWhitespace()
@@ -264,21 +284,22 @@ private struct MessageParser {
         return count
     }
 
-    /// After the opening quote: the string's decoded UTF-8, through the closing quote.
-    mutating func stringBytes() throws(ValidationError) -> [UInt8] {
+    /// After the opening quote: the string, through the closing quote. Most
+    /// strings have no escapes and stay a range of the message (no copy).
+    mutating func string() throws(ValidationError) -> JSONString {
         let start = index
-        // Fast path: most strings have no escapes.
         while let byte = peek(), byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
             guard byte >= 0x20 else { throw syntax("no control characters inside a string (escape them)") }
             index += 1
         }
+        if consume(UInt8(ascii: "\"")) { return .raw(start..<(index - 1)) }
         var output = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
         while true {
             guard let byte = peek() else { throw syntax("'\"' to end the string") }
             index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                return output
+                return .decoded(output)
             case UInt8(ascii: "\\"):
                 guard let escaped = peek() else { throw syntax("an escape after '\\'") }
                 index += 1
