@@ -81,6 +81,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -103,6 +104,15 @@ let package = Package(
             name: "noop-server",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             path: "bench/NoopServer"
+        ),
+        // Load generator for /stream (bench/run.sh): batches of events over N WebSockets.
+        .executableTarget(
+            name: "stream-client",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "bench/StreamClient"
         ),
 
         .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore"]),
@@ -128,6 +138,17 @@ let package = Package(
             dependencies: [
                 "SymbolStreamServer", "SymbolStreamCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        // The /stream WebSocket: message suite over a real socket, and
+        // equivalence with HTTP on the real Redis.
+        .testTarget(
+            name: "StreamTests",
+            dependencies: [
+                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "RedisClient", "StoreTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ]
         ),
     ]

@@ -238,6 +238,31 @@ def case_ingest(results, env, args):
         server.stop()
 
 
+def case_stream(results, env, args):
+    log(f"SymbolStream /stream WebSocket, batches of {args.stream_batch} events (archived to MariaDB)")
+    server = start_symbolstream(env, "og_bench_stream", "bst:")
+    url = f"http://127.0.0.1:{PORTS['symbolstream']}"
+    try:
+        before = get_json(url + "/health")["requests"]
+        out = subprocess.run([str(BIN / "stream-client"), "--port", str(PORTS["symbolstream"]), "--connections",
+                              str(args.stream_connections), "--batch", str(args.stream_batch), "--seconds", str(args.duration)],
+                             capture_output=True, text=True)
+        match = re.search(r"STREAM_RESULT (.*)", out.stdout)
+        if out.returncode != 0 or not match:
+            raise RuntimeError(f"stream-client failed:\n{out.stdout}\n{out.stderr}")
+        result = {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+        after = get_json(url + "/health")["requests"]
+        wait_archived(PORTS["symbolstream"])
+        accepted = (after["initials_accepted"] - before["initials_accepted"]) + (after["followups_accepted"] - before["followups_accepted"])
+        result.update(batch=args.stream_batch, connections=args.stream_connections, accepted=accepted,
+                      archived_rows=int(mariadb(env, "SELECT COUNT(*) FROM events", "og_bench_stream")))
+        results["stream"] = result
+        log(f"  {result['eps']:,.0f} events/s in {result['mps']:,.0f} messages/s, {accepted} events, "
+            f"{result['archived_rows']} rows in MariaDB")
+    finally:
+        server.stop()
+
+
 def serve_existing(env, database, prefix):
     """symbolstream serve on data loaded before (no fresh database)."""
     server = Process("symbolstream", [str(BIN / "symbolstream"), "serve", "--port", str(PORTS["symbolstream"])],
@@ -379,6 +404,13 @@ def write_report(results, args, command, started):
     row(f"`rebuild` of {r['rebuild']['rows']:,} rows", f"{r['rebuild']['seconds']:.1f} s ({per_10m:.1f} s per 10M rows)",
         "≤ 60 s for 10M rows", per_10m <= 60)
 
+    if "stream" in r:
+        st = r["stream"]
+        row(f"`/stream` ingest, batches of {st['batch']:.0f}, archived",
+            f"{st['eps']:,.0f} events/s = {st['eps'] / ingest['rps']:.1f}× `POST /initial` "
+            f"({st['connections']:.0f} connections; {st['archived_rows']:,} rows for {st['accepted']:,} events)",
+            "≥ 5× the HTTP rate", st["eps"] >= 5 * ingest["rps"] and st["archived_rows"] == st["accepted"])
+
     throughput = [
         ("No-op Hummingbird (ceiling)", r["noop_initial"]),
         ("Flask, storing nothing (gunicorn)", r["flask-null"]),
@@ -462,6 +494,8 @@ def main():
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--stream-connections", type=int, default=8, help="WebSocket connections for the /stream case")
+    parser.add_argument("--stream-batch", type=int, default=100, help="events per /stream message")
     parser.add_argument("--command", default="bench/run.sh")
     args = parser.parse_args()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -470,6 +504,7 @@ def main():
     case_ceilings(results, args)
     case_flask(results, args)
     case_ingest(results, env, args)
+    case_stream(results, env, args)
     case_small(results, env, args)
     case_memory(results, env, args)
     case_archive_rate(results, env, args)

@@ -16,6 +16,7 @@ provisioning/install-packages.sh
 echo "bench: building (release)…" >&2
 swift build -c release --product symbolstream
 swift build -c release --product noop-server
+swift build -c release --product stream-client
 
 if [[ ! -x .data/bench/venv/bin/python ]]; then
     mkdir -p .data/bench

@@ -29,6 +29,8 @@ public struct AppConfiguration: Sendable {
     /// most (431 beyond).
     public var maximumHeaderBytes = 16 * 1024
     public var maximumHeaderCount = 100
+    /// Limits of the `/stream` WebSocket.
+    public var stream = StreamConfiguration()
 
     public init() {}
 }
@@ -58,18 +60,19 @@ public func buildApplication(
     let observability = Observability(
         metrics: metrics, history: PipelineHistory(covering: .seconds(3600), every: configuration.pipelineInterval),
         chartScript: ChartScript.load(path: configuration.chartScriptPath))
-    let router = buildRouter(
-        RouteDependencies(
-            store: store, health: health,
-            guesser: Guesser(model: configuration.guess, seed: configuration.seed), clock: clock, counters: counters, logger: logger,
-            observability: observability))
+    let dependencies = RouteDependencies(
+        store: store, health: health,
+        guesser: Guesser(model: configuration.guess, seed: configuration.seed), clock: clock, counters: counters, logger: logger,
+        observability: observability)
+    let router = buildRouter(dependencies)
 
     var services: [any Service] = [redis, MariaDBPoolService(pool: database)]
     services.append(PipelineSampler(history: observability.history, health: health, counters: counters, clock: clock))
     if let archiver { services.append(archiver) }
     return Application(
         router: router,
-        server: .http1(configuration: httpConfiguration(configuration, counters: counters, logger: logger)),
+        server: .symbolStream(
+            dependencies, stream: configuration.stream, http1: httpConfiguration(configuration, counters: counters, logger: logger)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SymbolStream"),
         services: services,
         logger: logger)

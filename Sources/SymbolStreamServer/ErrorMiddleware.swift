@@ -31,6 +31,16 @@ public final class RouteCatalog: Sendable {
 struct UUIDConflictError: Error {
     var id: SymbolStreamCore.RequestID
     var existing: Symbol
+
+    /// Also what `/stream` answers for such an event.
+    var message: String {
+        "uuid: \(id) was already used with symbol '\(existing.letter)'; a retry must repeat the same symbol"
+    }
+}
+
+extension StoreUnavailableError {
+    /// Also what `/stream` answers for events it could not store.
+    var clientMessage: String { "service unavailable: \(dependency) is not reachable; retry shortly" }
 }
 
 /// Turns every failure into the JSON error shape, with the right status:
@@ -49,15 +59,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return .error(error.message, status: .badRequest)
         } catch let error as UUIDConflictError {
             counters.rejected(.uuidConflict)
-            return .error(
-                "uuid: \(error.id) was already used with symbol '\(error.existing.letter)'; a retry must repeat the same symbol",
-                status: .conflict)
+            return .error(error.message, status: .conflict)
         } catch let error as StoreUnavailableError {
             counters.unavailable()
             // Once per request would flood the log (and block its writers) in
             // an outage at full load; the clients log the outage itself.
             logger.debug("dependency unavailable", metadata: ["dependency": "\(error.dependency)", "reason": "\(error.reason)"])
-            return .error("service unavailable: \(error.dependency) is not reachable; retry shortly", status: .serviceUnavailable, headers: [.retryAfter: "1"])
+            return .error(error.clientMessage, status: .serviceUnavailable, headers: [.retryAfter: "1"])
         } catch is NIOTooManyBytesError {
             counters.rejected(.bodyTooLarge)
             return .error("body: request body larger than \(context.maxUploadSize) bytes", status: .contentTooLarge)

@@ -46,6 +46,7 @@ public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestC
     on("/requests/:uuid", .get, routes.requestRecord)
     on("/health", .get, routes.health)
     InsightRoutes(dependencies: dependencies).register(on)
+    on("/stream", .get, routes.streamWithoutUpgrade)  // the WebSocket itself: buildStreamRouter
     return router
 }
 

@@ -36,4 +36,24 @@ public final class ServiceCounters: Sendable {
     func unavailable() {
         state.withLock { $0.unavailable += 1 }
     }
+
+    /// The outcomes of one `/stream` message under one lock (conflicts are
+    /// counted as rejects, as the 409 of `POST /initial` is).
+    func record(stream outcomes: [IngestOutcome]) {
+        state.withLock { counts in
+            for outcome in outcomes {
+                switch outcome {
+                case .initial(.accepted): counts.initials += 1
+                case .initial(.retry): counts.retries += 1
+                case .initial(.conflict): counts.rejected[.uuidConflict, default: 0] += 1
+                case .followup: counts.followups += 1
+                }
+            }
+        }
+    }
+
+    /// Events of a `/stream` message that could not be stored (Redis down).
+    func unavailable(events: Int) {
+        state.withLock { $0.unavailable += Int64(events) }
+    }
 }

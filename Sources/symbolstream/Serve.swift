@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import MariaDBArchive
 import Metrics
+import RedisStore
 import SymbolStreamCore
 import SymbolStreamServer
 
@@ -33,6 +34,12 @@ struct Serve: AsyncParsableCommand {
     var maxHeaderBytes: Int?
     @Option(help: "Header fields of a request at most, 431 beyond (env SYMBOLSTREAM_MAX_HEADER_COUNT; default 100).")
     var maxHeaderCount: Int?
+    @Option(help: "Events per /stream message at most, 1...256 (env SYMBOLSTREAM_STREAM_MAX_EVENTS; default 256).")
+    var streamMaxEvents: Int?
+    @Option(help: "Bytes per /stream message at most (env SYMBOLSTREAM_STREAM_MAX_MESSAGE_BYTES; default 65536).")
+    var streamMaxMessageBytes: Int?
+    @Option(help: "Seconds before a /stream connection without messages is closed (env SYMBOLSTREAM_STREAM_IDLE_TIMEOUT; default 60).")
+    var streamIdleTimeout: Int?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -58,6 +65,7 @@ struct Serve: AsyncParsableCommand {
         guard configuration.maximumHeaderBytes >= 1024, configuration.maximumHeaderCount >= 8 else {
             throw ValidationError("--max-header-bytes must be at least 1024, --max-header-count at least 8")
         }
+        configuration.stream = try streamConfiguration()
         configuration.redis = try stores.redis()
         configuration.redisPrefix = try stores.prefix()
         configuration.mariadb = try stores.mariadb()
@@ -75,6 +83,26 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(metrics.factory)
         let app = buildApplication(configuration, logger: logger, metrics: metrics)
         try await app.runService()
+    }
+}
+
+extension Serve {
+    func streamConfiguration() throws -> StreamConfiguration {
+        var stream = StreamConfiguration()
+        stream.maximumEvents = try Settings.resolve(streamMaxEvents, env: "SYMBOLSTREAM_STREAM_MAX_EVENTS", default: stream.maximumEvents)
+        stream.maximumMessageBytes = try Settings.resolve(
+            streamMaxMessageBytes, env: "SYMBOLSTREAM_STREAM_MAX_MESSAGE_BYTES", default: stream.maximumMessageBytes)
+        let idle = try Settings.resolve(streamIdleTimeout, env: "SYMBOLSTREAM_STREAM_IDLE_TIMEOUT", default: 60)
+        // Above one ss_ingest call's batch a message would no longer be stored atomically.
+        guard (1...RedisEventStore.maximumBatch).contains(stream.maximumEvents) else {
+            throw ValidationError("--stream-max-events must be within 1...\(RedisEventStore.maximumBatch)")
+        }
+        guard (1024...(16 << 20)).contains(stream.maximumMessageBytes) else {
+            throw ValidationError("--stream-max-message-bytes must be within 1024...16777216")
+        }
+        guard idle > 0 else { throw ValidationError("--stream-idle-timeout must be positive") }
+        stream.idleTimeout = .seconds(idle)
+        return stream
     }
 }
 

@@ -416,7 +416,9 @@ struct MariaDBClientTests {
             #expect(error.isConnectionError)
             #expect([2002, 2003].contains(error.code))
         }
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // Refused (2002/2003), not timed out; the bound only guards against a
+        // hang and holds while the whole suite starts at once on 2 cores.
+        #expect(ContinuousClock.now - start < .seconds(6))
         await pool.shutdown()
         await #expect(throws: MariaDBError.self) { try await pool.withConnection { _ in 1 } }
     }

@@ -1,0 +1,82 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// Closes a connection from which nothing was read for `timeout`.
+///
+/// Hummingbird's WebSocket-capable server adds its HTTP idle timeout only
+/// once a request head has arrived, so without this a client that connects
+/// and sends nothing (or half a request line) would hold its connection, and
+/// graceful shutdown, forever. First in the pipeline, it sees every read;
+/// `/stream` removes it once upgraded, as WebSocket connections have their own
+/// idle timeout (`StreamConfiguration.idleTimeout`).
+final class ReadIdleTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    static let name = "symbolstream.read-idle-timeout"
+
+    private let timeout: TimeAmount
+    private var lastRead = NIODeadline.now()
+    private var check: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { schedule(context, in: timeout) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        check?.cancel()
+        check = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if check == nil { schedule(context, in: timeout) }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        check?.cancel()
+        check = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
+        context.fireChannelRead(data)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, in delay: TimeAmount) {
+        check = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            let idle = NIODeadline.now() - lastRead
+            if idle >= timeout {
+                // As if the client had stopped sending: the upgrade handler then
+                // ends quietly (a bare close makes hummingbird-websocket log an error).
+                context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                context.close(promise: nil)
+            } else {
+                schedule(context, in: timeout - idle)
+            }
+        }
+    }
+}
+
+/// A server child channel with `ReadIdleTimeoutHandler` in front of its own handlers.
+struct ReadIdleTimeoutChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    let inner: Inner
+    let timeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ReadIdleTimeoutHandler(timeout: timeout), name: ReadIdleTimeoutHandler.name, position: .first)
+        }.flatMap {
+            inner.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Inner.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}

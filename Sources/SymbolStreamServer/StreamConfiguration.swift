@@ -1,0 +1,20 @@
+/// Limits of the `/stream` WebSocket route (flags `--stream-*` of `serve`).
+public struct StreamConfiguration: Sendable {
+    /// Events per message at most. Up to `RedisEventStore.maximumBatch` (256)
+    /// a message is one atomic `ss_ingest` call; `serve` refuses more.
+    public var maximumEvents = 256
+    /// Bytes per message (all its frames together) at most; a bigger message
+    /// closes the connection with 1009. 256 events of about 80 bytes fit in
+    /// 64 KiB with room for whitespace.
+    public var maximumMessageBytes = 64 * 1024
+    /// A connection that sends no message for this long is closed (1000).
+    public var idleTimeout: Duration = .seconds(60)
+    /// How long the server waits for the client's answer to its close frame
+    /// before dropping the connection.
+    public var closeTimeout: Duration = .seconds(5)
+    /// Messages refused as a whole (not an array of events) in a row before the
+    /// connection is closed with 1008: a client stuck sending garbage.
+    public var maximumRefusedInARow = 16
+
+    public init() {}
+}
