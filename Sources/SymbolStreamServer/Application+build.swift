@@ -72,7 +72,7 @@ public func buildApplication(
     return Application(
         router: router,
         server: .symbolStream(
-            dependencies, stream: configuration.stream, http1: httpConfiguration(configuration, counters: counters, logger: logger)),
+            dependencies, stream: configuration.stream, http1: httpConfiguration(configuration), limits: .init(configuration)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SymbolStream"),
         services: services,
         logger: logger)

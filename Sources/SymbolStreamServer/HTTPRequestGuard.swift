@@ -12,7 +12,8 @@ import SymbolStreamCore
 /// would read and discard an oversized body.
 ///
 /// It sits right after NIO's request decoder, where it sees the decoder's
-/// errors before Hummingbird does (see `HTTPRequestGuard.installer`).
+/// errors before Hummingbird does, and every request head, the first one
+/// included (see `RequestGuardChannel`).
 final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -32,42 +33,22 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var open = 0
     /// Answered here: the rest of the connection's input is dropped.
     private var refused = false
+    /// No request has got past: on the WebSocket-capable server the upgrade
+    /// handler still waits for the connection's first request head.
+    private var firstRequest = true
+    /// Switched to another protocol: everything passes unread.
+    private var upgraded = false
 
     init(limits: Limits, counters: ServiceCounters) {
         self.limits = limits
         self.counters = counters
     }
 
-    /// Hummingbird adds its `additionalChannelHandlers` after its own codec,
-    /// where decoder errors have already been turned into a bare 400; this
-    /// stand-in puts the guard right after the decoder instead and leaves.
-    static func installer(limits: Limits, counters: ServiceCounters, logger: Logger) -> any RemovableChannelHandler {
-        Installer(guard: HTTPRequestGuard(limits: limits, counters: counters), logger: logger)
-    }
-
-    private final class Installer: ChannelInboundHandler, RemovableChannelHandler {
-        typealias InboundIn = NIOAny
-        let requestGuard: HTTPRequestGuard
-        let logger: Logger
-
-        init(guard: HTTPRequestGuard, logger: Logger) {
-            self.requestGuard = `guard`
-            self.logger = logger
-        }
-
-        func handlerAdded(context: ChannelHandlerContext) {
-            let pipeline = context.pipeline.syncOperations
-            do {
-                let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
-                try pipeline.addHandler(requestGuard, position: .after(decoder.handler))
-            } catch {
-                logger.error("cannot install the HTTP request guard", metadata: ["error": "\(error)"])
-            }
-            pipeline.removeHandler(context: context, promise: nil)
-        }
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if upgraded {
+            context.fireChannelRead(data)
+            return
+        }
         guard !refused else { return }
         if case .head(let head) = unwrapInboundIn(data) {
             if let declared = head.headers.first(name: "content-length"), let length = Int(declared), length > limits.maximumBody {
@@ -77,19 +58,30 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             open += 1
+            firstRequest = false
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if upgraded {
+            context.write(data, promise: promise)
+            return
+        }
         switch unwrapOutboundIn(data) {
         case .end:
             open -= 1
         case .head(let head) where head.status == .switchingProtocols:
-            // An upgrade (WebSocket): what follows is not HTTP, and this
-            // handler reads only HTTP parts. Leave before the switch.
-            context.write(data, promise: promise)
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            // An upgrade (WebSocket): what follows is not HTTP. Pass it all
+            // on, and leave once the answer is out (leaving in the middle of
+            // the upgrade handler's write-and-flush loses the flush).
+            upgraded = true
+            let written = promise ?? context.eventLoop.makePromise()
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in
+                loopBound.value.pipeline.syncOperations.removeHandler(context: loopBound.value, promise: nil)
+            }
+            context.write(data, promise: written)
             return
         default:
             break
@@ -126,7 +118,7 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         counters.rejected(reason)
         guard open == 0 else {
             // A response is being written: no room for ours in between.
-            context.close(promise: nil)
+            end(context)
             return
         }
         let body = context.channel.allocator.buffer(string: #"{"error":"# + JSONValue.quoted(message) + "}")
@@ -144,19 +136,65 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             let context = loopBound.value
             context.close(mode: .output, promise: nil)
-            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { self.end(context) }
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if refused { endUpgrade(context) }
+        context.fireChannelInactive()
+    }
+
+    private func end(_ context: ChannelHandlerContext) {
+        endUpgrade(context)
+        context.close(promise: nil)
+    }
+
+    /// Tells an upgrade handler still waiting for the first request that
+    /// none will come, as a client that stops sending would: it then ends
+    /// quietly instead of logging a failed upgrade at error level.
+    private func endUpgrade(_ context: ChannelHandlerContext) {
+        guard firstRequest else { return }
+        firstRequest = false
+        context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
     }
 }
 
-/// Idle timeout, request head limits, and the guard that answers what the
-/// HTTP decoder refuses (`HTTPRequestGuard`).
-func httpConfiguration(_ configuration: AppConfiguration, counters: ServiceCounters, logger: Logger) -> HTTP1Channel.Configuration {
-    let limits = HTTPRequestGuard.Limits(
-        maximumBody: AppRequestContext.uploadLimit, maximumHeaderBytes: configuration.maximumHeaderBytes,
-        maximumHeaderCount: configuration.maximumHeaderCount)
-    return HTTP1Channel.Configuration(
-        additionalChannelHandlers: [HTTPRequestGuard.installer(limits: limits, counters: counters, logger: logger)],
+/// A server child channel with an `HTTPRequestGuard` right after the request
+/// decoder that `inner` sets up.
+///
+/// Hummingbird's `additionalChannelHandlers` go in after its own codec, where
+/// decoder errors are already a bare 400, and, on the WebSocket-capable
+/// server, only once the first request head has gone by: a guard installed
+/// there would miss that request and miscount the responses in flight.
+struct RequestGuardChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    let inner: Inner
+    let limits: HTTPRequestGuard.Limits
+    let counters: ServiceCounters
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandlerAfterRequestDecoder(HTTPRequestGuard(limits: limits, counters: counters))
+            return value
+        }
+    }
+
+    func handle(value: Inner.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPRequestGuard.Limits {
+    init(_ configuration: AppConfiguration) {
+        self.init(
+            maximumBody: AppRequestContext.uploadLimit, maximumHeaderBytes: configuration.maximumHeaderBytes,
+            maximumHeaderCount: configuration.maximumHeaderCount)
+    }
+}
+
+/// Idle timeout and request head limits for HTTP/1.1 connections.
+func httpConfiguration(_ configuration: AppConfiguration) -> HTTP1Channel.Configuration {
+    HTTP1Channel.Configuration(
         idleTimeout: .seconds(configuration.idleTimeout.components.seconds),
         httpDecoderConfiguration: .init(
             maxHeaderFieldSize: configuration.maximumHeaderBytes, maxHeaderListSize: configuration.maximumHeaderBytes,

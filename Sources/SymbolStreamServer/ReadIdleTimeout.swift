@@ -8,9 +8,11 @@ import NIOCore
 /// Hummingbird's WebSocket-capable server adds its HTTP idle timeout only
 /// once a request head has arrived, so without this a client that connects
 /// and sends nothing (or half a request line) would hold its connection, and
-/// graceful shutdown, forever. First in the pipeline, it sees every read;
-/// `/stream` removes it once upgraded, as WebSocket connections have their own
-/// idle timeout (`StreamConfiguration.idleTimeout`).
+/// graceful shutdown, forever. It sits right after the request decoder, so it
+/// counts decoded request parts, not bytes: headers trickled a byte at a time
+/// (slowloris) do not keep a connection open. `/stream` removes it once
+/// upgraded, as WebSocket connections have their own idle timeout
+/// (`StreamConfiguration.idleTimeout`).
 final class ReadIdleTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     static let name = "symbolstream.read-idle-timeout"
@@ -63,16 +65,17 @@ final class ReadIdleTimeoutHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 }
 
-/// A server child channel with `ReadIdleTimeoutHandler` in front of its own handlers.
+/// A server child channel with a `ReadIdleTimeoutHandler` right after the
+/// request decoder that `inner` sets up.
 struct ReadIdleTimeoutChannel<Inner: ServerChildChannel>: ServerChildChannel {
     let inner: Inner
     let timeout: TimeAmount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ReadIdleTimeoutHandler(timeout: timeout), name: ReadIdleTimeoutHandler.name, position: .first)
-        }.flatMap {
-            inner.setup(channel: channel, logger: logger)
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandlerAfterRequestDecoder(
+                ReadIdleTimeoutHandler(timeout: timeout), name: ReadIdleTimeoutHandler.name)
+            return value
         }
     }
 

@@ -35,10 +35,12 @@ extension HTTPServerBuilder {
     /// HTTP/1.1 with the `/stream` WebSocket upgrade: the server `serve` runs.
     /// Plain HTTP requests go to the application's router as before; a
     /// connection that reads nothing for `http1.idleTimeout` is closed, as
-    /// with `.http1(configuration:)`, also before its first request. `http1`
-    /// carries the request limits and their guard (`httpConfiguration`).
-    public static func symbolStream(
-        _ dependencies: RouteDependencies, stream: StreamConfiguration, http1: HTTP1Channel.Configuration
+    /// with `.http1(configuration:)`, also before its first request. Requests
+    /// over `limits`, and bytes that are not HTTP, are answered by an
+    /// `HTTPRequestGuard` before they reach a router.
+    static func symbolStream(
+        _ dependencies: RouteDependencies, stream: StreamConfiguration, http1: HTTP1Channel.Configuration,
+        limits: HTTPRequestGuard.Limits
     ) -> HTTPServerBuilder {
         let webSocketResponder = buildStreamRouter(dependencies, stream).buildResponder()
         let idle = http1.idleTimeout ?? .seconds(30)
@@ -48,9 +50,11 @@ extension HTTPServerBuilder {
             // message. No pings: the idle timeout also ends dead connections.
             ws: .init(maxFrameSize: stream.maximumMessageBytes, autoPing: .disabled, closeTimeout: stream.closeTimeout))
         return HTTPServerBuilder { responder in
-            ReadIdleTimeoutChannel(
-                inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
-                timeout: idle)
+            RequestGuardChannel(
+                inner: ReadIdleTimeoutChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+                    timeout: idle),
+                limits: limits, counters: dependencies.counters)
         }
     }
 }

@@ -147,14 +147,21 @@ import Testing
     @Test func silentAndHalfSentConnectionsAreClosedAfterTheHTTPIdleTimeout() async throws {
         let dependencies = T.dependencies(store: RecordingStore())
         let app = Application(
-            router: buildRouter(dependencies), server: .symbolStream(dependencies, stream: T.stream(), http1: .init(idleTimeout: .seconds(2))), logger: T.logger)
+            router: buildRouter(dependencies), server: .symbolStream(
+                dependencies, stream: T.stream(), http1: .init(idleTimeout: .seconds(2)), limits: HTTPRequestGuardTests.limits),
+            logger: T.logger)
         try await app.test(.live) { client in
             let port = try #require(client.port)
             // Closed by the server (not given up on after 15 s), and not at once.
             async let silent = RawConnection.secondsUntilClosed(port: port, sending: "")
             async let halfSent = RawConnection.secondsUntilClosed(port: port, sending: "GET /health HTTP/1.1\r\nHo")
-            for closedAfter in [try await silent, try await halfSent] {
-                #expect(closedAfter.map { $0 >= .seconds(1) } == true, "\(String(describing: closedAfter))")
+            // Headers trickled a byte every 0.3 s (slowloris): each byte is a
+            // read, but no request part, so the timeout runs all the same.
+            async let trickled = RawConnection.secondsUntilClosed(
+                port: port, sending: "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "z", count: 100))",
+                trickle: .milliseconds(300))
+            for closedAfter in [try await silent, try await halfSent, try await trickled] {
+                #expect(closedAfter.map { $0 >= .seconds(1) && $0 < .seconds(10) } == true, "\(String(describing: closedAfter))")
             }
             try await client.stream { (session) async throws in
                 try await Task.sleep(for: .seconds(3))

@@ -49,7 +49,8 @@ enum StreamTesting {
     /// The service's HTTP routes and `/stream`, on the server `serve` runs.
     static func app(_ dependencies: RouteDependencies, stream: StreamConfiguration = StreamConfiguration()) -> some ApplicationProtocol {
         Application(
-            router: buildRouter(dependencies), server: .symbolStream(dependencies, stream: stream, http1: .init(idleTimeout: .seconds(30))),
+            router: buildRouter(dependencies), server: .symbolStream(
+                dependencies, stream: stream, http1: .init(idleTimeout: .seconds(30)), limits: HTTPRequestGuardTests.limits),
             logger: logger)
     }
 
@@ -263,7 +264,11 @@ enum RawWebSocketError: Error {
 /// A plain TCP client: how long until the server closes a connection on
 /// which `payload` (maybe nothing, maybe half a request) was sent.
 enum RawConnection {
-    static func secondsUntilClosed(port: Int, sending payload: String, giveUpAfter limit: Duration = .seconds(15)) async throws -> Duration? {
+    /// Sends `payload` (a byte at a time, `trickle` apart, when given) and
+    /// waits for the server to close: how long that took, or nil after `limit`.
+    static func secondsUntilClosed(
+        port: Int, sending payload: String, trickle: Duration? = nil, giveUpAfter limit: Duration = .seconds(15)
+    ) async throws -> Duration? {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
@@ -272,10 +277,22 @@ enum RawConnection {
         return try await withThrowingTaskGroup(of: Duration?.self) { group in
             group.addTask {
                 try await channel.executeThenClose { inbound, outbound in
-                    if !payload.isEmpty { try await outbound.write(ByteBuffer(string: payload)) }
-                    do {
-                        for try await _ in inbound {}
-                    } catch {}
+                    try await withThrowingTaskGroup(of: Void.self) { sending in
+                        sending.addTask {
+                            if let trickle {
+                                for byte in payload.utf8 {
+                                    try await outbound.write(ByteBuffer(bytes: [byte]))
+                                    try await Task.sleep(for: trickle)
+                                }
+                            } else if !payload.isEmpty {
+                                try await outbound.write(ByteBuffer(string: payload))
+                            }
+                        }
+                        do {
+                            for try await _ in inbound {}
+                        } catch {}
+                        sending.cancelAll()
+                    }
                     return ContinuousClock.now - started
                 }
             }
@@ -287,5 +304,63 @@ enum RawConnection {
             defer { group.cancelAll() }
             return try await group.next() ?? nil
         }
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection driven byte by byte, for what a client
+/// library would not send: requests one after another on one connection, with
+/// bodies larger than they declare or than the server takes.
+final class RawHTTPConnection {
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private var received = ByteBuffer()
+
+    init(port: Int) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        inbound = channel.inbound.makeAsyncIterator()
+        outbound = channel.outbound
+    }
+
+    func send(_ bytes: some Sequence<UInt8>) async throws {
+        try await outbound.write(ByteBuffer(bytes: Array(bytes)))
+    }
+
+    /// The next response's status and body (by its Content-Length), or nil
+    /// when the connection ends first.
+    func response() async throws -> (status: Int, body: String)? {
+        while true {
+            let text = String(buffer: received)
+            if let headEnd = text.range(of: "\r\n\r\n") {
+                let head = text[..<headEnd.lowerBound]
+                let length = head.split(separator: "\r\n").lazy
+                    .compactMap { line -> Int? in
+                        let parts = line.split(separator: ":", maxSplits: 1)
+                        guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                        return Int(parts[1].trimmingCharacters(in: .whitespaces))
+                    }.first ?? 0
+                let headBytes = text.utf8.distance(from: text.utf8.startIndex, to: headEnd.upperBound)
+                if received.readableBytes >= headBytes + length {
+                    let status = Int(head.split(separator: " ")[1]) ?? 0
+                    received.moveReaderIndex(forwardBy: headBytes)
+                    let body = received.readString(length: length) ?? ""
+                    received.discardReadBytes()
+                    return (status, body)
+                }
+            }
+            do {
+                guard var chunk = try await inbound.next() else { return nil }
+                received.writeBuffer(&chunk)
+            } catch {
+                return nil
+            }
+        }
+    }
+
+    func close() async {
+        try? await channel.channel.close()
     }
 }
