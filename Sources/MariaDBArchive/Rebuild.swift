@@ -6,9 +6,11 @@ import SymbolStreamCore
 /// Recomputes every Redis aggregate from the raw history in MariaDB: archive
 /// what is still in the log, read every archived event once in receive order
 /// into the reference `AggregateModel` (the same semantics `ss_ingest`
-/// implements, checked against it by the store tests), delete the aggregates,
-/// and write the model's final state in pipelines whose size grows with the
-/// number of keys, not of events.
+/// implements, checked against it by the store tests) while Redis deletes the
+/// old aggregates, and write the model's final state as commands whose number
+/// grows with the number of keys, not of events (`RedisSnapshot`). Automatic
+/// AOF rewrites wait until the end: one rewrite then, instead of several
+/// while the keyspace empties and fills again.
 ///
 /// Run it with the service stopped: events ingested during a rebuild would be
 /// counted and then deleted.
@@ -43,42 +45,62 @@ public struct Rebuild: Sendable {
         let backlog = try await store.pipelineStatus().backlog
         guard backlog == 0 else { throw ArchiveError.backlogNotDrained(backlog) }
 
-        // Deleting the old aggregates (Redis) overlaps reading the history (MariaDB).
-        let store = self.store
-        let reset = Task { try await store.resetAggregates() }
-        let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
-            let total = try connection.query("SELECT COUNT(*) AS n FROM events").first?["n"]?.int ?? 0
-            progress(Progress(phase: .reading, done: 0, total: total))
-            var model = AggregateModel(expectedRequests: Int(total))
-            var read: Int64 = 0
-            // Rows read in place (no allocation per row): this loop runs
-            // millions of times. The time comes as integer microseconds.
-            try connection.forEachRawRow(Self.scan) { row in
-                _ = model.apply(try Self.event(row))
-                read += 1
-                if read % 200_000 == 0 { progress(Progress(phase: .reading, done: read, total: max(total, read))) }
+        let (store, logger) = (self.store, self.logger)
+        return try await store.withAutomaticAOFRewritesPaused { paused in
+            if paused { logger.info("automatic AOF rewrites paused until the rebuild is written") }
+            let started = ContinuousClock.now
+            func seconds() -> String { String(describing: ContinuousClock.now - started) }
+            // Deleting the old aggregates (Redis) overlaps reading the history (MariaDB).
+            let reset = Task {
+                let deleted = try await store.resetAggregates()
+                logger.info("deleted the old aggregates", metadata: ["keys": "\(deleted)", "after": "\(seconds())"])
             }
-            progress(Progress(phase: .reading, done: read, total: read))
-            return (model, read)
+            let (model, events) = try await database.withConnection { connection in
+                try Self.read(on: connection, progress: progress)
+            }
+            logger.info("read the history", metadata: ["events": "\(events)", "after": "\(seconds())"])
+            // Grouping the uuid map starts now, beside whatever is left of the reset.
+            let snapshot = RedisSnapshot(model: model, layout: store.layout)
+            try await reset.value
+            try await store.write(snapshot) { done, total in
+                progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
+            }
+            logger.info("wrote the aggregates", metadata: ["keys": "\(snapshot.keyCount)", "after": "\(seconds())"])
+            return events
         }
+    }
 
-        let deleted = try await reset.value
-        logger.info("deleted aggregate keys", metadata: ["keys": "\(deleted)"])
-        try await store.write(model) { done, total in
-            progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
+    /// Every row of `events`, in receive order, into the reference model.
+    static func read(on connection: MariaDBConnection, progress: (Progress) -> Void) throws -> (AggregateModel, Int64) {
+        let total = try connection.query("SELECT COUNT(*) AS n FROM events").first?["n"]?.int ?? 0
+        progress(Progress(phase: .reading, done: 0, total: total))
+        var model = AggregateModel(expectedRequests: Int(total))
+        var read: Int64 = 0
+        // Rows read in place (no allocation per row): this loop runs
+        // millions of times. The time comes as integer microseconds, the
+        // uuid as its 16 bytes.
+        try connection.forEachRawRow(Self.scan) { row in
+            _ = model.apply(try Self.event(row))
+            read += 1
+            if read % 200_000 == 0 { progress(Progress(phase: .reading, done: read, total: max(total, read))) }
         }
-        return events
+        progress(Progress(phase: .reading, done: read, total: read))
+        return (model, read)
     }
 
     static let scan = """
-        SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', received_at), CAST(uuid AS CHAR), kind + 0, symbol, guess
+        SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', received_at), CAST(uuid AS BINARY(16)), kind + 0, symbol, guess
         FROM events ORDER BY received_at, uuid, kind
         """
 
     static func event(_ row: MariaDBRawRow) throws -> IngestEvent {
-        guard let microseconds = row.int(0), let uuid = row.bytes(1), let id = RequestID(utf8: uuid), let kind = row.int(2) else {
+        guard let microseconds = row.int(0), let uuid = row.bytes(1), uuid.count == 16, let kind = row.int(2) else {
             throw ArchiveReadError.malformedRow("a row of events")
         }
+        // The UUID type's binary form is its 16 bytes in textual order.
+        let id = RequestID(
+            high: UInt64(bigEndian: uuid.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            low: UInt64(bigEndian: uuid.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         let time = Timestamp(microseconds: microseconds)
         if kind == 2 { return .followup(FollowupEvent(id: id, receivedAt: time)) }
         guard kind == 1, let letter = row.bytes(3), letter.count == 1, let symbol = Symbol(index: Int(letter[0]) - 97),

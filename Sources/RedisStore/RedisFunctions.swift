@@ -246,17 +246,24 @@ end
 -- ARGV: prefix, glob pattern of the prefix's keys, cursor. One step of
 -- deleting every aggregate key (all but the log, dead letters and stats),
 -- server-side so that millions of keys need no round trips. Returns
--- {next cursor, keys deleted}; '0' when done.
+-- {next cursor, keys deleted}; '0' when done. The keys found are deleted as
+-- they are, unless a kept key is among them (a few steps of millions).
 local function reset(keys, args)
   local p = args[1]
   local keep = {[p .. 'log'] = true, [p .. 'deadletter'] = true, [p .. 'stats'] = true}
-  local scan = redis.call('SCAN', args[3], 'MATCH', args[2], 'COUNT', 5000)
-  local doomed = {}
-  for _, key in ipairs(scan[2]) do
-    if not keep[key] then doomed[#doomed + 1] = key end
+  local scan = redis.call('SCAN', args[3], 'MATCH', args[2], 'COUNT', 10000)
+  local doomed = scan[2]
+  for _, key in ipairs(doomed) do
+    if keep[key] then
+      doomed = {}
+      for _, other in ipairs(scan[2]) do
+        if not keep[other] then doomed[#doomed + 1] = other end
+      end
+      break
+    end
   end
-  for i = 1, #doomed, 1000 do
-    redis.call('UNLINK', unpack(doomed, i, math.min(i + 999, #doomed)))
+  for i = 1, #doomed, 5000 do
+    redis.call('UNLINK', unpack(doomed, i, math.min(i + 4999, #doomed)))
   end
   return {scan[1], #doomed}
 end
