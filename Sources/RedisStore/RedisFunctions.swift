@@ -14,7 +14,7 @@
 /// | `p r:<L>:<n>` | hash | rollup bucket `n` of level `L` (`s` second, `m` minute, `h` hour, `d` day), same fields |
 /// | `p e:<second>` | string | the second's fine log: 4 bytes per initial (`offset<<7 \| symbol<<2 \| answeredTrue<<1`) and per attributed followup (`… \| 1`) |
 /// | `p u:<2 bytes>` | hash | uuid map: the uuid's other 14 bytes → record. An initial's record is `>I5 I3 B` (second, offset, symbol·2+guess) then `>I5 I3` per followup; a request with only followups so far is byte 0xFF then their times. 65,536 buckets keep each hash small enough for listpack encoding |
-/// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted) |
+/// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted), and only when some initial adopted followups `a`: their times (`>I5 I3` each), initial by initial in `e`'s order, so the archiver gives those followups' rows the symbol within the same batch (entries written before `a` existed lack it) |
 /// | `p stats` | hash | `archived` events, `waiting` requests whose followups wait for their initial |
 ///
 /// Reads need no function: the Swift side reads these keys directly
@@ -88,7 +88,7 @@ end
 -- CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0.
 local function ingest(keys, args)
   local p, replay = args[1], args[2] == '1'
-  local out, pending, fine, logged = {}, {}, {}, {}
+  local out, pending, fine, logged, adoptions = {}, {}, {}, {}, {}
   local waiting = 0
   local first_t = false
   local totals = p .. 'totals'
@@ -146,6 +146,7 @@ local function ingest(keys, args)
           adopted = (#rec - 1) / 8
           redis.call('HSET', ukey, ufield, record .. string.sub(rec, 2))
           waiting = waiting - 1
+          if not replay then adoptions[#adoptions + 1] = string.sub(rec, 2) end
         end
         local t = sec * 1000000 + off
         for _, key in ipairs(buckets(sec)) do delta(pending, key, s, 1, 0, t, gi) end
@@ -182,7 +183,9 @@ local function ingest(keys, args)
     redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end
   if waiting ~= 0 then redis.call('HINCRBY', p .. 'stats', 'waiting', waiting) end
-  if #logged > 0 then
+  if #adoptions > 0 then
+    redis.call('XADD', p .. 'log', '*', 't', int(first_t), 'n', #logged, 'e', table.concat(logged), 'a', table.concat(adoptions))
+  elseif #logged > 0 then
     redis.call('XADD', p .. 'log', '*', 't', int(first_t), 'n', #logged, 'e', table.concat(logged))
   end
   return out
