@@ -72,7 +72,12 @@ public struct Rebuild: Sendable {
 
     /// Every row of `events`, in receive order, into the reference model.
     static func read(on connection: MariaDBConnection, progress: (Progress) -> Void) throws -> (AggregateModel, Int64) {
-        let total = try connection.query("SELECT COUNT(*) AS n FROM events").first?["n"]?.int ?? 0
+        // InnoDB's estimate: an exact COUNT(*) would read an index of the
+        // whole table first (4 s at 10M rows). For progress and sizing only.
+        let total =
+            try connection.query(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'events'"
+            ).first?[0].int ?? 0
         progress(Progress(phase: .reading, done: 0, total: total))
         var model = AggregateModel(expectedRequests: Int(total))
         var read: Int64 = 0

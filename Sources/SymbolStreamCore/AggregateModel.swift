@@ -89,7 +89,7 @@ public struct AggregateModel: Sendable {
         totals[index].addInitial(at: time, answeredTrue: event.guess)
         for ordinal in levels.indices {
             levels[ordinal].modify(Self.rollupLevels[ordinal].bucket(containing: time.second), default: SymbolStats()) {
-                $0[index].addInitial(at: time, answeredTrue: event.guess)
+                $0.modify(index) { $0.addInitial(at: time, answeredTrue: event.guess) }
             }
         }
         let entry = Self.packedEntry(offset: time.offset, symbolIndex: index, answeredTrue: event.guess, isFollowup: false)
@@ -121,7 +121,7 @@ public struct AggregateModel: Sendable {
         totals[index].addFollowups(Int64(count), answeredTrue: initial.guess)
         for ordinal in levels.indices {
             levels[ordinal].modify(Self.rollupLevels[ordinal].bucket(containing: time.second), default: SymbolStats()) {
-                $0[index].addFollowups(Int64(count), answeredTrue: initial.guess)
+                $0.modify(index) { $0.addFollowups(Int64(count), answeredTrue: initial.guess) }
             }
         }
         let entry = Self.packedEntry(offset: time.offset, symbolIndex: index, answeredTrue: initial.guess, isFollowup: true)
@@ -148,9 +148,9 @@ public struct AggregateModel: Sendable {
             let index = Int(packed >> 2 & 0x1f)
             let answeredTrue = packed & 2 != 0
             if packed & 1 != 0 {
-                stats[index].addFollowups(1, answeredTrue: answeredTrue)
+                stats.modify(index) { $0.addFollowups(1, answeredTrue: answeredTrue) }
             } else {
-                stats[index].addInitial(at: Timestamp(second: second, offset: Int64(packed >> 7)), answeredTrue: answeredTrue)
+                stats.modify(index) { $0.addInitial(at: Timestamp(second: second, offset: Int64(packed >> 7)), answeredTrue: answeredTrue) }
             }
         }
         return stats
