@@ -86,8 +86,8 @@ struct MariaDBBatchTests {
     }
 
     @Test func aBatchBeyondOnePacketGoesInPieces() async throws {
-        var batch = MariaDBBatch([.dateTime, .binary, .int, .text, .int], reservingRows: 200_000)
-        for index in 0..<200_000 {
+        var batch = MariaDBBatch([.dateTime, .binary, .int, .text, .int], reservingRows: 130_000)
+        for index in 0..<130_000 {
             batch.append(1_790_812_800_000_000 + Int64(index) * 7)
             withUnsafeBytes(of: (UInt64(index << 16).bigEndian, UInt64(0x8000_0000_0000_0000).bigEndian)) { batch.append(bytes: $0) }
             batch.append(1)
@@ -104,9 +104,9 @@ struct MariaDBBatchTests {
             let summary = try connection.query("SELECT COUNT(*), SUM(n), MAX(CAST(id AS CHAR)) FROM t")[0].values
             return (inserted, again, summary)
         }
-        #expect(inserted == 200_000)
+        #expect(inserted == 130_000)
         #expect(again == 0)
-        #expect(summary == [200_000, .string("\(199_999 * 200_000 / 2)"), "00000003-0d3f-0000-8000-000000000000"])
+        #expect(summary == [130_000, .string("\(129_999 * 130_000 / 2)"), "00000001-fbcf-0000-8000-000000000000"])
     }
 
     /// MariaDB's UUID type cannot store a value whose byte 6 is 0x80 or more
