@@ -3,9 +3,25 @@ import RedisStore
 import SymbolStreamCore
 
 /// Writes one batch of logged events in one transaction: a bulk insert that
-/// ignores rows already present (a redelivered batch changes nothing), then
-/// gives followups the symbol of their initial where it is now known.
+/// leaves rows already present alone (a redelivered batch changes nothing)
+/// but gives a followup row its symbol once known.
+///
+/// A batch needs no other batch: an initial that adopted followups logged
+/// before it carries their times, and its batch writes those followups' rows
+/// with the symbol itself (an upsert: inserted if their own batch has not
+/// committed yet, completed if it has). So batches may commit in any order,
+/// and several at once.
+///
+/// Two kinds of event still look rows up in the table: a followup logged
+/// before its initial (whose initial may have been logged, and archived,
+/// without the times of what it adopted, by an earlier version), and such an
+/// initial from before the log carried those times
+/// (`LoggedEvent.needsFollowupLookup`). A lookup sees committed rows only,
+/// and one beside the upsert of the same rows could deadlock: a batch with
+/// either is written alone, after every batch before it
+/// (`needsExclusiveWrite`). Both are rare: early followups are.
 public enum ArchiveWriter {
+    /// `kind` is bound as its ENUM index (1 initial, 2 followup).
     static let insert = """
         INSERT INTO events (received_at, uuid, kind, symbol, guess) VALUES (?, ?, ?, ?, ?)
         ON DUPLICATE KEY UPDATE symbol = COALESCE(events.symbol, VALUES(symbol))
@@ -17,6 +33,8 @@ public enum ArchiveWriter {
         WHERE f.uuid = ? AND f.kind = 'followup' AND f.symbol IS NULL
         """
 
+    /// An event's row as text values, the way SQL shows it (for logs and
+    /// dead letters; `rows(_:)` is what is written).
     public static func row(_ event: LoggedEvent) -> [MariaDBValue] {
         [
             .string(event.receivedAt.description),
@@ -27,21 +45,84 @@ public enum ArchiveWriter {
         ]
     }
 
+    /// Whether the batch must not overlap any other (see the type's comment).
+    public static func needsExclusiveWrite(_ events: [LoggedEvent]) -> Bool {
+        events.contains(where: needsLookup)
+    }
+
+    static func needsLookup(_ event: LoggedEvent) -> Bool {
+        (event.kind == .followup && event.symbol == nil) || event.needsFollowupLookup
+    }
+
+    /// The rows of `events`: one per event, plus one per followup an initial
+    /// adopted (its time, the initial's uuid and symbol). Datetimes go as
+    /// binary times and uuids as their 16 bytes, which MariaDB's UUID type
+    /// stores as they are: nothing is formatted here or parsed there.
+    public static func rows(_ events: [LoggedEvent]) -> MariaDBBatch {
+        // A value the UUID type cannot store it would read as another one
+        // from its bytes; as text MariaDB refuses it, like any wrong value.
+        let binary = events.allSatisfy { storesAsIs($0.id) }
+        var batch = MariaDBBatch([.dateTime, binary ? .binary : .text, .int, .text, .int], reservingRows: events.count)
+        for event in events {
+            append(
+                to: &batch, binary, at: event.receivedAt, id: event.id, isInitial: event.kind == .initial, symbol: event.symbol,
+                guess: event.guess)
+            for followup in event.adoptedFollowups ?? [] {
+                append(to: &batch, binary, at: followup, id: event.id, isInitial: false, symbol: event.symbol, guess: nil)
+            }
+        }
+        return batch
+    }
+
+    /// Whether MariaDB's UUID type stores `id`'s 16 bytes as they are: not
+    /// when byte 6 is 0x80 or more and byte 8 from 0x01 to 0x80, the mark of
+    /// the values it stores with their time fields swapped (and a value it
+    /// refuses as text).
+    static func storesAsIs(_ id: RequestID) -> Bool {
+        let byte6 = (id.high >> 8) & 0xff
+        let byte8 = id.low >> 56
+        return byte6 < 0x80 || byte8 == 0 || byte8 > 0x80
+    }
+
+    private static func append(
+        to batch: inout MariaDBBatch, _ binary: Bool, at time: Timestamp, id: RequestID, isInitial: Bool, symbol: Symbol?, guess: Bool?
+    ) {
+        batch.append(time.microseconds)
+        if binary {
+            withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { batch.append(bytes: $0) }
+        } else {
+            batch.append(text: id.description)
+        }
+        batch.append(isInitial ? 1 : 2)
+        if let symbol {
+            withUnsafeBytes(of: symbol.asciiByte) { batch.append(bytes: $0) }
+        } else {
+            batch.append(bytes: nil)
+        }
+        batch.append(guess.map { $0 ? 1 : 0 })
+        batch.endRow()
+    }
+
     /// - Returns: the number of rows inserted or changed.
     @discardableResult
     public static func write(_ events: [LoggedEvent], on connection: MariaDBConnection) throws -> UInt64 {
+        try write(events, rows: rows(events), on: connection)
+    }
+
+    /// The same with the rows built ahead (`rows(_:)`), e.g. while another batch is written.
+    @discardableResult
+    public static func write(_ events: [LoggedEvent], rows: MariaDBBatch, on connection: MariaDBConnection) throws -> UInt64 {
         guard !events.isEmpty else { return 0 }
-        // Followups logged before their initial, and initials that adopted
-        // such followups, in whichever order the batches bring them.
-        var unattributed = Set<RequestID>()
-        for event in events where (event.kind == .followup && event.symbol == nil) || event.adopted > 0 {
-            unattributed.insert(event.id)
-        }
+        // Followups logged before their initial, whose initial may be in the
+        // table already, and initials from before adopted followups' times
+        // were logged: their followups get the symbol from the table.
+        var lookups = Set<RequestID>()
+        for event in events where needsLookup(event) { lookups.insert(event.id) }
         try connection.begin()
         do {
-            var changed = try connection.executeBatch(insert, rows: events.map(row))
-            if !unattributed.isEmpty {
-                changed += try connection.executeBatch(attribute, rows: unattributed.sorted().map { [.string($0.description)] })
+            var changed = try connection.executeBatch(insert, rows)
+            if !lookups.isEmpty {
+                changed += try connection.executeBatch(attribute, rows: lookups.sorted().map { [.string($0.description)] })
             }
             try connection.commit()
             return changed

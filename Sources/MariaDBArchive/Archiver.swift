@@ -14,6 +14,10 @@ public struct ArchiverConfiguration: Sendable, Hashable {
     /// (1 event when traffic is light, up to 256 under load), so a transaction
     /// grows with the load it has to keep up with.
     public var entriesPerRead: Int = 200
+    /// Batches written at once, each on its own MariaDB connection, while the
+    /// next is read from Redis and prepared. Batches commute (see
+    /// `ArchiveWriter`), so they may commit in any order.
+    public var concurrentBatches: Int = 2
     /// How long one read waits for new events (also the shutdown latency).
     public var blockTime: Duration = .milliseconds(100)
     /// Entries another consumer has held this long are taken over.
@@ -119,40 +123,80 @@ public final class Archiver: Service {
     }
 
     private func consume(on connection: RedisConnection, untilDrained: Bool) async throws {
-        // First whatever this consumer was given but never acknowledged.
+        // First whatever this consumer was given but never acknowledged, one
+        // batch at a time: reading pending entries returns them until acknowledged.
         while !isStopping {
             let pending = try await log.read(
                 on: connection, consumer: configuration.consumer, count: configuration.entriesPerRead, pending: true, block: nil)
             if pending.isEmpty { break }
             logger.info("re-archiving entries left pending by an earlier run", metadata: ["count": "\(pending.count)"])
-            guard try await archive(pending) else { return }
+            guard try await archive(try await prepare(pending)) else { return }
         }
-        var lastClaim = ContinuousClock.now
-        while !isStopping {
-            if ContinuousClock.now - lastClaim > configuration.abandonedAfter {
-                lastClaim = ContinuousClock.now
-                let claimed = try await log.claimAbandoned(
-                    on: connection, consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter,
-                    count: configuration.entriesPerRead)
-                if !claimed.isEmpty {
-                    logger.notice("took over entries abandoned by another consumer", metadata: ["count": "\(claimed.count)"])
-                    guard try await archive(claimed) else { return }
+        // Then new entries: the next batch is read and prepared while earlier
+        // ones are written.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            var inFlight = 0
+            /// Waits until at most `limit` batches are in flight; false if one
+            /// of them was not written (asked to stop).
+            func settle(_ limit: Int, _ group: inout ThrowingTaskGroup<Bool, any Error>) async throws -> Bool {
+                var written = true
+                while inFlight > limit, let done = try await group.next() {
+                    inFlight -= 1
+                    written = written && done
                 }
+                return written
             }
-            let entries = try await log.read(
-                on: connection, consumer: configuration.consumer, count: configuration.entriesPerRead, pending: false,
-                block: untilDrained ? nil : configuration.blockTime)
-            if entries.isEmpty {
-                if untilDrained { return }
-                continue
+            func submit(_ entries: [RedisEventLog.Entry], _ group: inout ThrowingTaskGroup<Bool, any Error>) async throws -> Bool {
+                let batch = try await prepare(entries)
+                // A batch that looks rows up sees only committed ones: alone.
+                let limit = batch.isExclusive ? 0 : max(1, configuration.concurrentBatches) - 1
+                guard try await settle(limit, &group) else { return false }
+                group.addTask { try await self.archive(batch) }
+                inFlight += 1
+                return batch.isExclusive ? try await settle(0, &group) : true
             }
-            guard try await archive(entries) else { return }
+
+            var lastClaim = ContinuousClock.now
+            while !isStopping {
+                if ContinuousClock.now - lastClaim > configuration.abandonedAfter {
+                    lastClaim = ContinuousClock.now
+                    let claimed = try await log.claimAbandoned(
+                        on: connection, consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter,
+                        count: configuration.entriesPerRead)
+                    if !claimed.isEmpty {
+                        logger.notice("took over entries abandoned by another consumer", metadata: ["count": "\(claimed.count)"])
+                        guard try await submit(claimed, &group) else { break }
+                    }
+                }
+                let entries = try await log.read(
+                    on: connection, consumer: configuration.consumer, count: configuration.entriesPerRead, pending: false,
+                    block: untilDrained || inFlight > 0 ? nil : configuration.blockTime)
+                if entries.isEmpty {
+                    if inFlight > 0 {
+                        // Nothing new: finish what is in flight before blocking.
+                        guard try await settle(0, &group) else { break }
+                        continue
+                    }
+                    if untilDrained { break }
+                    continue
+                }
+                guard try await submit(entries, &group) else { break }
+            }
+            _ = try await settle(0, &group)
         }
     }
 
-    /// Writes and acknowledges one batch, retrying MariaDB until it succeeds.
-    /// Returns false if asked to stop first (the batch then stays pending).
-    private func archive(_ entries: [RedisEventLog.Entry]) async throws -> Bool {
+    /// A batch read from the log, ready to write: its events and their rows.
+    struct PreparedBatch: Sendable {
+        var entries: [RedisEventLog.Entry]
+        var events: [LoggedEvent]
+        var rows: MariaDBBatch
+        var isExclusive: Bool
+    }
+
+    /// Decodes a batch and builds its rows; malformed entries go to the
+    /// dead-letter stream.
+    private func prepare(_ entries: [RedisEventLog.Entry]) async throws -> PreparedBatch {
         var events = [LoggedEvent]()
         events.reserveCapacity(entries.count)
         for entry in entries {
@@ -167,17 +211,24 @@ public final class Archiver: Service {
                 break
             }
         }
+        return PreparedBatch(
+            entries: entries, events: events, rows: ArchiveWriter.rows(events), isExclusive: ArchiveWriter.needsExclusiveWrite(events))
+    }
+
+    /// Writes and acknowledges one batch, retrying MariaDB until it succeeds.
+    /// Returns false if asked to stop first (the batch then stays pending).
+    private func archive(_ batch: PreparedBatch) async throws -> Bool {
+        let (entries, events) = (batch.entries, batch.events)
         var delay = configuration.retryDelay
         var eventByEvent = false
         var refused = 0
         while true {
             do {
-                let batch = events
                 if eventByEvent {
-                    refused = try await writeEventByEvent(batch)
+                    refused = try await writeEventByEvent(events)
                 } else {
                     try await database.withConnection { connection in
-                        try ArchiveWriter.write(batch, on: connection)
+                        try ArchiveWriter.write(batch.events, rows: batch.rows, on: connection)
                     }
                 }
                 break

@@ -6,9 +6,11 @@ import SymbolStreamCore
 /// Recomputes every Redis aggregate from the raw history in MariaDB: archive
 /// what is still in the log, read every archived event once in receive order
 /// into the reference `AggregateModel` (the same semantics `ss_ingest`
-/// implements, checked against it by the store tests), delete the aggregates,
-/// and write the model's final state in pipelines whose size grows with the
-/// number of keys, not of events.
+/// implements, checked against it by the store tests) while Redis deletes the
+/// old aggregates, and write the model's final state as commands whose number
+/// grows with the number of keys, not of events (`RedisSnapshot`). Automatic
+/// AOF rewrites wait until the end: one rewrite then, instead of several
+/// while the keyspace empties and fills again.
 ///
 /// Run it with the service stopped: events ingested during a rebuild would be
 /// counted and then deleted.
@@ -43,22 +45,32 @@ public struct Rebuild: Sendable {
         let backlog = try await store.pipelineStatus().backlog
         guard backlog == 0 else { throw ArchiveError.backlogNotDrained(backlog) }
 
-        // Deleting the old aggregates (Redis) overlaps reading the history (MariaDB).
-        let store = self.store
-        let reset = Task { try await store.resetAggregates() }
-        let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
-            let history = try HistoryModel.read(on: connection) { done, total in
-                progress(Progress(phase: .reading, done: done, total: total))
+        let (store, logger) = (self.store, self.logger)
+        return try await store.withAutomaticAOFRewritesPaused { paused in
+            if paused { logger.info("automatic AOF rewrites paused until the rebuild is written") }
+            let started = ContinuousClock.now
+            func seconds() -> String { String(describing: ContinuousClock.now - started) }
+            // Deleting the old aggregates (Redis) overlaps reading the history (MariaDB).
+            let reset = Task {
+                let deleted = try await store.resetAggregates()
+                logger.info("deleted the old aggregates", metadata: ["keys": "\(deleted)", "after": "\(seconds())"])
             }
-            return (history.model, history.rows)
+            let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
+                let history = try HistoryModel.read(on: connection) { done, total in
+                    progress(Progress(phase: .reading, done: done, total: total))
+                }
+                return (history.model, history.rows)
+            }
+            logger.info("read the history", metadata: ["events": "\(events)", "after": "\(seconds())"])
+            // Grouping the uuid map starts now, beside whatever is left of the reset.
+            let snapshot = RedisSnapshot(model: model, layout: store.layout)
+            try await reset.value
+            try await store.write(snapshot) { done, total in
+                progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
+            }
+            logger.info("wrote the aggregates", metadata: ["keys": "\(snapshot.keyCount)", "after": "\(seconds())"])
+            try await store.setArchivedCount(events)
+            return events
         }
-
-        let deleted = try await reset.value
-        logger.info("deleted aggregate keys", metadata: ["keys": "\(deleted)"])
-        try await store.write(model) { done, total in
-            progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
-        }
-        try await store.setArchivedCount(events)
-        return events
     }
 }

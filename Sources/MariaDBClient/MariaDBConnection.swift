@@ -234,14 +234,53 @@ public final class MariaDBConnection {
         return total
     }
 
+    /// The same for rows already in their wire types (``MariaDBBatch``):
+    /// nothing converted per value, datetimes sent as binary times.
+    @discardableResult
+    public func executeBatch(_ sql: String, _ batch: MariaDBBatch) throws -> UInt64 {
+        guard !batch.isEmpty else { return 0 }
+        let statement = try prepared(sql)
+        let width = Int(mysql_stmt_param_count(statement))
+        guard width == batch.columnTypes.count else {
+            throw MariaDBError.usage("the batch has \(batch.columnTypes.count) columns; the statement takes \(width)")
+        }
+        var total: UInt64 = 0
+        var start = 0
+        while start < batch.count {
+            var end = start
+            var bytes = 0
+            while end < batch.count {
+                let size = batch.estimatedSize(ofRow: end)
+                if end > start && bytes + size > Self.maximumBulkBytes { break }
+                bytes += size
+                end += 1
+            }
+            let (binds, arena) = batch.bind(start..<end)
+            defer {
+                binds.deinitialize(count: width)
+                binds.deallocate()
+                arena.deallocate()
+            }
+            total += try executeBulk(statement, binds, rows: end - start)
+            start = end
+        }
+        return total
+    }
+
     private func executeBulk(
         _ statement: UnsafeMutablePointer<MYSQL_STMT>, _ rows: ArraySlice<[MariaDBValue]>, width: Int
     ) throws -> UInt64 {
         let parameters = BulkParameters(rows, width: width)
         defer { parameters.deallocate() }
-        var arraySize = UInt32(rows.count)
+        return try executeBulk(statement, parameters.binds, rows: rows.count)
+    }
+
+    private func executeBulk(_ statement: UnsafeMutablePointer<MYSQL_STMT>, _ binds: UnsafeMutablePointer<MYSQL_BIND>, rows: Int) throws
+        -> UInt64
+    {
+        var arraySize = UInt32(rows)
         guard mysql_stmt_attr_set(statement, STMT_ATTR_ARRAY_SIZE, &arraySize) == 0,
-            mysql_stmt_bind_param(statement, parameters.binds) == 0,
+            mysql_stmt_bind_param(statement, binds) == 0,
             mysql_stmt_execute(statement) == 0
         else {
             throw failure(MariaDBError(statement: statement))

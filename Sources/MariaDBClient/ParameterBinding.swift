@@ -36,6 +36,13 @@ struct Arena {
         return target
     }
 
+    /// Copies raw bytes and returns where they went.
+    mutating func copy(raw bytes: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer {
+        let target = take(bytes.count, alignment: 1)
+        if let source = bytes.baseAddress, bytes.count > 0 { target.copyMemory(from: source, byteCount: bytes.count) }
+        return target
+    }
+
     /// Bytes to reserve for `count` values of `size` bytes, with room for alignment.
     static func space(_ count: Int, of size: Int) -> Int { count * size + 8 }
 }

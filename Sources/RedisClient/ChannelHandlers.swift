@@ -31,7 +31,11 @@ final class RedisCommandEncoder: ChannelOutboundHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let command = self.unwrapOutboundIn(data)
         do {
-            try self.formatter.format(command.arguments, into: &self.buffer)
+            if command.isEncoded {
+                self.buffer.writeBytes(command.arguments[0].bytes)
+            } else {
+                try self.formatter.format(command.arguments, into: &self.buffer)
+            }
         } catch {
             promise?.fail(error)
             // The command handler already expects a reply for this command; the
@@ -230,6 +234,9 @@ final class RedisCommandHandler: ChannelInboundHandler {
                 for command in commands {
                     context.write(self.wrapOutboundOut(command), promise: nil)
                 }
+            case .encoded(let command, let count, let continuation):
+                self.inFlight.append(InFlight(responder: .pipeline(continuation, count: count), deadline: request.deadline))
+                context.write(self.wrapOutboundOut(command), promise: nil)
             }
         }
         // Failed writes need no promise: they close the channel, and channelInactive

@@ -40,6 +40,9 @@ public struct RedisCommand: Sendable {
     /// `nil` means the configuration's ``RedisConfiguration/commandTimeout``. Blocking
     /// commands (`XREADGROUP … BLOCK n`) must allow for their block time here.
     public var timeout: TimeAmount?
+    /// Set when the one argument is already the RESP encoding of whole
+    /// commands (``RedisEncodedCommands``), to be sent as it is.
+    var isEncoded = false
 
     public init(_ arguments: RedisArgument..., timeout: TimeAmount? = nil) {
         self.arguments = arguments

@@ -143,6 +143,21 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Sends commands encoded ahead (``RedisEncodedCommands``) as they are and
+    /// returns their replies in order, error replies in place as in
+    /// ``pipeline(_:)-([RedisCommand])``. For bulk writes: several such calls
+    /// may be in flight at once, which keeps Redis busy while the next batch
+    /// is encoded.
+    public func pipeline(_ commands: RedisEncodedCommands, timeout: TimeAmount? = nil) async throws -> [RESPValue] {
+        guard commands.count > 0 else { return [] }
+        var command = RedisCommand(arguments: [RedisArgument(bytes: Array(commands.complete.readableBytesView))])
+        command.isEncoded = true
+        let deadline = NIODeadline.now() + (timeout ?? self.commandTimeout)
+        return try await withReplyContinuation { continuation in
+            self.submit(RedisRequest(payload: .encoded(command, count: commands.count, continuation), deadline: deadline))
+        }
+    }
+
     private func submit(_ request: RedisRequest) {
         switch self.inbox.enqueue(request) {
         case .queued:

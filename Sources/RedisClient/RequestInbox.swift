@@ -32,6 +32,8 @@ struct RedisRequest: Sendable {
     enum Payload: Sendable {
         case single(RedisCommand, ReplyContinuation<RESPValue>)
         case pipeline([RedisCommand], ReplyContinuation<[RESPValue]>)
+        /// Pre-encoded commands (one `isEncoded` command) and how many replies they get.
+        case encoded(RedisCommand, count: Int, ReplyContinuation<[RESPValue]>)
     }
 
     var payload: Payload
@@ -42,6 +44,7 @@ struct RedisRequest: Sendable {
         switch self.payload {
         case .single(_, let continuation): continuation.resume(throwing: error)
         case .pipeline(_, let continuation): continuation.resume(throwing: error)
+        case .encoded(_, _, let continuation): continuation.resume(throwing: error)
         }
     }
 }

@@ -43,9 +43,15 @@ public struct LoggedEvent: Sendable, Hashable {
     /// For an initial: how many earlier followups it adopted (their rows get
     /// its symbol).
     public var adopted: Int
+    /// The receive times of those adopted followups, so that their rows can
+    /// be written with the symbol by this event's batch alone. Nil when the
+    /// entry was logged before the log carried them (`adopted > 0` then needs
+    /// the followups' rows looked up in the database).
+    public var adoptedFollowups: [Timestamp]?
 
     public init(
-        streamID: String, kind: Kind, id: RequestID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp, adopted: Int
+        streamID: String, kind: Kind, id: RequestID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp, adopted: Int,
+        adoptedFollowups: [Timestamp]? = []
     ) {
         self.streamID = streamID
         self.kind = kind
@@ -54,41 +60,68 @@ public struct LoggedEvent: Sendable, Hashable {
         self.guess = guess
         self.receivedAt = receivedAt
         self.adopted = adopted
+        self.adoptedFollowups = adoptedFollowups
     }
+
+    /// An initial that adopted followups whose times the log does not say.
+    public var needsFollowupLookup: Bool { adopted > 0 && adoptedFollowups == nil }
 
     /// Bytes per event in a log entry's `e` field.
     static let packedByteCount = 29
 
     /// Decodes the packed events of one log entry (see `RedisFunctions`):
-    /// kind, uuid, symbol, guess, `>I5 I3` time, `>I2` adopted. Nil if malformed.
-    public static func decode(streamID: String, packed bytes: [UInt8]) -> [LoggedEvent]? {
+    /// kind, uuid, symbol, guess, `>I5 I3` time, `>I2` adopted; and the times
+    /// of the adopted followups (the `a` field: nil when the entry has none,
+    /// as entries written before it existed). Nil if malformed.
+    public static func decode(streamID: String, packed bytes: [UInt8], adoptions: [UInt8]? = nil) -> [LoggedEvent]? {
         guard !bytes.isEmpty, bytes.count % packedByteCount == 0 else { return nil }
+        if let adoptions, adoptions.count % RecordCodec.timeByteCount != 0 { return nil }
+        var adoptionStart = 0
         var events = [LoggedEvent]()
         events.reserveCapacity(bytes.count / packedByteCount)
-        var index = 0
-        while index < bytes.count {
-            let event = bytes[index..<index + packedByteCount]
-            index += packedByteCount
-            let base = event.startIndex
-            guard let id = RequestID(bytes: event[(base + 1)..<(base + 17)]) else { return nil }
-            let symbolByte = event[base + 17]
-            let symbol = Symbol(parsing: String(UnicodeScalar(symbolByte)))
-            guard symbol != nil || symbolByte == UInt8(ascii: "-") else { return nil }
-            let receivedAt = RecordCodec.time(event[(base + 19)..<(base + 27)])
-            let adopted = Int(event[base + 27]) << 8 | Int(event[base + 28])
-            switch (event[base], event[base + 18]) {
-            case (UInt8(ascii: "i"), let guess) where symbol != nil && (guess == UInt8(ascii: "0") || guess == UInt8(ascii: "1")):
-                events.append(
-                    LoggedEvent(
-                        streamID: streamID, kind: .initial, id: id, symbol: symbol, guess: guess == UInt8(ascii: "1"),
-                        receivedAt: receivedAt, adopted: adopted))
-            case (UInt8(ascii: "f"), UInt8(ascii: "-")) where adopted == 0:
-                events.append(
-                    LoggedEvent(streamID: streamID, kind: .followup, id: id, symbol: symbol, guess: nil, receivedAt: receivedAt, adopted: 0))
-            default:
-                return nil
+        // Read in place: millions of events pass here on their way to MariaDB.
+        let decoded: Bool = bytes.withUnsafeBytes { raw in
+            func uint64(_ offset: Int) -> UInt64 { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+            var index = 0
+            while index < raw.count {
+                defer { index += packedByteCount }
+                let id = RequestID(high: uint64(index + 1), low: uint64(index + 9))
+                let symbolByte = raw[index + 17]
+                let symbol = (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(symbolByte) ? Symbol(index: Int(symbolByte) - 97) : nil
+                guard symbol != nil || symbolByte == UInt8(ascii: "-") else { return false }
+                // `>I5 I3`: the second in the high 40 bits, the offset in the low 24.
+                let time = uint64(index + 19)
+                let receivedAt = Timestamp(second: Int64(time >> 24), offset: Int64(time & 0xFF_FFFF))
+                let adopted = Int(raw[index + 27]) << 8 | Int(raw[index + 28])
+                switch (raw[index], raw[index + 18]) {
+                case (UInt8(ascii: "i"), let guess) where symbol != nil && (guess == UInt8(ascii: "0") || guess == UInt8(ascii: "1")):
+                    var followups: [Timestamp]? = []
+                    if adopted > 0 {
+                        if let adoptions {
+                            let end = adoptionStart + adopted * RecordCodec.timeByteCount
+                            guard end <= adoptions.count, let times = RecordCodec.times(adoptions[adoptionStart..<end]) else { return false }
+                            followups = times
+                            adoptionStart = end
+                        } else {
+                            followups = nil
+                        }
+                    }
+                    events.append(
+                        LoggedEvent(
+                            streamID: streamID, kind: .initial, id: id, symbol: symbol, guess: guess == UInt8(ascii: "1"),
+                            receivedAt: receivedAt, adopted: adopted, adoptedFollowups: followups))
+                case (UInt8(ascii: "f"), UInt8(ascii: "-")) where adopted == 0:
+                    events.append(
+                        LoggedEvent(streamID: streamID, kind: .followup, id: id, symbol: symbol, guess: nil, receivedAt: receivedAt, adopted: 0))
+                default:
+                    return false
+                }
             }
+            return true
         }
+        guard decoded else { return nil }
+        // Every adopted followup's time belongs to an initial of this entry.
+        if let adoptions, adoptionStart != adoptions.count { return nil }
         return events
     }
 }

@@ -1,3 +1,4 @@
+import NIOCore
 import SymbolStreamCore
 
 /// The binary formats the function library stores, decoded on the Swift side.
@@ -37,30 +38,6 @@ enum RecordCodec {
             id: id, symbol: symbol, guess: flags & 1 == 1, receivedAt: time(bytes[0..<8]), followups: followups)
     }
 
-    // MARK: Encoding (the same bytes the function library writes)
-
-    static func append(_ time: Timestamp, to bytes: inout [UInt8]) {
-        let second = UInt64(time.second)
-        for shift in stride(from: 32, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: second >> UInt64(shift))) }
-        let offset = UInt32(time.offset)
-        for shift in stride(from: 16, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: offset >> UInt32(shift))) }
-    }
-
-    static func encode(record: AggregateModel.Record) -> [UInt8] {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(9 + 8 * record.followups.count)
-        append(record.receivedAt, to: &bytes)
-        bytes.append(UInt8(record.symbol.index * 2 + (record.guess ? 1 : 0)))
-        for followup in record.followups { append(followup, to: &bytes) }
-        return bytes
-    }
-
-    static func encode(orphanFollowups: [Timestamp]) -> [UInt8] {
-        var bytes = [orphanMarker]
-        for followup in orphanFollowups { append(followup, to: &bytes) }
-        return bytes
-    }
-
     /// Decodes `>dddddd` (see `encode(stats:)`); nil if malformed.
     static func stats(_ bytes: [UInt8]) -> BucketStats? {
         guard bytes.count == 48 else { return nil }
@@ -78,18 +55,36 @@ enum RecordCodec {
             latest: Timestamp(microseconds: values[3]), answeredTrue: values[4], followupsAnsweredTrue: values[5])
     }
 
+    // MARK: Encoding (the same bytes the function library writes)
+
+    static let statsByteCount = 48
+
     /// `>dddddd`: count, followups, first, last, answered True, their followups.
-    static func encode(stats: BucketStats) -> [UInt8] {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(48)
-        let values = [
-            Double(stats.count), Double(stats.followups), Double(stats.earliest?.microseconds ?? 0),
-            Double(stats.latest?.microseconds ?? 0), Double(stats.answeredTrue), Double(stats.followupsAnsweredTrue),
-        ]
-        for value in values {
-            let bits = value.bitPattern
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
-        }
-        return bytes
+    static func write(stats: BucketStats, to buffer: inout ByteBuffer) {
+        buffer.writeMultipleIntegers(
+            Double(stats.count).bitPattern, Double(stats.followups).bitPattern, Double(stats.earliest?.microseconds ?? 0).bitPattern,
+            Double(stats.latest?.microseconds ?? 0).bitPattern, Double(stats.answeredTrue).bitPattern,
+            Double(stats.followupsAnsweredTrue).bitPattern)
+    }
+
+    /// `>I5 I3`: the 64-bit `second << 24 | offset`, big-endian.
+    static func write(_ time: Timestamp, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt64(truncatingIfNeeded: time.second) << 24 | UInt64(time.offset))
+    }
+
+    /// The bytes of a record (`write(record:to:)`).
+    static func recordByteCount(_ record: AggregateModel.Record) -> Int { 9 + timeByteCount * record.followups.count }
+
+    /// An initial's record: `>I5 I3 B` (time, symbol·2+guess), then its followups.
+    static func write(record: AggregateModel.Record, to buffer: inout ByteBuffer) {
+        write(record.receivedAt, to: &buffer)
+        buffer.writeInteger(UInt8(record.symbol.index * 2 + (record.guess ? 1 : 0)))
+        for followup in record.followups { write(followup, to: &buffer) }
+    }
+
+    /// A request with only followups so far: the orphan marker, then their times.
+    static func write(orphanFollowups followups: [Timestamp], to buffer: inout ByteBuffer) {
+        buffer.writeInteger(orphanMarker)
+        for followup in followups { write(followup, to: &buffer) }
     }
 }

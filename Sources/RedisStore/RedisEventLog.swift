@@ -120,7 +120,7 @@ public struct RedisEventLog: Sendable {
             if let name = list[index].string { fields[name] = list[index + 1].bytes ?? [] }
             index += 2
         }
-        if let packed = fields["e"], let events = LoggedEvent.decode(streamID: id, packed: packed),
+        if let packed = fields["e"], let events = LoggedEvent.decode(streamID: id, packed: packed, adoptions: fields["a"]),
             fields["n"].map({ String(decoding: $0, as: UTF8.self) }) == String(events.count)
         {
             return .events(streamID: id, events)

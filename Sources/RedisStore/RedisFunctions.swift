@@ -14,7 +14,7 @@
 /// | `p r:<L>:<n>` | hash | rollup bucket `n` of level `L` (`s` second, `m` minute, `h` hour, `d` day), same fields |
 /// | `p e:<second>` | string | the second's fine log: 4 bytes per initial (`offset<<7 \| symbol<<2 \| answeredTrue<<1`) and per attributed followup (`… \| 1`) |
 /// | `p u:<2 bytes>` | hash | uuid map: the uuid's other 14 bytes → record. An initial's record is `>I5 I3 B` (second, offset, symbol·2+guess) then `>I5 I3` per followup; a request with only followups so far is byte 0xFF then their times. 65,536 buckets keep each hash small enough for listpack encoding |
-/// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted) |
+/// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted), and only when some initial adopted followups `a`: their times (`>I5 I3` each), initial by initial in `e`'s order, so the archiver gives those followups' rows the symbol within the same batch (entries written before `a` existed lack it) |
 /// | `p stats` | hash | `archived` events, `waiting` requests whose followups wait for their initial |
 ///
 /// Reads need no function: the Swift side reads these keys directly
@@ -114,7 +114,7 @@ end
 -- guess | CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0.
 local function ingest(keys, args)
   local p, replay, events = args[1], args[2] == '1', args[3]
-  local out, fine, logged = {}, {}, {}
+  local out, fine, logged, adoptions = {}, {}, {}, {}
   local groups, order = {}, {}
   local waiting = 0
   local first_t = false
@@ -164,6 +164,7 @@ local function ingest(keys, args)
           adopted = (#rec - 1) / 8
           redis.call('HSET', ukey, ufield, record .. string.sub(rec, 2))
           waiting = waiting - 1
+          if not replay then adoptions[#adoptions + 1] = string.sub(rec, 2) end
         end
         local t = sec * 1000000 + off
         local e = stats(groups, order, sec, si)
@@ -215,7 +216,9 @@ local function ingest(keys, args)
     redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end
   if waiting ~= 0 then redis.call('HINCRBY', p .. 'stats', 'waiting', waiting) end
-  if #logged > 0 then
+  if #adoptions > 0 then
+    redis.call('XADD', p .. 'log', '*', 't', int(first_t), 'n', #logged, 'e', table.concat(logged), 'a', table.concat(adoptions))
+  elseif #logged > 0 then
     redis.call('XADD', p .. 'log', '*', 't', int(first_t), 'n', #logged, 'e', table.concat(logged))
   end
   return table.concat(out)
@@ -279,17 +282,24 @@ end
 -- ARGV: prefix, glob pattern of the prefix's keys, cursor. One step of
 -- deleting every aggregate key (all but the log, dead letters and stats),
 -- server-side so that millions of keys need no round trips. Returns
--- {next cursor, keys deleted}; '0' when done.
+-- {next cursor, keys deleted}; '0' when done. The keys found are deleted as
+-- they are, unless a kept key is among them (a few steps of millions).
 local function reset(keys, args)
   local p = args[1]
   local keep = {[p .. 'log'] = true, [p .. 'deadletter'] = true, [p .. 'stats'] = true}
-  local scan = redis.call('SCAN', args[3], 'MATCH', args[2], 'COUNT', 5000)
-  local doomed = {}
-  for _, key in ipairs(scan[2]) do
-    if not keep[key] then doomed[#doomed + 1] = key end
+  local scan = redis.call('SCAN', args[3], 'MATCH', args[2], 'COUNT', 10000)
+  local doomed = scan[2]
+  for _, key in ipairs(doomed) do
+    if keep[key] then
+      doomed = {}
+      for _, other in ipairs(scan[2]) do
+        if not keep[other] then doomed[#doomed + 1] = other end
+      end
+      break
+    end
   end
-  for i = 1, #doomed, 1000 do
-    redis.call('UNLINK', unpack(doomed, i, math.min(i + 999, #doomed)))
+  for i = 1, #doomed, 5000 do
+    redis.call('UNLINK', unpack(doomed, i, math.min(i + 4999, #doomed)))
   end
   return {scan[1], #doomed}
 end

@@ -4,7 +4,13 @@
 /// It mirrors the Redis layout piece by piece (uuid records, pending orphan
 /// followups, per-symbol totals, rollup buckets, per-second fine logs), so it
 /// serves three roles: the in-memory store behind route tests, the oracle for
-/// store tests, and the recomputation that `verify` compares Redis against.
+/// store tests, and the recomputation that `rebuild` writes to Redis and
+/// `verify` compares Redis against.
+///
+/// Sized for tens of millions of events (`rebuild`): a request costs one hash
+/// table slot without a reference in it, one hash lookup per event, and a fine
+/// log entry of 4 bytes; second buckets are not kept at all, because a
+/// second's fine log holds exactly what its bucket would.
 public struct AggregateModel: Sendable {
     public struct Record: Sendable, Hashable {
         public var symbol: Symbol
@@ -13,20 +19,50 @@ public struct AggregateModel: Sendable {
         public var followups: [Timestamp]
     }
 
-    public private(set) var records: [RequestID: Record] = [:]
+    /// An accepted initial, packed: nothing to retain or release when the
+    /// table of millions grows, is copied or is freed.
+    struct Initial: Sendable, Hashable {
+        var microseconds: Int64
+        /// `symbol << 1 | guess`, plus `hasFollowups`; `absent` only as the
+        /// placeholder of a slot being filled.
+        var flags: UInt8
+
+        static let hasFollowups: UInt8 = 0x40
+        static let absent = Initial(microseconds: 0, flags: 0x80)
+
+        init(microseconds: Int64, flags: UInt8) {
+            self.microseconds = microseconds
+            self.flags = flags
+        }
+
+        init(_ event: InitialEvent) {
+            self.init(microseconds: event.receivedAt.microseconds, flags: UInt8(event.symbol.index << 1) | (event.guess ? 1 : 0))
+        }
+
+        var isAbsent: Bool { flags & 0x80 != 0 }
+        var symbol: Symbol { Symbol(index: Int(flags & 0x3f) >> 1)! }
+        var symbolIndex: Int { Int(flags & 0x3f) >> 1 }
+        var guess: Bool { flags & 1 == 1 }
+        var receivedAt: Timestamp { Timestamp(microseconds: microseconds) }
+    }
+
+    /// Accepted initials by request.
+    private var initials: [RequestID: Initial] = [:]
+    /// The followups of accepted initials, for the requests that have some.
+    private var followupTimes: [RequestID: [Timestamp]] = [:]
     /// Followups whose initial has not arrived yet.
     public private(set) var orphans: [RequestID: [Timestamp]] = [:]
     public private(set) var totals: [BucketStats] = Array(repeating: BucketStats(), count: 26)
-    /// Rollup buckets per level (in `RollupLevel.allCases` order), by bucket index.
-    private var levels: [Timeline<SymbolStats>] = Array(repeating: Timeline(), count: RollupLevel.allCases.count)
-    /// Fine logs by second.
-    private var fine = Timeline<[FineLogEntry]>()
+    /// Minute, hour and day buckets (`RollupLevel.allCases` after `.second`), by bucket index.
+    private var levels: [Timeline<SymbolStats>] = Array(repeating: Timeline(), count: RollupLevel.allCases.count - 1)
+    /// Fine logs by second, entries packed as `FineLogEntry.packed`.
+    private var fine = Timeline<[UInt32]>()
 
     public init() {}
 
     /// Reserves room for about this many requests (bulk loads).
     public init(expectedRequests: Int) {
-        records.reserveCapacity(expectedRequests)
+        initials.reserveCapacity(expectedRequests)
     }
 
     public mutating func apply(_ event: IngestEvent) -> IngestOutcome {
@@ -37,92 +73,174 @@ public struct AggregateModel: Sendable {
     }
 
     public mutating func apply(_ event: InitialEvent) -> InitialOutcome {
-        if let existing = records[event.id] {
-            return existing.symbol == event.symbol ? .retry(guess: existing.guess) : .conflict(existing: existing.symbol)
+        var initial = Initial(event)
+        let adopted = orphans.isEmpty ? nil : orphans[event.id]
+        if adopted != nil { initial.flags |= Initial.hasFollowups }
+        // One lookup: the slot is filled if free, else it tells the earlier initial.
+        var existing: Initial?
+        Self.modify(&initials[event.id, default: .absent]) { slot in
+            if slot.isAbsent { slot = initial } else { existing = slot }
         }
-        let adopted = orphans.isEmpty ? [] : orphans.removeValue(forKey: event.id) ?? []
-        let record = Record(symbol: event.symbol, guess: event.guess, receivedAt: event.receivedAt, followups: adopted)
-        records[event.id] = record
+        if let existing {
+            return existing.symbolIndex == event.symbol.index ? .retry(guess: existing.guess) : .conflict(existing: existing.symbol)
+        }
         let time = event.receivedAt
         let index = event.symbol.index
         totals[index].addInitial(at: time, answeredTrue: event.guess)
-        for (ordinal, level) in RollupLevel.allCases.enumerated() {
-            levels[ordinal].modify(level.bucket(containing: time.second), default: SymbolStats()) {
-                $0[index].addInitial(at: time, answeredTrue: event.guess)
+        for ordinal in levels.indices {
+            levels[ordinal].modify(Self.rollupLevels[ordinal].bucket(containing: time.second), default: SymbolStats()) {
+                $0.modify(index) { $0.addInitial(at: time, answeredTrue: event.guess) }
             }
         }
-        let entry = FineLogEntry(second: time.second, offset: time.offset, symbol: event.symbol, answeredTrue: event.guess, isFollowup: false)
+        let entry = Self.packedEntry(offset: time.offset, symbolIndex: index, answeredTrue: event.guess, isFollowup: false)
         fine.modify(time.second, default: []) { $0.append(entry) }
-        if !adopted.isEmpty { attribute(adopted.count, to: record) }
+        if let adopted {
+            orphans.removeValue(forKey: event.id)
+            followupTimes[event.id] = adopted
+            attribute(adopted.count, to: initial)
+        }
         return .accepted(guess: event.guess)
     }
 
     public mutating func apply(_ event: FollowupEvent) -> FollowupOutcome {
-        guard var record = records[event.id] else {
+        guard let position = initials.index(forKey: event.id) else {
             orphans[event.id, default: []].append(event.receivedAt)
             return .pending
         }
-        record.followups.append(event.receivedAt)
-        records[event.id] = record
-        attribute(1, to: record)
-        return .attributed(record.symbol)
+        initials.values[position].flags |= Initial.hasFollowups
+        let initial = initials.values[position]
+        followupTimes[event.id, default: []].append(event.receivedAt)
+        attribute(1, to: initial)
+        return .attributed(initial.symbol)
     }
 
     /// Followups count where their initial was received, whenever they arrive.
-    private mutating func attribute(_ count: Int, to record: Record) {
-        let time = record.receivedAt
-        let index = record.symbol.index
-        totals[index].addFollowups(Int64(count), answeredTrue: record.guess)
-        for (ordinal, level) in RollupLevel.allCases.enumerated() {
-            levels[ordinal].modify(level.bucket(containing: time.second), default: SymbolStats()) {
-                $0[index].addFollowups(Int64(count), answeredTrue: record.guess)
+    private mutating func attribute(_ count: Int, to initial: Initial) {
+        let time = initial.receivedAt
+        let index = initial.symbolIndex
+        totals[index].addFollowups(Int64(count), answeredTrue: initial.guess)
+        for ordinal in levels.indices {
+            levels[ordinal].modify(Self.rollupLevels[ordinal].bucket(containing: time.second), default: SymbolStats()) {
+                $0.modify(index) { $0.addFollowups(Int64(count), answeredTrue: initial.guess) }
             }
         }
-        let entry = FineLogEntry(
-            second: time.second, offset: time.offset, symbol: record.symbol, answeredTrue: record.guess, isFollowup: true)
+        let entry = Self.packedEntry(offset: time.offset, symbolIndex: index, answeredTrue: initial.guess, isFollowup: true)
         fine.modify(time.second, default: []) { $0.append(contentsOf: repeatElement(entry, count: count)) }
+    }
+
+    private static let rollupLevels = Array(RollupLevel.allCases.dropFirst())
+
+    @inline(__always)
+    private static func modify<Value>(_ value: inout Value, _ body: (inout Value) -> Void) { body(&value) }
+
+    /// `FineLogEntry.packed` without building the entry.
+    @inline(__always)
+    static func packedEntry(offset: Int64, symbolIndex: Int, answeredTrue: Bool, isFollowup: Bool) -> UInt32 {
+        UInt32(offset) << 7 | UInt32(symbolIndex) << 2 | (answeredTrue ? 2 : 0) | (isFollowup ? 1 : 0)
+    }
+
+    /// A second's bucket, from its fine log (entries packed): an entry per
+    /// initial (with its time) and per attributed followup is everything the
+    /// bucket counts.
+    public static func secondStats(_ second: Int64, _ entries: [UInt32]) -> SymbolStats {
+        var stats = SymbolStats()
+        for packed in entries {
+            let index = Int(packed >> 2 & 0x1f)
+            let answeredTrue = packed & 2 != 0
+            if packed & 1 != 0 {
+                stats.modify(index) { $0.addFollowups(1, answeredTrue: answeredTrue) }
+            } else {
+                stats.modify(index) { $0.addInitial(at: Timestamp(second: second, offset: Int64(packed >> 7)), answeredTrue: answeredTrue) }
+            }
+        }
+        return stats
     }
 
     // MARK: Queries
 
     /// One rollup bucket's statistics, if it has events.
     public func stats(in bucket: RollupBucket) -> SymbolStats? {
-        levels[RollupLevel.allCases.firstIndex(of: bucket.level)!][bucket.index]
+        guard let ordinal = Self.rollupLevels.firstIndex(of: bucket.level) else {
+            return fine[bucket.index].map { Self.secondStats(bucket.index, $0) }
+        }
+        return levels[ordinal][bucket.index]
     }
 
     /// A second's fine log (empty if none).
     public func fineLog(of second: Int64) -> [FineLogEntry] {
-        fine[second] ?? []
+        (fine[second] ?? []).map { FineLogEntry(second: second, packed: $0) }
     }
 
     /// Every rollup bucket with events (built on each call: for writers and tests).
     public var rollups: [RollupBucket: SymbolStats] {
         var result = [RollupBucket: SymbolStats]()
-        for (ordinal, level) in RollupLevel.allCases.enumerated() {
-            for (index, stats) in zip(levels[ordinal].keys, levels[ordinal].values) {
-                result[RollupBucket(level: level, index: index)] = stats
-            }
-        }
+        forEachRollup { result[$0] = $1 }
         return result
     }
 
     /// Every fine log, by second (built on each call).
     public var fineLogs: [Int64: [FineLogEntry]] {
-        Dictionary(uniqueKeysWithValues: zip(fine.keys, fine.values))
+        var result = [Int64: [FineLogEntry]](minimumCapacity: fine.count)
+        forEachFineLog { result[$0] = $1 }
+        return result
     }
 
-    /// Every rollup bucket with events, without building a dictionary.
+    /// Every rollup bucket with events, seconds first, each level in time
+    /// order, without building a dictionary.
     public func forEachRollup(_ body: (RollupBucket, SymbolStats) throws -> Void) rethrows {
-        for (ordinal, level) in RollupLevel.allCases.enumerated() {
+        for (second, entries) in zip(fine.keys, fine.values) {
+            try body(RollupBucket(level: .second, index: second), Self.secondStats(second, entries))
+        }
+        for (ordinal, level) in Self.rollupLevels.enumerated() {
             for (index, stats) in zip(levels[ordinal].keys, levels[ordinal].values) {
                 try body(RollupBucket(level: level, index: index), stats)
             }
         }
     }
 
-    /// Every fine log, without building a dictionary.
+    /// Every fine log in time order, without building a dictionary.
     public func forEachFineLog(_ body: (Int64, [FineLogEntry]) throws -> Void) rethrows {
-        for (second, entries) in zip(fine.keys, fine.values) { try body(second, entries) }
+        for (second, entries) in zip(fine.keys, fine.values) {
+            try body(second, entries.map { FineLogEntry(second: second, packed: $0) })
+        }
+    }
+
+    /// Every fine log by second, entries as `FineLogEntry.packed` (what Redis
+    /// stores, big-endian): for writers of millions of seconds. The second
+    /// buckets are `secondStats` of these.
+    public var packedFineLogs: Timeline<[UInt32]> { fine }
+
+    /// The buckets of a level above seconds, by index.
+    public func rollups(of level: RollupLevel) -> Timeline<SymbolStats> {
+        guard let ordinal = Self.rollupLevels.firstIndex(of: level) else {
+            preconditionFailure("second buckets are derived from the fine logs (packedFineLogs, secondStats)")
+        }
+        return levels[ordinal]
+    }
+
+    /// Every request with an accepted initial, with its followups (built on
+    /// each call; see `forEachRecord`).
+    public var records: [RequestID: Record] {
+        var result = [RequestID: Record](minimumCapacity: initials.count)
+        forEachRecord { result[$0] = $1 }
+        return result
+    }
+
+    /// How many requests have an accepted initial.
+    public var recordCount: Int { initials.count }
+
+    /// Every request the model knows (with an initial or only followups), in no particular order.
+    public func forEachRequest(_ body: (RequestID) throws -> Void) rethrows {
+        for id in initials.keys { try body(id) }
+        for id in orphans.keys { try body(id) }
+    }
+
+    /// Every request with an accepted initial, in no particular order.
+    public func forEachRecord(_ body: (RequestID, Record) throws -> Void) rethrows {
+        for (id, initial) in initials {
+            let followups = initial.flags & Initial.hasFollowups != 0 ? followupTimes[id] ?? [] : []
+            try body(id, Record(symbol: initial.symbol, guess: initial.guess, receivedAt: initial.receivedAt, followups: followups))
+        }
     }
 
     public func summary(of symbol: Symbol) -> SymbolSummary {
@@ -155,15 +273,14 @@ public struct AggregateModel: Sendable {
     }
 
     public func request(_ id: RequestID) -> RequestRecord? {
-        if let record = records[id] {
+        if let initial = initials[id] {
             return RequestRecord(
-                id: id, symbol: record.symbol, guess: record.guess, receivedAt: record.receivedAt,
-                followups: record.followups)
+                id: id, symbol: initial.symbol, guess: initial.guess, receivedAt: initial.receivedAt,
+                followups: followupTimes[id] ?? [])
         }
         if let pending = orphans[id] {
             return RequestRecord(id: id, symbol: nil, guess: nil, receivedAt: nil, followups: pending)
         }
         return nil
     }
-
 }

@@ -23,6 +23,14 @@ public struct FineLogEntry: Sendable, Hashable {
         self.isFollowup = isFollowup
     }
 
+    /// The entry `packed` (see `packed`) describes, in `second`. The symbol
+    /// bits must name a symbol (entries this code packed always do).
+    public init(second: Int64, packed: UInt32) {
+        self.init(
+            second: second, offset: Int64(packed >> 7), symbol: Symbol(index: Int(packed >> 2 & 0x1f))!, answeredTrue: packed & 2 != 0,
+            isFollowup: packed & 1 != 0)
+    }
+
     public var packed: UInt32 {
         UInt32(offset) << 7 | UInt32(symbol.index) << 2 | (answeredTrue ? 2 : 0) | (isFollowup ? 1 : 0)
     }

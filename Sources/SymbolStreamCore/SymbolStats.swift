@@ -34,6 +34,18 @@ public struct SymbolStats: RandomAccessCollection, MutableCollection, Sendable, 
         }
     }
 
+    /// Changes one symbol's statistics in place: one search, where reading
+    /// and writing through the subscript takes two (model updates, per event).
+    public mutating func modify(_ index: Int, _ body: (inout BucketStats) -> Void) {
+        precondition((0..<26).contains(index), "no symbol \(index)")
+        var position = 0
+        while position < entries.count, entries[position].index < index { position += 1 }
+        if position == entries.count || entries[position].index != index {
+            entries.insert(Entry(index: UInt8(index), stats: BucketStats()), at: position)
+        }
+        body(&entries[position].stats)
+    }
+
     /// Only the symbols with events, in order.
     public var present: [(symbol: Symbol, stats: BucketStats)] {
         entries.map { (Symbol(index: Int($0.index))!, $0.stats) }

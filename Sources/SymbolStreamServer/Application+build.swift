@@ -49,7 +49,8 @@ public func buildApplication(
         try await RedisEventStore.prepare(connection, layout: layout)
     }
     let store = RedisEventStore(client: redis, layout: layout)
-    let database = MariaDBPool(configuration: configuration.mariadb, size: 2, logger: logger)
+    // The archiver's concurrent batches, and one for health checks beside them.
+    let database = MariaDBPool(configuration: configuration.mariadb, size: configuration.archiver.concurrentBatches + 1, logger: logger)
     let archiver =
         configuration.runArchiver
         ? Archiver(log: RedisEventLog(client: redis, layout: layout), database: database, configuration: configuration.archiver, logger: logger)

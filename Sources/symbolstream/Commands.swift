@@ -69,7 +69,7 @@ struct RebuildCommand: AsyncParsableCommand {
                 log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database, logger: logger)
             let rebuild = MariaDBArchive.Rebuild(store: session.store, archiver: archiver, database: session.database, logger: logger)
             let reading = ProgressReporter(label: "rebuild: read", unit: "events")
-            let writing = ProgressReporter(label: "rebuild: write", unit: "commands")
+            let writing = ProgressReporter(label: "rebuild: write", unit: "keys")
             let events = try await rebuild.run { progress in
                 switch progress.phase {
                 case .reading: reading.report(done: progress.done, total: progress.total)

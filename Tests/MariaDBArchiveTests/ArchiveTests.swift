@@ -124,7 +124,7 @@ import Testing
                 #expect(try await store.totals().allSatisfy { $0.count == 0 })
                 let rebuild = Rebuild(store: store, archiver: archiver, database: pool, logger: TestStores.logger)
                 let progress = ProgressLog()
-                let read = try await rebuild.run { progress.append($0) }
+                let read = try await ServerSettingsLock.shared.withLock { try await rebuild.run { progress.append($0) } }
                 #expect(read == Int64(try await Self.rows(pool).count))
                 #expect(progress.values.contains(Rebuild.Progress(phase: .reading, done: read, total: read)))
                 #expect(progress.values.last?.phase == .writing && progress.values.last?.done == progress.values.last?.total)

@@ -1,4 +1,5 @@
 import MariaDBClient
+import NIOCore
 import RedisClient
 import StoreTestSupport
 import SymbolStreamCore
@@ -22,6 +23,13 @@ import Testing
         try await archiver.drain()
         _ = try await store.ingest(Array(events[archiveFirst...]))
         return events
+    }
+
+    /// A bucket field's bytes, as the function library writes them.
+    static func encoded(_ stats: BucketStats) -> [UInt8] {
+        var buffer = ByteBuffer()
+        RecordCodec.write(stats: stats, to: &buffer)
+        return Array(buffer.readableBytesView)
     }
 
     static func verify(_ store: RedisEventStore, _ pool: MariaDBPool) async throws -> Verify.Report {
@@ -84,7 +92,7 @@ import Testing
                 var wrong = bucketStats
                 wrong.count += 1
                 try await client.send(
-                    RedisCommand("HSET", RedisArgument(layout.bucket(bucket)), RedisArgument(symbol.letter), RedisArgument(bytes: RecordCodec.encode(stats: wrong))))
+                    RedisCommand("HSET", RedisArgument(layout.bucket(bucket)), RedisArgument(symbol.letter), RedisArgument(bytes: Self.encoded(wrong))))
                 // A fine log lost.
                 let (second, _) = try #require(model.fineLogs.first)
                 try await client.send(RedisCommand("DEL", RedisArgument(layout.fineLog(second: second))))

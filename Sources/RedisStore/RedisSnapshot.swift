@@ -1,0 +1,194 @@
+import Dispatch
+import NIOCore
+import RedisClient
+import SymbolStreamCore
+
+/// Every aggregate of an `AggregateModel` as the Redis commands that write it
+/// into an empty keyspace, byte for byte what `ss_ingest` builds from the same
+/// events: totals, rollup buckets, fine logs, the uuid map and the waiting
+/// counter (`RedisEventStore.write`). Encoded straight into RESP, a chunk of
+/// about `chunkBytes` at a time, so a writer can send one chunk while the next
+/// is encoded.
+///
+/// The number of commands grows with the number of keys (time buckets, uuid
+/// buckets), not of events: a second's bucket is one `HSET`, fine logs go
+/// 500 to an `MSET`, and each of the 65,536 uuid-map hashes is one `HSET` of
+/// all its fields. Those fields are grouped by hash in one pass over every
+/// request, which starts at once on a thread of its own and goes on while the
+/// rest is written (it is the bulk of the encoding work).
+public struct RedisSnapshot: Sendable {
+    private let model: AggregateModel
+    private let chunkBytes: Int
+    private let prefix: [UInt8]
+    private let totalsKey: [UInt8]
+    private let secondKey: [UInt8]
+    private let fineLogKey: [UInt8]
+    private let uuidKey: [UInt8]
+    private let statsKey: [UInt8]
+    private static let hsetName = Array("HSET".utf8)
+    private static let msetName = Array("MSET".utf8)
+    /// The uuid map's hash fields, by the hash's 2-byte suffix, once grouped.
+    private let uuidMap: Task<[RedisEncodedArguments], Never>
+    private var uuidBuckets: [RedisEncodedArguments] = []
+    /// Keys the whole snapshot writes (for progress).
+    public let keyCount: Int
+
+    private enum Phase {
+        case totals, seconds(Int), rollups(level: Int, position: Int), uuids(Int), stats, done
+    }
+
+    private var phase = Phase.totals
+    private static let levelsAboveSeconds = Array(RollupLevel.allCases.dropFirst())
+    static let pairsPerMSET = 500
+
+    public init(model: AggregateModel, layout: RedisLayout, chunkBytes: Int = 1 << 20) {
+        self.model = model
+        self.chunkBytes = chunkBytes
+        self.prefix = Array(layout.prefix.utf8)
+        totalsKey = Array(layout.totals.utf8)
+        secondKey = prefix + Array("r:s:".utf8)
+        fineLogKey = prefix + Array("e:".utf8)
+        uuidKey = prefix + Array("u:".utf8)
+        statsKey = Array(layout.stats.utf8)
+        uuidMap = Task { await Self.offloaded { Self.groupUUIDMap(model) } }
+        var hashes = [Bool](repeating: false, count: 65_536)
+        model.forEachRequest { hashes[Int($0.high >> 48)] = true }
+        var keys = 1 + 2 * model.packedFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
+        for level in Self.levelsAboveSeconds { keys += model.rollups(of: level).count }
+        self.keyCount = keys
+    }
+
+    /// Every request's uuid-map field and record, by hash.
+    private static func groupUUIDMap(_ model: AggregateModel) -> [RedisEncodedArguments] {
+        // About 45 bytes of RESP per request (14-byte field, 9-byte record, framing).
+        let perBucket = (model.recordCount + model.orphans.count) / 65_536 * 48 + 64
+        var buckets = [RedisEncodedArguments](repeating: RedisEncodedArguments(), count: 65_536)
+        for index in buckets.indices { buckets[index] = RedisEncodedArguments(reservingCapacity: perBucket) }
+        model.forEachRecord { id, record in
+            addField(id, to: &buckets, length: RecordCodec.recordByteCount(record)) {
+                RecordCodec.write(record: record, to: &$0)
+            }
+        }
+        for (id, followups) in model.orphans {
+            addField(id, to: &buckets, length: 1 + RecordCodec.timeByteCount * followups.count) {
+                RecordCodec.write(orphanFollowups: followups, to: &$0)
+            }
+        }
+        return buckets
+    }
+
+    /// Runs CPU-heavy work on a Dispatch thread: Swift concurrency runs on
+    /// the NIO event loops here, which must not stall for seconds.
+    private static func offloaded<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: work()) }
+        }
+    }
+
+    private static func addField(
+        _ id: RequestID, to buckets: inout [RedisEncodedArguments], length: Int, _ write: (inout ByteBuffer) -> Void
+    ) {
+        let slot = Int(id.high >> 48)
+        withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { bytes in
+            buckets[slot].argument(UnsafeRawBufferPointer(rebasing: bytes[2...]))
+        }
+        buckets[slot].argument(length: length, write)
+    }
+
+    /// The next chunk of commands and how many keys they write; nil when done.
+    mutating func next() async -> (commands: RedisEncodedCommands, keys: Int)? {
+        var commands = RedisEncodedCommands(reservingCapacity: chunkBytes + 64 * 1024)
+        var keys = 0
+        while commands.byteCount < chunkBytes {
+            switch phase {
+            case .totals:
+                let present = Symbol.all.map { (symbol: $0, stats: model.totals[$0.index]) }.filter { !$0.stats.isEmpty }
+                if !present.isEmpty {
+                    hset(totalsKey, present, into: &commands)
+                    keys += 1
+                }
+                phase = .seconds(0)
+            case .seconds(let start):
+                // A second's bucket (one HSET each) and its fine log (into MSETs).
+                let fine = model.packedFineLogs
+                let end = min(start + Self.pairsPerMSET, fine.count)
+                guard start < end else {
+                    phase = .rollups(level: 0, position: 0)
+                    continue
+                }
+                for position in start..<end {
+                    let second = fine.keys[position]
+                    let stats = AggregateModel.secondStats(second, fine.values[position]).present
+                    hset(secondKey, decimal: second, stats, into: &commands)
+                }
+                commands.command(argumentCount: 1 + 2 * (end - start))
+                commands.argument(Self.msetName)
+                for position in start..<end {
+                    let entries = fine.values[position]
+                    commands.argument(fineLogKey, decimal: fine.keys[position])
+                    commands.argument(length: FineLogEntry.byteCount * entries.count) { buffer in
+                        for entry in entries { buffer.writeInteger(entry) }
+                    }
+                }
+                keys += 2 * (end - start)
+                phase = .seconds(end)
+            case .rollups(let level, let start):
+                guard level < Self.levelsAboveSeconds.count else {
+                    phase = .uuids(0)
+                    continue
+                }
+                let rollups = model.rollups(of: Self.levelsAboveSeconds[level])
+                let end = min(start + 1000, rollups.count)
+                guard start < end else {
+                    phase = .rollups(level: level + 1, position: 0)
+                    continue
+                }
+                let key = prefix + Array("r:\(Self.levelsAboveSeconds[level].rawValue):".utf8)
+                for position in start..<end {
+                    hset(key, decimal: rollups.keys[position], rollups.values[position].present, into: &commands)
+                }
+                keys += end - start
+                phase = .rollups(level: level, position: end)
+            case .uuids(let slot):
+                if slot == 0 && uuidBuckets.isEmpty { uuidBuckets = await uuidMap.value }
+                guard slot < uuidBuckets.count else {
+                    phase = .stats
+                    continue
+                }
+                if !uuidBuckets[slot].isEmpty {
+                    let key = uuidKey + [UInt8(slot >> 8), UInt8(slot & 0xff)]
+                    commands.command([Self.hsetName, key], arguments: uuidBuckets[slot])
+                    uuidBuckets[slot] = RedisEncodedArguments()  // sent: free it
+                    keys += 1
+                }
+                phase = .uuids(slot + 1)
+            case .stats:
+                if !model.orphans.isEmpty {
+                    commands.command(argumentCount: 4)
+                    commands.argument(Self.hsetName)
+                    commands.argument(statsKey)
+                    commands.argument(Array("waiting".utf8))
+                    commands.argument([], decimal: Int64(model.orphans.count))
+                    keys += 1
+                }
+                phase = .done
+            case .done:
+                return commands.count > 0 ? (commands, keys) : nil
+            }
+        }
+        return (commands, keys)
+    }
+
+    private func hset(
+        _ key: [UInt8], decimal index: Int64? = nil, _ stats: [(symbol: Symbol, stats: BucketStats)],
+        into commands: inout RedisEncodedCommands
+    ) {
+        commands.command(argumentCount: 2 + 2 * stats.count)
+        commands.argument(Self.hsetName)
+        if let index { commands.argument(key, decimal: index) } else { commands.argument(key) }
+        for (symbol, stats) in stats {
+            commands.argument([symbol.asciiByte])
+            commands.argument(length: RecordCodec.statsByteCount) { RecordCodec.write(stats: stats, to: &$0) }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import MariaDBClient
+import RedisClient
+import StoreTestSupport
+import SymbolStreamCore
+import Testing
+
+@testable import MariaDBArchive
+@testable import RedisStore
+
+/// Batches of the log commute: written in any order, or several at once, they
+/// leave the same rows, a followup logged before its initial included.
+@Suite struct ConcurrentArchiveTests {
+    static func logged(_ store: RedisEventStore) async throws -> [[LoggedEvent]] {
+        let log = RedisEventLog(client: store.client, layout: store.layout)
+        let entries = try await store.client.withDedicatedConnection { connection in
+            try await log.read(on: connection, consumer: "test", count: 100_000, pending: false, block: nil)
+        }
+        return entries.map { entry in if case .events(_, let events) = entry { events } else { [] } }
+    }
+
+    static func migrate(_ pool: MariaDBPool) async throws {
+        let logger = TestStores.logger
+        try await pool.withConnection { try Schema.migrate($0, logger: logger) }
+    }
+
+    @Test func batchesWrittenInAnyOrderGiveTheSameRows() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 51)
+                let events = traffic.events(2500)
+                for start in stride(from: 0, to: events.count, by: 7) {
+                    _ = try await store.ingest(Array(events[start..<min(start + 7, events.count)]))
+                }
+                let batches = try await Self.logged(store)
+                #expect(batches.contains { $0.contains { $0.adopted > 0 } })
+                try await Self.migrate(pool)
+                // Last batch first: every initial commits before the followups it adopted.
+                for batch in batches.reversed() {
+                    try await pool.withConnection { try ArchiveWriter.write(batch, on: $0) }
+                }
+                var model = AggregateModel()
+                let expected = ArchiveTests.expectedRows(events, model: &model)
+                #expect(try await ArchiveTests.rows(pool) == expected)
+                // A redelivery of everything, shuffled, changes nothing.
+                var generator = SplitMix64(seed: 52)
+                for batch in batches.shuffled(using: &generator) {
+                    #expect(try await pool.withConnection { try ArchiveWriter.write(batch, on: $0) } == 0)
+                }
+                #expect(try await ArchiveTests.rows(pool) == expected)
+            }
+        }
+    }
+
+    @Test func theArchiverWritesSeveralBatchesAtOnce() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 53)
+                let events = traffic.events(3000)
+                for start in stride(from: 0, to: events.count, by: 5) {
+                    _ = try await store.ingest(Array(events[start..<min(start + 5, events.count)]))
+                }
+                var configuration = ArchiverConfiguration()
+                configuration.entriesPerRead = 2
+                configuration.concurrentBatches = 4
+                let wider = MariaDBPool(configuration: pool.configuration, size: 4, logger: TestStores.logger)
+                let concurrent = Archiver(
+                    log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
+                    logger: TestStores.logger)
+                try await concurrent.drain()
+                await wider.shutdown()
+                var model = AggregateModel()
+                #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
+                let status = try await store.pipelineStatus()
+                #expect(status.backlog == 0)
+                #expect(status.archived == Int64(try await ArchiveTests.rows(pool).count))
+                #expect(concurrent.statistics.batches > 100 && concurrent.statistics.failures == 0, "\(concurrent.statistics)")
+            }
+        }
+    }
+
+    /// Traffic without followups before their initial: no batch needs a lookup,
+    /// so every one is written beside others.
+    @Test func batchesWithoutLookupsAreAllWrittenAtOnce() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                let events = Array(
+                    SyntheticTraffic(
+                        requests: 3000, start: Timestamp(second: 1_790_812_800, offset: 0), span: 600_000_000, followupShare: 0.3, seed: 55))
+                for start in stride(from: 0, to: events.count, by: 4) {
+                    _ = try await store.ingest(Array(events[start..<min(start + 4, events.count)]))
+                }
+                let batches = try await Self.logged(store)
+                #expect(batches.allSatisfy { !ArchiveWriter.needsExclusiveWrite($0) })
+                // Put them back for the archiver.
+                _ = try await store.client.send(RedisCommand("XGROUP", "SETID", RedisArgument(store.layout.stream), "archiver", "0"))
+                var configuration = ArchiverConfiguration()
+                configuration.entriesPerRead = 1
+                configuration.concurrentBatches = 4
+                let wider = MariaDBPool(configuration: pool.configuration, size: 4, logger: TestStores.logger)
+                let archiver = Archiver(
+                    log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
+                    logger: TestStores.logger)
+                try await archiver.drain()
+                await wider.shutdown()
+                var model = AggregateModel()
+                #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
+                #expect(archiver.statistics.batches == Int64(batches.count) && archiver.statistics.failures == 0)
+            }
+        }
+    }
+
+    /// A backlog logged by the previous version: initials that adopted
+    /// followups without saying when those came. Their batches look the
+    /// followups up in the table, alone, after every batch before them.
+    @Test func entriesFromBeforeAdoptionTimesStillAttributeTheirFollowups() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 54)
+                let events = traffic.events(2000)
+                for start in stride(from: 0, to: events.count, by: 9) {
+                    _ = try await store.ingest(Array(events[start..<min(start + 9, events.count)]))
+                }
+                // Rewrite the log as the previous version wrote it: no `a` field.
+                let log = RedisEventLog(client: store.client, layout: store.layout)
+                let entries = try await store.client.withDedicatedConnection { connection in
+                    try await log.read(on: connection, consumer: "test", count: 100_000, pending: false, block: nil)
+                }
+                var legacy = 0
+                _ = try await store.client.send(RedisCommand("DEL", RedisArgument(store.layout.stream)))
+                _ = try await store.client.send(RedisCommand("FCALL", "ss_setup", "0", RedisArgument(store.layout.prefix)))
+                for entry in entries {
+                    guard case .events(_, let batch) = entry else { continue }
+                    var packed = [UInt8]()
+                    for event in batch {
+                        packed += [event.kind == .initial ? UInt8(ascii: "i") : UInt8(ascii: "f")] + event.id.bytes
+                        packed.append(event.symbol.map(\.asciiByte) ?? UInt8(ascii: "-"))
+                        packed.append(event.guess.map { $0 ? UInt8(ascii: "1") : UInt8(ascii: "0") } ?? UInt8(ascii: "-"))
+                        let time = UInt64(event.receivedAt.second) << 24 | UInt64(event.receivedAt.offset)
+                        packed += (0..<8).map { UInt8(truncatingIfNeeded: time >> (56 - 8 * $0)) }
+                        packed += [UInt8(event.adopted >> 8), UInt8(event.adopted & 0xff)]
+                        if event.adopted > 0 { legacy += 1 }
+                    }
+                    _ = try await store.client.send(
+                        RedisCommand(
+                            "XADD", RedisArgument(store.layout.stream), "*", "t", "0", "n", RedisArgument(batch.count), "e",
+                            RedisArgument(bytes: packed)))
+                }
+                #expect(legacy > 5)
+                var configuration = ArchiverConfiguration()
+                configuration.entriesPerRead = 3
+                configuration.concurrentBatches = 3
+                let wider = MariaDBPool(configuration: pool.configuration, size: 3, logger: TestStores.logger)
+                let archiver = Archiver(
+                    log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
+                    logger: TestStores.logger)
+                try await archiver.drain()
+                await wider.shutdown()
+                var model = AggregateModel()
+                #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
+            }
+        }
+    }
+
+    /// Uuids go to MariaDB as their 16 bytes: the UUID type must read them in
+    /// order, whatever their version (MariaDB stores version 1 uuids with
+    /// their time fields moved, for index locality).
+    @Test func uuidsAreStoredAsTheirText() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                let ids = [
+                    RequestID(high: 0, low: 0), RequestID(high: .max, low: .max),
+                    RequestID(high: 0x6f1c_2a4e_8b3d_1c5e, low: 0x9f70_1a2b_3c4d_5e6f),
+                    RequestID(high: 0x123e_4567_e89b_12d3, low: 0xa456_4266_1417_4000),
+                    RequestID(high: 0x0011_2233_4455_6677, low: 0xc899_aabb_ccdd_eeff),
+                ]
+                var events = [IngestEvent]()
+                for (index, id) in ids.enumerated() {
+                    let time = Timestamp(microseconds: 1_790_812_800_000_000 + Int64(index) * 1_000_001)
+                    events.append(.initial(InitialEvent(id: id, symbol: Symbol(index: index)!, guess: index % 2 == 0, receivedAt: time)))
+                    events.append(.followup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: time.microseconds + 999_999))))
+                }
+                _ = try await store.ingest(events)
+                let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
+                try await archiver.drain()
+                var model = AggregateModel()
+                let rows = try await ArchiveTests.rows(pool)
+                #expect(rows == ArchiveTests.expectedRows(events, model: &model))
+                #expect(rows.map { $0[1] }.contains("6f1c2a4e-8b3d-1c5e-9f70-1a2b3c4d5e6f"))
+                let found = try await pool.withConnection { connection in
+                    try connection.query("SELECT COUNT(*) FROM events WHERE uuid = '6f1c2a4e-8b3d-1c5e-9f70-1a2b3c4d5e6f'")[0][0].int
+                }
+                #expect(found == 2)
+            }
+        }
+    }
+
+    /// A uuid MariaDB's UUID type cannot store (byte 6 from 0x80, byte 8 from
+    /// 0x01 to 0x80) would be read from its 16 bytes as another value; the
+    /// batch sends text instead, which MariaDB refuses as a wrong value.
+    @Test func anUnstorableUUIDIsRefusedNotStoredAsAnother() async throws {
+        try await TestStores.withDatabase { pool, _ in
+            try await Self.migrate(pool)
+            let unstorable = RequestID(high: 0x27e3_ddde_bdae_86df, low: 0x0110_2392_14ce_5bc6)
+            let fine = RequestID(high: 0x27e3_ddde_bdae_86df, low: 0x8110_2392_14ce_5bc6)
+            #expect(!ArchiveWriter.storesAsIs(unstorable) && ArchiveWriter.storesAsIs(fine))
+            let events = [(fine, 1_790_812_800), (unstorable, 1_790_812_801)].map { (id: RequestID, second: Int64) in
+                LoggedEvent(
+                    streamID: "1-1", kind: .initial, id: id, symbol: Symbol(parsing: "e"), guess: true,
+                    receivedAt: Timestamp(second: second, offset: 5), adopted: 0)
+            }
+            let refused = await #expect(throws: MariaDBError.self) {
+                try await pool.withConnection { try ArchiveWriter.write(events, on: $0) }
+            }
+            #expect(refused?.code == 1292)
+            #expect(try await ArchiveTests.rows(pool) == [])
+            try await pool.withConnection { try ArchiveWriter.write([events[0]], on: $0) }
+            #expect(try await ArchiveTests.rows(pool).map { $0[1] } == ["27e3ddde-bdae-86df-8110-239214ce5bc6"])
+        }
+    }
+}

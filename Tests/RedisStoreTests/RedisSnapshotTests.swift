@@ -1,0 +1,77 @@
+import RedisClient
+import StoreTestSupport
+import Synchronization
+import SymbolStreamCore
+import Testing
+
+@testable import RedisStore
+
+/// `write(model)` (what `rebuild` ends with) builds, byte for byte, the keys
+/// live ingest builds from the same events.
+@Suite struct RedisSnapshotTests {
+    final class Progress: Sendable {
+        let values = Mutex([(Int, Int)]())
+    }
+
+    @Test func aWrittenModelEqualsLiveIngestByteForByte() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 41)
+            let events = traffic.events(3000)
+            var model = AggregateModel()
+            for event in events { _ = model.apply(event) }
+            for start in stride(from: 0, to: events.count, by: 150) {
+                _ = try await store.ingest(Array(events[start..<min(start + 150, events.count)]))
+            }
+            let live = try await store.aggregateDump()
+
+            try await store.resetAggregates()
+            #expect(try await store.aggregateDump() == [:])
+            // Small chunks, several in flight: every path of the encoder and the window.
+            let progress = Progress()
+            try await store.write(model, chunkBytes: 2048, window: 3) { done, total in progress.values.withLock { $0.append((done, total)) } }
+            let written = try await store.aggregateDump()
+
+            #expect(live.keys.filter { $0.hasPrefix("r:s:") }.count > 500)
+            #expect(live.keys.contains("stats") == !model.orphans.isEmpty)  // requests still waiting for their initial
+            #expect(Set(live.keys).symmetricDifference(written.keys).sorted() == [])
+            #expect(live.filter { written[$0.key] != $0.value }.map(\.key).sorted() == [])
+            let reported = progress.values.withLock { $0 }
+            #expect(reported.count > 10)
+            #expect(reported.first?.0 == 0)
+            #expect(reported.last.map { $0.0 == $0.1 && $0.1 == live.count } == true)
+            #expect(zip(reported, reported.dropFirst()).allSatisfy { $0.0 <= $1.0 })
+            #expect(try await StoreChecks.differences(store, model, events: events, seed: 42) == [])
+        }
+    }
+
+    @Test func anEmptyModelWritesNothing() async throws {
+        try await TestStores.withRedisStore { store in
+            try await store.write(AggregateModel())
+            #expect(try await store.keys().filter { $0 != "log" } == [])
+        }
+    }
+
+    @Test func automaticAOFRewritesArePausedAndRestored() async throws {
+        try await TestStores.withRedisStore { store in
+            try await ServerSettingsLock.shared.withLock { try await Self.checkPause(store) }
+        }
+    }
+
+    static func checkPause(_ store: RedisEventStore) async throws {
+        let setting: @Sendable () async throws -> String? = {
+            try await store.client.send(RedisCommand("CONFIG", "GET", "auto-aof-rewrite-percentage")).array?.last?.string
+        }
+        let before = try await setting()
+        try #require(before != nil && before != "0")
+        let inside = try await store.withAutomaticAOFRewritesPaused { paused in
+            (paused, try await setting())
+        }
+        #expect(inside.0 && inside.1 == "0")
+        #expect(try await setting() == before)
+        struct Failure: Error {}
+        await #expect(throws: Failure.self) {
+            try await store.withAutomaticAOFRewritesPaused { _ -> Int in throw Failure() }
+        }
+        #expect(try await setting() == before)
+    }
+}
