@@ -25,7 +25,7 @@ fi
 .data/bench/venv/bin/pip install -q -r bench/reference/requirements.txt
 
 export SYMBOLSTREAM_REDIS_PORT="${BENCH_REDIS_PORT:-6389}" SYMBOLSTREAM_MARIADB_PORT="${BENCH_MARIADB_PORT:-3389}"
-provisioning/stores.sh stop --profile bench >/dev/null 2>&1 || true
+SYMBOLSTREAM_DATA_ROOT="$PWD/.data/bench-stores" provisioning/stores.sh stop --profile bench >/dev/null 2>&1 || true
 rm -rf .data/bench-stores .data/bench/env
 SYMBOLSTREAM_DATA_ROOT="$PWD/.data/bench-stores" provisioning/stores.sh start --profile bench >/dev/null
 trap 'SYMBOLSTREAM_DATA_ROOT="$PWD/.data/bench-stores" provisioning/stores.sh stop --profile bench >/dev/null 2>&1 || true' EXIT
