@@ -12,7 +12,8 @@
 #
 # Environment:
 #   SYMBOLSTREAM_REDIS_PASSWORD       requirepass                     (default og)
-#   SYMBOLSTREAM_REDIS_APPENDFSYNC    always | everysec | no          (default everysec)
+#   SYMBOLSTREAM_REDIS_APPENDFSYNC    always | everysec | no          (default always: an
+#                                     acknowledged event survives a power cut)
 #   SYMBOLSTREAM_MARIADB_DATABASE, SYMBOLSTREAM_MARIADB_USER, SYMBOLSTREAM_MARIADB_PASSWORD
 #                                     (default og / og / og)
 #   SYMBOLSTREAM_MARIADB_BUFFER_POOL  innodb_buffer_pool_size         (default 1G)
@@ -28,7 +29,7 @@ REDIS_CONF_FILE="${REDIS_CONF_FILE:-/etc/redis/redis.conf}"
 REDIS_INCLUDE_FILE="${REDIS_INCLUDE_FILE:-/etc/redis/symbolstream.conf}"
 MARIADB_CNF_FILE="${MARIADB_CNF_FILE:-/etc/mysql/mariadb.conf.d/60-symbolstream.cnf}"
 REDIS_PASSWORD="${SYMBOLSTREAM_REDIS_PASSWORD:-og}"
-APPENDFSYNC="${SYMBOLSTREAM_REDIS_APPENDFSYNC:-everysec}"
+APPENDFSYNC="${SYMBOLSTREAM_REDIS_APPENDFSYNC:-always}"
 DB="${SYMBOLSTREAM_MARIADB_DATABASE:-og}"
 DB_USER="${SYMBOLSTREAM_MARIADB_USER:-og}"
 DB_PASSWORD="${SYMBOLSTREAM_MARIADB_PASSWORD:-og}"
