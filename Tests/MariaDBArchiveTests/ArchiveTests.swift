@@ -60,9 +60,7 @@ import Testing
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 21)
                 let events = traffic.events(3000)
-                for start in stride(from: 0, to: events.count, by: 100) {
-                    _ = try await store.ingest(Array(events[start..<min(start + 100, events.count)]))
-                }
+                try await store.ingest(events, inBatchesOf: 100)
                 var configuration = ArchiverConfiguration()
                 configuration.entriesPerRead = 3  // several transactions, adoptions across them
                 let archiver = Archiver(

@@ -18,6 +18,23 @@ import Testing
         return entries.map { entry in if case .events(_, let events) = entry { events } else { [] } }
     }
 
+    /// Drains the log with `concurrentBatches` batches of `entriesPerRead`
+    /// log entries written at once, each on a connection of its own.
+    static func drainConcurrently(
+        _ store: RedisEventStore, into pool: MariaDBPool, entriesPerRead: Int, concurrentBatches: Int
+    ) async throws -> ArchiverStatistics {
+        var configuration = ArchiverConfiguration()
+        configuration.entriesPerRead = entriesPerRead
+        configuration.concurrentBatches = concurrentBatches
+        let wider = MariaDBPool(configuration: pool.configuration, size: concurrentBatches, logger: TestStores.logger)
+        let archiver = Archiver(
+            log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
+            logger: TestStores.logger)
+        try await archiver.drain()
+        await wider.shutdown()
+        return archiver.statistics
+    }
+
     static func migrate(_ pool: MariaDBPool) async throws {
         let logger = TestStores.logger
         try await pool.withConnection { try Schema.migrate($0, logger: logger) }
@@ -28,9 +45,7 @@ import Testing
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 51)
                 let events = traffic.events(2500)
-                for start in stride(from: 0, to: events.count, by: 7) {
-                    _ = try await store.ingest(Array(events[start..<min(start + 7, events.count)]))
-                }
+                try await store.ingest(events, inBatchesOf: 7)
                 let batches = try await Self.logged(store)
                 #expect(batches.contains { $0.contains { $0.adopted > 0 } })
                 try await Self.migrate(pool)
@@ -56,24 +71,14 @@ import Testing
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 53)
                 let events = traffic.events(3000)
-                for start in stride(from: 0, to: events.count, by: 5) {
-                    _ = try await store.ingest(Array(events[start..<min(start + 5, events.count)]))
-                }
-                var configuration = ArchiverConfiguration()
-                configuration.entriesPerRead = 2
-                configuration.concurrentBatches = 4
-                let wider = MariaDBPool(configuration: pool.configuration, size: 4, logger: TestStores.logger)
-                let concurrent = Archiver(
-                    log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
-                    logger: TestStores.logger)
-                try await concurrent.drain()
-                await wider.shutdown()
+                try await store.ingest(events, inBatchesOf: 5)
+                let statistics = try await Self.drainConcurrently(store, into: pool, entriesPerRead: 2, concurrentBatches: 4)
                 var model = AggregateModel()
                 #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
                 let status = try await store.pipelineStatus()
                 #expect(status.backlog == 0)
                 #expect(status.archived == Int64(try await ArchiveTests.rows(pool).count))
-                #expect(concurrent.statistics.batches > 100 && concurrent.statistics.failures == 0, "\(concurrent.statistics)")
+                #expect(statistics.batches > 100 && statistics.failures == 0, "\(statistics)")
             }
         }
     }
@@ -86,25 +91,15 @@ import Testing
                 let events = Array(
                     SyntheticTraffic(
                         requests: 3000, start: Timestamp(second: 1_790_812_800, offset: 0), span: 600_000_000, followupShare: 0.3, seed: 55))
-                for start in stride(from: 0, to: events.count, by: 4) {
-                    _ = try await store.ingest(Array(events[start..<min(start + 4, events.count)]))
-                }
+                try await store.ingest(events, inBatchesOf: 4)
                 let batches = try await Self.logged(store)
                 #expect(batches.allSatisfy { !ArchiveWriter.needsExclusiveWrite($0) })
                 // Put them back for the archiver.
                 _ = try await store.client.send(RedisCommand("XGROUP", "SETID", RedisArgument(store.layout.stream), "archiver", "0"))
-                var configuration = ArchiverConfiguration()
-                configuration.entriesPerRead = 1
-                configuration.concurrentBatches = 4
-                let wider = MariaDBPool(configuration: pool.configuration, size: 4, logger: TestStores.logger)
-                let archiver = Archiver(
-                    log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
-                    logger: TestStores.logger)
-                try await archiver.drain()
-                await wider.shutdown()
+                let statistics = try await Self.drainConcurrently(store, into: pool, entriesPerRead: 1, concurrentBatches: 4)
                 var model = AggregateModel()
                 #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
-                #expect(archiver.statistics.batches == Int64(batches.count) && archiver.statistics.failures == 0)
+                #expect(statistics.batches == Int64(batches.count) && statistics.failures == 0)
             }
         }
     }
@@ -117,19 +112,13 @@ import Testing
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 54)
                 let events = traffic.events(2000)
-                for start in stride(from: 0, to: events.count, by: 9) {
-                    _ = try await store.ingest(Array(events[start..<min(start + 9, events.count)]))
-                }
+                try await store.ingest(events, inBatchesOf: 9)
                 // Rewrite the log as the previous version wrote it: no `a` field.
-                let log = RedisEventLog(client: store.client, layout: store.layout)
-                let entries = try await store.client.withDedicatedConnection { connection in
-                    try await log.read(on: connection, consumer: "test", count: 100_000, pending: false, block: nil)
-                }
+                let batches = try await Self.logged(store)
                 var legacy = 0
                 _ = try await store.client.send(RedisCommand("DEL", RedisArgument(store.layout.stream)))
                 _ = try await store.client.send(RedisCommand("FCALL", "ss_setup", "0", RedisArgument(store.layout.prefix)))
-                for entry in entries {
-                    guard case .events(_, let batch) = entry else { continue }
+                for batch in batches where !batch.isEmpty {
                     var packed = [UInt8]()
                     for event in batch {
                         packed += [event.kind == .initial ? UInt8(ascii: "i") : UInt8(ascii: "f")] + event.id.bytes
@@ -146,15 +135,7 @@ import Testing
                             RedisArgument(bytes: packed)))
                 }
                 #expect(legacy > 5)
-                var configuration = ArchiverConfiguration()
-                configuration.entriesPerRead = 3
-                configuration.concurrentBatches = 3
-                let wider = MariaDBPool(configuration: pool.configuration, size: 3, logger: TestStores.logger)
-                let archiver = Archiver(
-                    log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
-                    logger: TestStores.logger)
-                try await archiver.drain()
-                await wider.shutdown()
+                _ = try await Self.drainConcurrently(store, into: pool, entriesPerRead: 3, concurrentBatches: 3)
                 var model = AggregateModel()
                 #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
             }

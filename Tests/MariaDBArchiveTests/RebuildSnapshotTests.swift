@@ -19,9 +19,7 @@ import Testing
                 // the bytes do).
                 var traffic = Traffic(seed: 61)
                 let events = traffic.events(3000).sorted { $0.receivedAt < $1.receivedAt }
-                for start in stride(from: 0, to: events.count, by: 64) {
-                    _ = try await store.ingest(Array(events[start..<min(start + 64, events.count)]))
-                }
+                try await store.ingest(events, inBatchesOf: 64)
                 let live = try await store.aggregateDump()
                 let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
                 let rebuild = Rebuild(store: store, archiver: archiver, database: pool, logger: TestStores.logger)

@@ -72,9 +72,7 @@ import Testing
                     expected[event.id] = before.followups
                 }
             }
-            for start in stride(from: 0, to: events.count, by: 97) {
-                _ = try await store.ingest(Array(events[start..<min(start + 97, events.count)]))
-            }
+            try await store.ingest(events, inBatchesOf: 97)
             let entries = try await store.client.withDedicatedConnection { connection in
                 try await log.read(on: connection, consumer: "test", count: 10_000, pending: false, block: nil)
             }

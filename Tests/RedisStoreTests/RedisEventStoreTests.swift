@@ -30,10 +30,7 @@ import Testing
             var traffic = Traffic(seed: 3)
             var model = AggregateModel()
             let events = traffic.events(3000)
-            var outcomes = [IngestOutcome]()
-            for chunk in stride(from: 0, to: events.count, by: 500) {
-                outcomes += try await store.ingest(Array(events[chunk..<min(chunk + 500, events.count)]))
-            }
+            let outcomes = try await store.ingest(events, inBatchesOf: 500)
             #expect(outcomes == events.map { model.apply($0) })
             #expect(try await StoreChecks.differences(store, model, events: events, seed: 4) == [])
         }

@@ -12,11 +12,8 @@ import Testing
             var traffic = Traffic(seed: 21)
             var model = AggregateModel()
             let events = traffic.events(4000)
-            for chunk in stride(from: 0, to: events.count, by: 500) {
-                let batch = Array(events[chunk..<min(chunk + 500, events.count)])
-                _ = try await store.ingest(batch)
-                for event in batch { _ = model.apply(event) }
-            }
+            try await store.ingest(events, inBatchesOf: 500)
+            for event in events { _ = model.apply(event) }
             let times = events.map(\.receivedAt.microseconds)
             var generator = SplitMix64(seed: 22)
             var spans = [BucketSpan]()

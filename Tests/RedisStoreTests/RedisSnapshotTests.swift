@@ -19,9 +19,7 @@ import Testing
             let events = traffic.events(3000)
             var model = AggregateModel()
             for event in events { _ = model.apply(event) }
-            for start in stride(from: 0, to: events.count, by: 150) {
-                _ = try await store.ingest(Array(events[start..<min(start + 150, events.count)]))
-            }
+            try await store.ingest(events, inBatchesOf: 150)
             let live = try await store.aggregateDump()
 
             try await store.resetAggregates()
