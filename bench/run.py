@@ -11,11 +11,8 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -221,7 +218,7 @@ def case_ingest(results, env, args):
         before = get_json(url + "/health")["requests"]
         result = wrk(url, "initial.lua", args)
         after = get_json(url + "/health")["requests"]
-        health = wait_archived(PORTS["symbolstream"])
+        wait_archived(PORTS["symbolstream"])
         after_memory = redis_used_memory(env)
         accepted = (after["initials_accepted"] - before["initials_accepted"]) + (after["followups_accepted"] - before["followups_accepted"])
         rows = int(mariadb(env, "SELECT COUNT(*) FROM events", "og_bench_ingest"))

@@ -3,7 +3,6 @@ test stores (from provisioning/stores.sh's env file), talk to MariaDB through
 the `mariadb` command-line client, wait for things."""
 
 import atexit
-import json
 import os
 import random
 import signal
@@ -39,6 +38,21 @@ def store_env():
     if missing:
         raise SystemExit(f"{', '.join(missing)} not set: run ./test.sh, or `source .data/test/env` after provisioning/stores.sh start --profile test")
     return env
+
+
+def redis_cli(env, *args, check=False):
+    """One redis-cli command against the test stores' Redis; its output."""
+    out = subprocess.run(["redis-cli", "-h", env.get("SYMBOLSTREAM_REDIS_HOST", "127.0.0.1"), "-p", env["SYMBOLSTREAM_REDIS_PORT"],
+                          "--no-auth-warning", "-a", env.get("SYMBOLSTREAM_REDIS_PASSWORD", ""), *args],
+                         check=check, capture_output=True, text=True, timeout=30)
+    return out.stdout.strip()
+
+
+def expected_summary(symbol, times, followups):
+    """What /dashboard/symbol (or one object of /dashboard/range) must say
+    for a symbol whose initials came at `times` and had `followups`."""
+    return {"symbol": symbol, "count": len(times), "earliest": min(times) if times else None,
+            "latest": max(times) if times else None, "followups": followups}
 
 
 class MariaDB:
@@ -134,6 +148,15 @@ class Server:
                 return health
             time.sleep(0.2)
         raise RuntimeError(f"archive backlog not drained after {timeout}s: {self.health()['archive']}")
+
+    def command(self, *args, timeout=300, check=True):
+        """Runs a one-shot command of the built binary (`verify`, `rebuild`,
+        `archive --drain`…) against this server's prefix and database."""
+        env = dict(self.env, SYMBOLSTREAM_MARIADB_DATABASE=self.database, SYMBOLSTREAM_REDIS_PREFIX=self.prefix)
+        out = subprocess.run([self.binary, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        if check and out.returncode != 0:
+            fail(f"symbolstream {' '.join(args)} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+        return out
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.process is None or self.process.poll() is not None:

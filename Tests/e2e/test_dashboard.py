@@ -17,14 +17,13 @@ Run by ./test.sh; by hand: `source .data/test/env && python3 Tests/e2e/test_dash
 
 import datetime as dt
 import math
-import os
 import random
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid as uuidlib
-from collections import Counter, defaultdict
+from collections import Counter
 from html.parser import HTMLParser
 
 import requests

@@ -15,13 +15,12 @@ SYMBOLSTREAM_BINARY=.build/debug/symbolstream python3 Tests/e2e/test_rebuild.py`
 """
 
 import random
-import subprocess
 import time
 import uuid
 
 import requests
 
-from harness import Load, MariaDB, Server, fail, log
+from harness import Load, MariaDB, Server, fail, log, redis_cli
 
 rng = random.Random(77)
 
@@ -40,11 +39,6 @@ def snapshot(server, request_ids, ranges):
     archive = server.health()["archive"]
     answers["/health archive"] = {k: archive[k] for k in ("backlog", "archived_total", "requests_waiting_for_initial")}
     return answers
-
-
-def command(server, *args):
-    env = dict(server.env, SYMBOLSTREAM_MARIADB_DATABASE=server.database, SYMBOLSTREAM_REDIS_PREFIX=server.prefix)
-    return subprocess.run([server.binary, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 def main():
@@ -74,11 +68,9 @@ def main():
     if server.stop() != 0:
         fail("server did not stop cleanly")
 
-    redis = ["redis-cli", "-h", "127.0.0.1", "-p", server.env["SYMBOLSTREAM_REDIS_PORT"], "--no-auth-warning",
-             "-a", server.env.get("SYMBOLSTREAM_REDIS_PASSWORD", "")]
-    subprocess.run(redis + ["FLUSHALL"], check=True, capture_output=True)
-    subprocess.run(redis + ["FUNCTION", "FLUSH"], check=True, capture_output=True)
-    out = command(server, "rebuild")
+    redis_cli(server.env, "FLUSHALL", check=True)
+    redis_cli(server.env, "FUNCTION", "FLUSH", check=True)
+    out = server.command("rebuild", check=False)
     if out.returncode != 0:
         fail(f"rebuild exited {out.returncode}: {out.stdout}\n{out.stderr[-3000:]}")
     log(out.stdout.strip())
@@ -89,7 +81,7 @@ def main():
     if differences:
         fail(f"{len(differences)} answers differ after the rebuild, first: {differences[:3]}")
     log(f"all {len(before)} answers identical after FLUSHALL and rebuild")
-    out = command(server, "verify")
+    out = server.command("verify", check=False)
     if out.returncode != 0:
         fail(f"verify after rebuild: {out.stdout[-3000:]}")
     log(out.stdout.strip().splitlines()[-1])

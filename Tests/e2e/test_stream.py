@@ -12,11 +12,8 @@ Run by ./test.sh; by hand: `source .data/test/env && python3 Tests/e2e/test_stre
 """
 
 import json
-import os
 import random
-import socket
 import string
-import subprocess
 import threading
 import time
 import uuid as uuidlib
@@ -24,7 +21,7 @@ from collections import Counter, defaultdict
 
 import requests
 
-from harness import MariaDB, Server, fail, log
+from harness import MariaDB, Server, expected_summary, fail, log, redis_cli
 from wsclient import BINARY, CONTINUATION, TEXT, Closed, WebSocket
 
 CONNECTIONS = 4
@@ -149,11 +146,6 @@ class Connection(threading.Thread):
             self.errors.append(f"connection failed: {error!r}")
 
 
-def expected_summary(symbol, times, followups):
-    return {"symbol": symbol, "count": len(times), "earliest": min(times) if times else None,
-            "latest": max(times) if times else None, "followups": followups}
-
-
 def check_traffic(server, connections):
     answers, symbols, followups = {}, {}, Counter()
     for connection in connections:
@@ -275,12 +267,6 @@ def rss_kib(pid):
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
-def redis_cli(env, *args):
-    subprocess.run(["redis-cli", "-h", env.get("SYMBOLSTREAM_REDIS_HOST", "127.0.0.1"), "-p", env["SYMBOLSTREAM_REDIS_PORT"],
-                    "--no-auth-warning", "-a", env.get("SYMBOLSTREAM_REDIS_PASSWORD", ""), *args],
-                   check=True, capture_output=True)
-
-
 def check_stalled_redis(server):
     """Redis takes no writes: every message is answered 503 within the Redis
     timeout, and a client pushing as fast as it can is held back by TCP while
@@ -289,7 +275,7 @@ def check_stalled_redis(server):
     message = json.dumps([followup(str(uuidlib.UUID(int=99)))] + [
         {"type": "followup", "uuid": str(uuidlib.UUID(int=99)), "pad": "x" * 180} for _ in range(239)])
     before = rss_kib(server.process.pid)
-    redis_cli(server.env, "CLIENT", "PAUSE", "30000", "WRITE")
+    redis_cli(server.env, "CLIENT", "PAUSE", "30000", "WRITE", check=True)
     try:
         started = time.time()
         reply = json.loads(ws.request(json.dumps([followup(str(uuidlib.uuid4())), {"type": "followup"}])))
@@ -310,7 +296,7 @@ def check_stalled_redis(server):
                 time.sleep(0.01)
         grown = rss_kib(server.process.pid) - before
     finally:
-        redis_cli(server.env, "CLIENT", "UNPAUSE")
+        redis_cli(server.env, "CLIENT", "UNPAUSE", check=True)
     log(f"stalled Redis: 503 in {waited:.2f}s; client held back after {sent >> 20} MiB, server memory grew {grown >> 10} MiB")
     if sent >= 400 << 20:
         fail("the server kept reading 400 MiB while Redis was stalled")

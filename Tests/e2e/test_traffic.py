@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from harness import MariaDB, Server, fail, log
+from harness import MariaDB, Server, expected_summary, fail, log
 
 REQUESTS = 3000
 WORKERS = 8
@@ -124,16 +124,6 @@ class Traffic:
         if reason:
             with self.lock:
                 self.rejected[reason] += 1
-
-
-def expected_summary(symbol, times, followups):
-    return {
-        "symbol": symbol,
-        "count": len(times),
-        "earliest": min(times) if times else None,
-        "latest": max(times) if times else None,
-        "followups": followups,
-    }
 
 
 def main():

@@ -51,7 +51,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from harness import ROOT, Load, MariaDB, Server, fail, log  # noqa: E402
+from harness import ROOT, Load, MariaDB, Server, fail, log, redis_cli  # noqa: E402
 
 LETTERS = string.ascii_lowercase
 rng = random.Random(int(os.environ.get("SYMBOLSTREAM_FAULT_SEED", "4242")))
@@ -66,19 +66,10 @@ def stores(command):
         fail(f"stores.sh {command}: {out.stderr.strip()}")
 
 
-def symbolstream(server, *args, timeout=300, check=True):
-    """Runs a one-shot command of the built binary against the server's prefix and database."""
-    env = dict(server.env, SYMBOLSTREAM_MARIADB_DATABASE=server.database, SYMBOLSTREAM_REDIS_PREFIX=server.prefix)
-    out = subprocess.run([server.binary, *args], env=env, capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode != 0:
-        fail(f"symbolstream {' '.join(args)} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
-
-
 def check_archive(server, load, label):
     """Every acknowledged event in MariaDB exactly once, nothing unaccounted for,
     and Redis equal to a recomputation from MariaDB."""
-    symbolstream(server, "archive", "--drain")
+    server.command("archive", "--drain")
     mariadb = MariaDB(server.env, server.database)
     rows = mariadb.query("SELECT kind, uuid, COALESCE(symbol, '-'), COALESCE(guess, '-') FROM events")
     initials = Counter(r[1] for r in rows if r[0] == "initial")
@@ -106,7 +97,7 @@ def check_archive(server, load, label):
     log(f"{label}: MariaDB holds all {len(load.acked)} acknowledged initials and "
         f"{sum(load.acked_followups.values())} followups exactly once ({len(rows)} rows; "
         f"{maybe} of {len(load.uncertain)} uncertain initials were stored)")
-    out = symbolstream(server, "verify", check=False)
+    out = server.command("verify", check=False)
     if out.returncode != 0:
         fail(f"{label}: verify found differences:\n{out.stdout[-4000:]}\n{out.stderr[-2000:]}")
     log(f"{label}: {out.stdout.strip().splitlines()[-1]}")
@@ -176,13 +167,6 @@ def redis_pid():
     return int((ROOT / ".data" / profile / "redis.pid").read_text().strip())
 
 
-def redis_cli(server, *args):
-    out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", server.env["SYMBOLSTREAM_REDIS_PORT"], "--no-auth-warning",
-                          "-a", server.env.get("SYMBOLSTREAM_REDIS_PASSWORD", ""), *args],
-                         capture_output=True, text=True, timeout=30)
-    return out.stdout.strip()
-
-
 def check_outage(probe, label, down, restarting, up):
     """While down: every probe a 503 within 1 s; back: a 200 within 2 s, then only 200s."""
     while_down = probe.statuses_between(down, restarting)
@@ -240,7 +224,7 @@ def redis_crash(policy):
     an OS crash or power loss could lose the last second (see the README)."""
     def scenario():
         server = Server(seed=16 if policy == "always" else 17).start()
-        if redis_cli(server, "CONFIG", "SET", "appendfsync", policy) != "OK":
+        if redis_cli(server.env, "CONFIG", "SET", "appendfsync", policy) != "OK":
             fail(f"redis_crash: cannot set appendfsync {policy}")
         load = Load(server.url, seed=server.seed).start()
         time.sleep(3)
@@ -316,7 +300,7 @@ def mariadb_outage(outage=30):
 def kill_archiver(kills=6):
     server = Server(seed=14, extra_args=["--no-archiver"]).start()
     server.wait_healthy(need_mariadb=True)
-    symbolstream(server, "migrate")
+    server.command("migrate")
     load = Load(server.url, seed=server.seed).start()
     time.sleep(6)  # a backlog to work through
     backlog = server.health()["archive"]["backlog"]
@@ -341,10 +325,7 @@ def kill_archiver(kills=6):
         if "re-archiving entries left pending" in text:
             redelivered += 1
         # Read, not yet acknowledged: the entries it held are pending.
-        pending = int(subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-p", server.env["SYMBOLSTREAM_REDIS_PORT"], "--no-auth-warning",
-             "-a", server.env.get("SYMBOLSTREAM_REDIS_PASSWORD", ""), "XPENDING", server.prefix + "log", "archiver"],
-            capture_output=True, text=True).stdout.split("\n")[0] or 0)
+        pending = int(redis_cli(server.env, "XPENDING", server.prefix + "log", "archiver").split("\n")[0] or 0)
         if pending > 0:
             mid_batch += 1
     time.sleep(2)

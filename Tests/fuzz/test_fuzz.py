@@ -42,14 +42,6 @@ EXAMPLES = int(os.environ.get("SYMBOLSTREAM_FUZZ_EXAMPLES", "400"))
 SEED = os.environ.get("SYMBOLSTREAM_FUZZ_SEED", "20170628")
 
 
-def command(server, *args, check=True):
-    env = dict(server.env, SYMBOLSTREAM_MARIADB_DATABASE=server.database, SYMBOLSTREAM_REDIS_PREFIX=server.prefix)
-    out = subprocess.run([server.binary, *args], env=env, capture_output=True, text=True, timeout=300)
-    if check and out.returncode != 0:
-        fail(f"symbolstream {' '.join(args)} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
-
-
 def raw(server, data, timeout=10):
     """Sends bytes as they are; returns (status or None, body, seconds until closed)."""
     started = time.time()
@@ -275,7 +267,7 @@ def main():
         fail(f"after the fuzz run MariaDB holds {rows} events; the service accepted {accepted} in all")
     if health["unavailable"] != 0:
         fail(f"{health['unavailable']} requests met an unavailable store during the fuzz run")
-    out = command(server, "verify", check=False)
+    out = server.command("verify", check=False)
     if out.returncode != 0:
         fail(f"verify after the fuzz run: {out.stdout[-3000:]}")
     log(f"after the fuzz run: {rows} rows, each an accepted event; {out.stdout.strip().splitlines()[-1]}")
