@@ -234,13 +234,17 @@ struct RedisClientTests {
                 #expect(entries?.count == 1)
                 #expect(entries?.first?.array?[1] == .array([.bulkString(Array("k".utf8)), .bulkString(Array("v".utf8))]))
 
-                // Cancelling the task aborts a blocking command at once.
+                // Cancelling the task aborts a blocking command at once. The connection is
+                // named so the test can wait until Redis reports it blocked: cancelling any
+                // earlier would abort the acquisition, not the command in flight.
+                let name = "blocked-\(UInt32.random(in: 0 ... .max))"
                 let blockedTask = Task {
                     try await client.withDedicatedConnection { connection in
-                        try await connection.send(RedisCommand("BLPOP", RedisArgument(TestRedis.key("never")), 10, timeout: .seconds(11)))
+                        _ = try await connection.send(RedisCommand("CLIENT", "SETNAME", RedisArgument(name)))
+                        return try await connection.send(RedisCommand("BLPOP", RedisArgument(TestRedis.key("never")), 10, timeout: .seconds(11)))
                     }
                 }
-                try await Task.sleep(for: .milliseconds(200))
+                try await Self.waitUntilBlocked(client, name: name)
                 let (cancelTime, cancelled) = await timed {
                     blockedTask.cancel()
                     return await redisError { try await blockedTask.value }
@@ -318,6 +322,20 @@ struct RedisClientTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         return slowest
+    }
+
+    /// Polls `CLIENT LIST` until the connection called `name` is blocked in BLPOP.
+    private static func waitUntilBlocked(_ client: RedisClient, name: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let reply = try await client.send(RedisCommand("CLIENT", "LIST"))
+            let clients = reply.string ?? ""
+            if clients.split(separator: "\n").contains(where: { $0.contains(" name=\(name) ") && $0.contains(" cmd=blpop ") }) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("connection \(name) never blocked in BLPOP")
     }
 
     private static func addLater(_ client: RedisClient, stream: RedisArgument) async throws -> RESPValue {
