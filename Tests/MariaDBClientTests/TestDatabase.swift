@@ -50,14 +50,28 @@ final class TestDatabase: Sendable {
     }()
 
     /// A fresh database, and the configuration pointing at it; dropped after `body`.
+    /// The blocking C calls run off Swift concurrency's pool: with two cores it has
+    /// two threads, and a CREATE or DROP DATABASE waiting on an fsync there stalls
+    /// every other test in the process.
     func withScratchDatabase<T>(_ body: (MariaDBConfiguration) async throws -> T) async throws -> T {
         let name = "\(configuration.database)_c\(String(UInt64.random(in: 0..<UInt64.max), radix: 36))"
-        let admin = try MariaDBConnection(configuration: configuration)
-        try admin.execute("CREATE DATABASE `\(name)` CHARACTER SET utf8mb4")
-        defer { try? admin.execute("DROP DATABASE `\(name)`") }
+        try await Self.onAdminConnection(configuration, "CREATE DATABASE `\(name)` CHARACTER SET utf8mb4")
         var scratch = configuration
         scratch.database = name
-        return try await body(scratch)
+        do {
+            let result = try await body(scratch)
+            try? await Self.onAdminConnection(configuration, "DROP DATABASE `\(name)`")
+            return result
+        } catch {
+            try? await Self.onAdminConnection(configuration, "DROP DATABASE `\(name)`")
+            throw error
+        }
+    }
+
+    private static func onAdminConnection(_ configuration: MariaDBConfiguration, _ statement: String) async throws {
+        try await MariaDBTestServer.offPool {
+            try MariaDBConnection(configuration: configuration).execute(statement)
+        }
     }
 
     /// A fresh database and a pool on it.
@@ -76,10 +90,12 @@ final class TestDatabase: Sendable {
     }
 
     /// A fresh database and a connection on it (for the synchronous API).
-    func withConnection<T>(_ body: (MariaDBConnection) throws -> T) async throws -> T {
+    /// `body` runs on a thread of its own, off Swift concurrency's pool.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (MariaDBConnection) throws -> T) async throws -> T {
         try await withScratchDatabase { configuration in
-            let connection = try MariaDBConnection(configuration: configuration)
-            return try body(connection)
+            try await MariaDBTestServer.offPool {
+                try body(MariaDBConnection(configuration: configuration))
+            }
         }
     }
 }
