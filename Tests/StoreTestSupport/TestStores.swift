@@ -14,17 +14,12 @@ public enum TestStores {
         guard values["SYMBOLSTREAM_REDIS_PORT"] == nil else { return values }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("provisioning/stores.sh").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, "start", "--profile", "test"]
-        do {
-            try process.run()
-            process.waitUntilExit()
-        } catch {
-            fatalError("cannot start the test stores with \(script): \(error)")
-        }
+        // system(3), not Foundation's Process: the test runner blocks SIGCHLD,
+        // which Process waits for, so `waitUntilExit()` could hang forever on
+        // a script that had long exited.
+        let status = system("/bin/bash '\(script)' start --profile test")
         let envFile = root.appendingPathComponent(".data/test/env").path
-        guard process.terminationStatus == 0, let text = try? String(contentsOfFile: envFile, encoding: .utf8) else {
+        guard status == 0, let text = try? String(contentsOfFile: envFile, encoding: .utf8) else {
             fatalError("provisioning/stores.sh start --profile test failed; run ./test.sh")
         }
         for line in text.split(separator: "\n") {
