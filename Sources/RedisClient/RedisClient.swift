@@ -30,6 +30,8 @@ public final class RedisClient: Service, Sendable {
         var slots: [RedisConnection?]
         /// The non-nil slots, kept apart so that picking a connection is an index.
         var live: [RedisConnection] = []
+        /// The same by event loop (slot `i` lives on loop `i % liveByLoop.count`).
+        var liveByLoop: [[RedisConnection]]
         var next: UInt = 0
         var isRunning = false
         var unavailableReason = "not connected yet"
@@ -37,6 +39,9 @@ public final class RedisClient: Service, Sendable {
         mutating func setSlot(_ slot: Int, _ connection: RedisConnection?) {
             self.slots[slot] = connection
             self.live = self.slots.compactMap { $0 }
+            for loop in self.liveByLoop.indices {
+                self.liveByLoop[loop] = stride(from: loop, to: self.slots.count, by: self.liveByLoop.count).compactMap { self.slots[$0] }
+            }
         }
     }
 
@@ -56,7 +61,8 @@ public final class RedisClient: Service, Sendable {
         self.logger = logger
         self.onConnect = onConnect
         self.slotCount = max(1, configuration.connectionCount)
-        self.state = NIOLockedValueBox(State(slots: Array(repeating: nil, count: self.slotCount)))
+        self.state = NIOLockedValueBox(
+            State(slots: Array(repeating: nil, count: self.slotCount), liveByLoop: Array(repeating: [], count: self.eventLoops.count)))
     }
 
     /// Keeps the pool connected until graceful shutdown or cancellation, then closes the
@@ -147,11 +153,30 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
+    /// How many event loops the pool's connections are spread over: callers
+    /// that batch per loop (see ``currentLane``) keep this many batches.
+    public var laneCount: Int { min(self.eventLoops.count, self.slotCount) }
+
+    /// The lane (event loop) the caller runs on, or 0 off the pool's loops.
+    public var currentLane: Int {
+        let lanes = self.laneCount
+        for lane in 0..<lanes where self.eventLoops[lane].inEventLoop { return lane }
+        return 0
+    }
+
     private func nextConnection() throws(RedisClientError) -> RedisConnection {
+        // A connection on the caller's own event loop when there is a live one: the
+        // command is written, and its reply resumes the caller, without waking
+        // another thread.
+        let loop = self.eventLoops.count > 1 ? self.eventLoops.firstIndex(where: { $0.inEventLoop }) : nil
         // NIOLockedValueBox rethrows untyped errors, so the outcome travels as a Result.
         let picked: Result<RedisConnection, RedisClientError> = self.state.withLockedValue { state in
             guard !state.live.isEmpty else { return .failure(.unavailable(state.unavailableReason)) }
             state.next &+= 1
+            if let loop, !state.liveByLoop[loop].isEmpty {
+                let local = state.liveByLoop[loop]
+                return .success(local[Int(state.next % UInt(local.count))])
+            }
             return .success(state.live[Int(state.next % UInt(state.live.count))])
         }
         return try picked.get()

@@ -19,15 +19,22 @@ public final class RedisEventStore: EventStore {
         self.layout = layout
         let prefix = RedisArgument(layout.prefix)
         self.prefix = prefix
-        // Two calls in flight per connection keep every connection busy while
-        // the next batch fills.
-        self.batcher = RequestBatcher(maximumSenders: 2 * max(1, client.configuration.connectionCount), maximumBatch: Self.maximumBatch) {
+        // A queue per event loop (see `RequestBatcher`); two calls in flight
+        // per connection keep every connection busy while the next batch fills.
+        let lanes = client.laneCount
+        let connectionsPerLane = max(1, client.configuration.connectionCount / lanes)
+        self.batcher = RequestBatcher(
+            lanes: lanes, currentLane: { [client] in client.currentLane }, maximumSenders: 2 * connectionsPerLane,
+            maximumBatch: Self.maximumBatch
+        ) {
             [client] events in
             try await Self.ingest(events, replay: false, prefix: prefix, client: client)
         }
         // Concurrent symbol dashboards share one HMGET of the symbols they ask for.
         let totals = RedisArgument(layout.totals)
-        self.summaries = RequestBatcher(maximumSenders: max(1, client.configuration.connectionCount), maximumBatch: 1024) {
+        self.summaries = RequestBatcher(
+            lanes: lanes, currentLane: { [client] in client.currentLane }, maximumSenders: connectionsPerLane, maximumBatch: 1024
+        ) {
             [client] symbols in
             try await Self.summaries(of: symbols, totals: totals, client: client, prefix: prefix)
         }

@@ -8,6 +8,10 @@ import Synchronization
 /// A request is always answered by a call that started after it arrived, so
 /// batching never serves a stale read or reorders a write before its caller
 /// asked for it.
+///
+/// Requests queue by lane, one per event loop that has a Redis connection:
+/// a batch then starts, goes out, and resumes its callers on the thread they
+/// run on, with no other thread to wake on the way.
 final class RequestBatcher<Request: Sendable, Reply: Sendable>: Sendable {
     typealias Send = @Sendable ([Request]) async throws -> [Reply]
 
@@ -21,39 +25,52 @@ final class RequestBatcher<Request: Sendable, Reply: Sendable>: Sendable {
         var senders = 0
     }
 
-    private let state = Mutex(State())
+    private final class Lane: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let lanes: [Lane]
+    private let currentLane: @Sendable () -> Int
     private let maximumSenders: Int
     private let maximumBatch: Int
     private let send: Send
 
     /// - Parameters:
-    ///   - maximumSenders: calls in flight at once (about one per connection).
+    ///   - lanes: independent queues (one per event loop).
+    ///   - currentLane: the caller's lane, in `0..<lanes`.
+    ///   - maximumSenders: calls in flight at once per lane (about one per connection).
     ///   - maximumBatch: requests per call at most.
     ///   - send: answers a batch, one reply per request in the same order.
-    init(maximumSenders: Int, maximumBatch: Int, send: @escaping Send) {
-        precondition(maximumSenders > 0 && maximumBatch > 0)
+    init(
+        lanes: Int = 1, currentLane: @escaping @Sendable () -> Int = { 0 }, maximumSenders: Int, maximumBatch: Int,
+        send: @escaping Send
+    ) {
+        precondition(lanes > 0 && maximumSenders > 0 && maximumBatch > 0)
+        self.lanes = (0..<lanes).map { _ in Lane() }
+        self.currentLane = currentLane
         self.maximumSenders = maximumSenders
         self.maximumBatch = maximumBatch
         self.send = send
     }
 
     func submit(_ request: Request) async throws -> Reply {
-        try await withCheckedThrowingContinuation { continuation in
-            let startSender = state.withLock { state in
+        let lane = lanes[min(max(currentLane(), 0), lanes.count - 1)]
+        return try await withCheckedThrowingContinuation { continuation in
+            let startSender = lane.state.withLock { state in
                 state.queue.append(Waiter(request: request, continuation: continuation))
                 guard state.senders < maximumSenders else { return false }
                 state.senders += 1
                 return true
             }
             if startSender {
-                Task { await self.sendUntilEmpty() }
+                Task { await self.sendUntilEmpty(lane) }
             }
         }
     }
 
-    private func sendUntilEmpty() async {
+    private func sendUntilEmpty(_ lane: Lane) async {
         while true {
-            let batch = state.withLock { state -> [Waiter] in
+            let batch = lane.state.withLock { state -> [Waiter] in
                 if state.queue.count <= maximumBatch {
                     defer { state.queue = [] }
                     if state.queue.isEmpty { state.senders -= 1 }

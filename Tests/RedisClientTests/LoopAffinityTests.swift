@@ -1,0 +1,56 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import RedisClient
+import Testing
+
+/// Runs a task's jobs on one event loop, as a handler runs on its
+/// connection's loop in the service (where NIO is the global executor).
+private final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+@Suite("RedisClient sends on the caller's event loop", .enabled(if: TestRedis.isAvailable))
+struct LoopAffinityTests {
+    @Test func aCommandFromAnEventLoopGoesOutOnThatLoopsConnection() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        try await TestRedis.withConfiguration { configuration in
+            // Which Redis client id each loop's connection has.
+            let idByLoop = NIOLockedValueBox([Int: Int64]())
+            let client = RedisClient(configuration: configuration, eventLoopGroup: group, logger: TestRedis.logger) { connection in
+                let id = try await connection.send(RedisCommand("CLIENT", "ID")).int
+                let loop = loops.firstIndex { $0 === connection.eventLoop }
+                idByLoop.withLockedValue { $0[loop ?? -1] = id }
+            }
+            #expect(client.laneCount == 2)
+            try await TestRedis.withRunningClient(client) {
+                try await client.waitUntilAvailable(timeout: .seconds(5))
+                while client.liveConnectionCount < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                let ids = idByLoop.withLockedValue { $0 }
+                #expect(Set(ids.keys) == [0, 1])
+                for (index, loop) in loops.enumerated() {
+                    let (lane, seen) = try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
+                        var seen = Set<Int64>()
+                        for _ in 0..<20 { seen.insert(try await client.send(RedisCommand("CLIENT", "ID")).int ?? -1) }
+                        return (client.currentLane, seen)
+                    }
+                    #expect(lane == index)
+                    #expect(seen == [ids[index]!], "loop \(index) used connections \(seen), its own is \(ids[index]!)")
+                }
+                // Off the loops, commands go round-robin over both.
+                var seen = Set<Int64>()
+                for _ in 0..<20 { seen.insert(try await client.send(RedisCommand("CLIENT", "ID")).int ?? -1) }
+                #expect(seen == Set(ids.values))
+            }
+        }
+        try await group.shutdownGracefully()
+    }
+}
