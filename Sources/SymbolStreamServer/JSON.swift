@@ -1,3 +1,4 @@
+import NIOCore
 import SymbolStreamCore
 
 /// A small JSON value that keeps object keys in the order written, so
@@ -19,39 +20,72 @@ public enum JSONValue: Sendable, Hashable, ExpressibleByStringLiteral, Expressib
     public func hash(into hasher: inout Hasher) { hasher.combine(serialized) }
 
     public var serialized: String {
-        var output = ""
+        String(buffer: encoded)
+    }
+
+    /// The JSON text, as a response body takes it.
+    public var encoded: ByteBuffer {
+        var output = ByteBuffer()
+        output.reserveCapacity(128)
         write(into: &output)
         return output
     }
 
-    public func write(into output: inout String) {
+    public func write(into output: inout ByteBuffer) {
         switch self {
         case .string(let text): Self.writeString(text, into: &output)
-        case .int(let value): output += String(value)
-        case .double(let value): output += value.isFinite ? String(value) : "null"
-        case .bool(let value): output += value ? "true" : "false"
-        case .null: output += "null"
+        case .int(let value): output.writeString(String(value))
+        case .double(let value): output.writeString(value.isFinite ? String(value) : "null")
+        case .bool(let value): output.writeStaticString(value ? "true" : "false")
+        case .null: output.writeStaticString("null")
         case .array(let items):
-            output += "["
+            output.writeInteger(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { output.writeInteger(UInt8(ascii: ",")) }
                 item.write(into: &output)
             }
-            output += "]"
+            output.writeInteger(UInt8(ascii: "]"))
         case .object(let members):
-            output += "{"
+            output.writeInteger(UInt8(ascii: "{"))
             for (index, (key, value)) in members.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { output.writeInteger(UInt8(ascii: ",")) }
                 Self.writeString(key, into: &output)
-                output += ":"
+                output.writeInteger(UInt8(ascii: ":"))
                 value.write(into: &output)
             }
-            output += "}"
+            output.writeInteger(UInt8(ascii: "}"))
         }
+    }
+
+    static func writeString(_ text: String, into output: inout ByteBuffer) {
+        output.writeInteger(UInt8(ascii: "\""))
+        if isPlain(text) {
+            output.writeString(text)
+        } else {
+            var escaped = ""
+            writeEscaped(text, into: &escaped)
+            output.writeString(escaped)
+        }
+        output.writeInteger(UInt8(ascii: "\""))
     }
 
     static func writeString(_ text: String, into output: inout String) {
         output += "\""
+        if isPlain(text) { output += text } else { writeEscaped(text, into: &output) }
+        output += "\""
+    }
+
+    /// Printable ASCII with nothing to escape, as nearly every string here is
+    /// (keys, letters, times, uuids): copied as it is, without a walk over
+    /// its scalars.
+    private static func isPlain(_ text: String) -> Bool {
+        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        }
+        return plain == true
+    }
+
+    private static func writeEscaped(_ text: String, into output: inout String) {
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""
@@ -66,7 +100,6 @@ public enum JSONValue: Sendable, Hashable, ExpressibleByStringLiteral, Expressib
             default: output.unicodeScalars.append(scalar)
             }
         }
-        output += "\""
     }
 }
 

@@ -12,7 +12,7 @@ extension Response {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
         var headers = jsonHeaders
         headers.append(contentsOf: extra)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: value.encoded))
     }
 
     /// The error shape every 4xx/5xx uses: `{"error": "<what was wrong>"}`.
