@@ -31,22 +31,31 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let date = CivilDate(daysSinceEpoch: days)
         let secondOfDay = inDay / Self.microsecondsPerSecond
         let fraction = inDay % Self.microsecondsPerSecond
-        var text = [UInt8]()
-        text.reserveCapacity(26)
-        text.appendDigits(date.year, count: 4)
-        text.append(UInt8(ascii: "-"))
-        text.appendDigits(Int64(date.month), count: 2)
-        text.append(UInt8(ascii: "-"))
-        text.appendDigits(Int64(date.day), count: 2)
-        text.append(UInt8(ascii: " "))
-        text.appendDigits(secondOfDay / 3600, count: 2)
-        text.append(UInt8(ascii: ":"))
-        text.appendDigits(secondOfDay / 60 % 60, count: 2)
-        text.append(UInt8(ascii: ":"))
-        text.appendDigits(secondOfDay % 60, count: 2)
-        text.append(UInt8(ascii: "."))
-        text.appendDigits(fraction, count: 6)
-        return String(decoding: text, as: UTF8.self)
+        // Written in place (no array per field): every dashboard answer formats
+        // two of these per symbol.
+        return String(unsafeUninitializedCapacity: 26) { text in
+            var end = 0
+            func put(_ value: Int64, digits count: Int, then separator: UInt8?) {
+                var rest = value
+                for index in stride(from: end + count - 1, through: end, by: -1) {
+                    text[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                }
+                end += count
+                if let separator {
+                    text[end] = separator
+                    end += 1
+                }
+            }
+            put(date.year, digits: 4, then: UInt8(ascii: "-"))
+            put(Int64(date.month), digits: 2, then: UInt8(ascii: "-"))
+            put(Int64(date.day), digits: 2, then: UInt8(ascii: " "))
+            put(secondOfDay / 3600, digits: 2, then: UInt8(ascii: ":"))
+            put(secondOfDay / 60 % 60, digits: 2, then: UInt8(ascii: ":"))
+            put(secondOfDay % 60, digits: 2, then: UInt8(ascii: "."))
+            put(fraction, digits: 6, then: nil)
+            return end
+        }
     }
 }
 
@@ -171,17 +180,6 @@ private struct DigitReader {
     }
 }
 
-extension [UInt8] {
-    mutating func appendDigits(_ value: Int64, count: Int) {
-        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: count)
-        var rest = value
-        for index in stride(from: count - 1, through: 0, by: -1) {
-            digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-        }
-        append(contentsOf: digits)
-    }
-}
 
 extension Int64 {
     /// Division rounding towards negative infinity (bucket arithmetic must not
