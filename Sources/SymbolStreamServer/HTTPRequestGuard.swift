@@ -132,11 +132,11 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // dropping) what the client still sends: closing with unread input
         // would reset the connection and could destroy the answer before the
         // client reads it. The client closes, or we do after a grace period.
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            let context = loopBound.value
+            let (handler, context) = loopBound.value
             context.close(mode: .output, promise: nil)
-            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { self.end(context) }
+            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { handler.end(context) }
         }
     }
 
