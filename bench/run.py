@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import time
 import urllib.request
@@ -22,7 +23,7 @@ BENCH = ROOT / "bench"
 DATA = ROOT / ".data" / "bench"
 BIN = ROOT / ".build" / "release"
 PROFILE = "bench"
-PORTS = {"symbolstream": 5301, "noop": 5302, "flask-null": 5303, "flask-sqlite": 5304, "flask-sqlite-1m": 5305}
+PORTS = {"symbolstream": 5301, "symbolstream-small": 5306, "noop": 5302, "flask-null": 5303, "flask-sqlite": 5304, "flask-sqlite-1m": 5305}
 PERIOD = ("2026-10-01", "2026-10-31")  # the month the preloaded events span (30 days)
 
 
@@ -146,6 +147,28 @@ def wrk(url, script, args, env_extra=None, connections=None):
     return result
 
 
+def interleaved(runs, args, rounds=3):
+    """Runs of a few servers in turns, `rounds` times over the usual duration
+    in all, and for each its median figures. A shared 2-core host drifts by
+    ±20% within minutes; a ratio of runs taken minutes apart measures that
+    drift more than the servers, a ratio of medians of alternating runs does
+    not. `runs`: (key, url, script) each."""
+    turn = argparse.Namespace(**vars(args))
+    turn.duration = max(3, round(args.duration / rounds))
+    seen = {key: [] for key, _, _ in runs}
+    for _ in range(rounds):
+        for key, url, script in runs:
+            seen[key].append(wrk(url, script, turn))
+    results = {}
+    for key, figures in seen.items():
+        result = {name: statistics.median(f[name] for f in figures) for name in ("rps", "p50_us", "p99_us", "mean_us")}
+        result.update({name: sum(f[name] for f in figures) for name in ("requests", "errors", "non2xx")})
+        result["rounds"] = [round(f["rps"]) for f in figures]
+        result["text"] = "\n".join(f["text"] for f in figures)
+        results[key] = result
+    return results
+
+
 def calibrate(url, script, rate, args):
     """wrk's pacing (common.lua) waits a whole number of ms before each
     request of a connection, so a connection's rate also depends on the
@@ -176,15 +199,16 @@ def paced(url, script, rate, args, seconds=None):
 
 # ---------------------------------------------------------------- cases
 
-def case_ceilings(results, args):
-    log("no-op Hummingbird ceiling")
+NOOP_URL = f"http://127.0.0.1:{PORTS['noop']}"
+
+
+def start_ceiling():
+    """The no-op Hummingbird server, up for the whole run: each SymbolStream
+    throughput case alternates with it (`interleaved`)."""
+    log("no-op Hummingbird ceiling (measured in turns beside each case)")
     noop = Process("noop", [str(BIN / "noop-server"), str(PORTS["noop"])])
-    try:
-        wait_http(f"http://127.0.0.1:{PORTS['noop']}/dashboard/symbol/e")
-        results["noop_initial"] = wrk(f"http://127.0.0.1:{PORTS['noop']}", "initial.lua", args)
-        results["noop_symbol"] = wrk(f"http://127.0.0.1:{PORTS['noop']}", "symbol.lua", args)
-    finally:
-        noop.stop()
+    wait_http(f"{NOOP_URL}/dashboard/symbol/e")
+    return noop
 
 
 def flask(name, backend, database, workers):
@@ -216,7 +240,8 @@ def case_ingest(results, env, args):
     try:
         before_memory = redis_used_memory(env)
         before = get_json(url + "/health")["requests"]
-        result = wrk(url, "initial.lua", args)
+        turns = interleaved([("noop_initial", NOOP_URL, "initial.lua"), ("ingest", url, "initial.lua")], args)
+        results["noop_initial"], result = turns["noop_initial"], turns["ingest"]
         after = get_json(url + "/health")["requests"]
         wait_archived(PORTS["symbolstream"])
         after_memory = redis_used_memory(env)
@@ -226,28 +251,30 @@ def case_ingest(results, env, args):
         result["archived_rows"] = rows
         result["memory_per_request"] = (after_memory - before_memory) / max(1, accepted)
         results["ingest"] = result
-        log(f"  {result['rps']:.0f} req/s, {accepted} events, {rows} rows in MariaDB, "
+        log(f"  {result['rps']:.0f} req/s (turns {result['rounds']}; no-op {results['noop_initial']['rounds']}), "
+            f"{accepted} events, {rows} rows in MariaDB, "
             f"{result['memory_per_request']:.1f} B/request in Redis")
 
         half = result["rps"] / 2
         log(f"  latency at half of max throughput (~{half:.0f} req/s)")
         results["ingest_half"] = paced(url, "initial.lua", half, args)
 
-        rate = result["rps"] * 0.8
-        log(f"  archive lag at 80% of max throughput (~{rate:.0f} req/s)")
+        # At full load rather than paced to 80%: the archiver has the most to
+        # keep up with there, so its lag bounds the lag at 80%, and no pacing
+        # can miss its rate when the host slows down mid-run.
+        log("  archive lag at full load (bounds the lag at 80% of max)")
         lags = []
-        delay, connections = calibrate(url, "initial.lua", rate, args)
         runner = subprocess.Popen(
-            ["wrk", f"-t{args.threads}", f"-c{connections}", f"-d{args.duration}s", "-s",
+            ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "-s",
              str(BENCH / "wrk" / "initial.lua"), url],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ, WRK_DELAY_MS=str(delay)))
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         while runner.poll() is None:
             lags.append(get_json(url + "/health")["archive"]["lag_seconds"])
             time.sleep(0.25)
         out = runner.stdout.read()
         achieved = float(re.search(r"WRK_RESULT rps=([\d.]+)", out).group(1))
-        results["archive_lag"] = {"max_lag": max(lags), "samples": len(lags), "rps": achieved, "target_rps": rate,
-                                  "connections": connections}
+        results["archive_lag"] = {"max_lag": max(lags), "samples": len(lags), "rps": achieved, "full_load": True,
+                                  "connections": args.connections}
         log(f"  max archive lag {max(lags):.3f}s at {achieved:.0f} req/s")
     finally:
         server.stop()
@@ -262,7 +289,8 @@ def case_ingest_always(results, env, args):
     url = f"http://127.0.0.1:{PORTS['symbolstream']}"
     try:
         before = get_json(url + "/health")["requests"]
-        result = wrk(url, "initial.lua", args)
+        turns = interleaved([("noop_initial", NOOP_URL, "initial.lua"), ("ingest", url, "initial.lua")], args)
+        results["noop_initial"], result = turns["noop_initial"], turns["ingest"]
         after = get_json(url + "/health")["requests"]
         wait_archived(PORTS["symbolstream"])
         result["accepted"] = (after["initials_accepted"] - before["initials_accepted"]) + (
@@ -300,24 +328,19 @@ def case_stream(results, env, args):
         server.stop()
 
 
-def serve_existing(env, database, prefix):
+def serve_existing(env, database, prefix, name="symbolstream"):
     """symbolstream serve on data loaded before (no fresh database)."""
-    server = Process("symbolstream", [str(BIN / "symbolstream"), "serve", "--port", str(PORTS["symbolstream"])],
+    server = Process(name, [str(BIN / "symbolstream"), "serve", "--port", str(PORTS[name])],
                      env=dict(env, SYMBOLSTREAM_MARIADB_DATABASE=database, SYMBOLSTREAM_REDIS_PREFIX=prefix,
                               SYMBOLSTREAM_LOG_LEVEL="warning"))
-    wait_http(f"http://127.0.0.1:{PORTS['symbolstream']}/health")
+    wait_http(f"http://127.0.0.1:{PORTS[name]}/health")
     return server
 
 
 def case_small(results, env, args):
-    log("SymbolStream at 10k stored requests: /dashboard/symbol")
+    log("SymbolStream at 10k stored requests (read beside the 10M set in the large case)")
     mariadb(env, "DROP DATABASE IF EXISTS og_bench_small; CREATE DATABASE og_bench_small;")
     symbolstream(env, "og_bench_small", "bs:", "load", "--requests", "10000", "--from", PERIOD[0], "--days", "30", name="load-small")
-    server = serve_existing(env, "og_bench_small", "bs:")
-    try:
-        results["symbol_10k"] = wrk(f"http://127.0.0.1:{PORTS['symbolstream']}", "symbol.lua", args)
-    finally:
-        server.stop()
 
 
 def case_large(results, env, args):
@@ -332,10 +355,16 @@ def case_large(results, env, args):
     log(f"  loaded in {seconds:.0f}s ({n / seconds:.0f} requests/s), {rows:,} rows archived")
 
     server = serve_existing(env, "og_bench_large", "bl:")
+    small = serve_existing(env, "og_bench_small", "bs:", name="symbolstream-small")
     try:
         url = f"http://127.0.0.1:{PORTS['symbolstream']}"
-        log("  /dashboard/symbol")
-        results["symbol_large"] = wrk(url, "symbol.lua", args)
+        log(f"  /dashboard/symbol at {n:,} and at 10k requests, in turns with the no-op")
+        turns = interleaved([("noop_symbol", NOOP_URL, "symbol.lua"),
+                             ("symbol_10k", f"http://127.0.0.1:{PORTS['symbolstream-small']}", "symbol.lua"),
+                             ("symbol_large", url, "symbol.lua")], args)
+        results.update(turns)
+        log("  " + ", ".join(f"{key} {turns[key]['rps']:,.0f} req/s (turns {turns[key]['rounds']})" for key in turns))
+        small.stop()
         log("  /dashboard/range over the month")
         # One connection: the latency of a range read itself, not queueing.
         results["range_large"] = wrk(url, "range.lua", args, {"RANGE_LOWER": PERIOD[0], "RANGE_UPPER": PERIOD[1]}, connections=1)
@@ -345,6 +374,7 @@ def case_large(results, env, args):
         month = get_json(f"{url}/dashboard/range/{PERIOD[0]}/{PERIOD[1]}")
         results["range_large"]["count"] = sum(s["count"] for s in month)
     finally:
+        small.stop()
         server.stop()
 
     log("  rebuild from MariaDB")
@@ -436,9 +466,14 @@ def write_report(results, args, command, started):
     row("Redis memory per request", f"{r['memory']['per_request']:.1f} bytes ({r['memory']['requests']:,} requests at 20k/s density)",
         "≤ 64 bytes", r["memory"]["per_request"] <= 64)
     lag = r["archive_lag"]
-    row("Archive lag at 80% of max",
-        f"max {lag['max_lag']:.3f} s at {lag['rps']:,.0f} req/s ({lag['rps'] / ingest['rps']:.0%} of max)", "≤ 1 s",
-        lag["max_lag"] <= 1 and lag["rps"] >= 0.75 * ingest["rps"])
+    if lag.get("full_load"):
+        row("Archive lag at 80% of max",
+            f"max {lag['max_lag']:.3f} s at full load ({lag['rps']:,.0f} req/s, {lag['samples']} samples of `/health`), "
+            "which bounds it at 80%", "≤ 1 s", lag["max_lag"] <= 1)
+    else:
+        row("Archive lag at 80% of max",
+            f"max {lag['max_lag']:.3f} s at {lag['rps']:,.0f} req/s ({lag['rps'] / ingest['rps']:.0%} of max)", "≤ 1 s",
+            lag["max_lag"] <= 1 and lag["rps"] >= 0.75 * ingest["rps"])
     row("MariaDB archive rate", f"{r['archive_rate']['rate']:,.0f} rows/s", "≥ 100,000 rows/s", r["archive_rate"]["rate"] >= 100_000)
     per_10m = r["rebuild"]["seconds"] * 10_000_000 / max(1, r["rebuild"]["rows"])
     row(f"`rebuild` of {r['rebuild']['rows']:,} rows", f"{r['rebuild']['seconds']:.1f} s ({per_10m:.1f} s per 10M rows)",
@@ -470,6 +505,11 @@ def write_report(results, args, command, started):
         "(`initial.lua`: a fresh uuid4 and a random letter per `POST /initial`, query string and empty body like the Python "
         "client, a followup of a recent uuid on ~5% of requests). Stores: Redis 7 with AOF (`appendfsync everysec`) and "
         "MariaDB 10.11 (`innodb_flush_log_at_trx_commit=1`), started by the runner on loopback.",
+        "",
+        f"The no-op ceiling and the SymbolStream case it is compared with run in turns, three of {max(3, round(args.duration / 3))} s "
+        "each (no-op, SymbolStream, no-op, …; `/dashboard/symbol` at 10k and at 10M stored requests likewise), and the "
+        "figures are the medians of the turns: this shared host's speed drifts by up to ±20% within minutes, which "
+        "separate runs would report as a difference between the servers.",
         "",
         "## Targets",
         "",
@@ -552,15 +592,18 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     env = store_env()
     results = {}
-    case_ceilings(results, args)
-    case_flask(results, args)
-    case_ingest(results, env, args)
-    case_ingest_always(results, env, args)
-    case_stream(results, env, args)
-    case_small(results, env, args)
-    case_memory(results, env, args)
-    case_archive_rate(results, env, args)
-    case_large(results, env, args)
+    noop = start_ceiling()
+    try:
+        case_flask(results, args)
+        case_ingest(results, env, args)
+        case_ingest_always(results, env, args)
+        case_stream(results, env, args)
+        case_small(results, env, args)
+        case_memory(results, env, args)
+        case_archive_rate(results, env, args)
+        case_large(results, env, args)
+    finally:
+        noop.stop()
     case_sqlite_range(results, args)
     write_report(results, args, args.command, started)
 
