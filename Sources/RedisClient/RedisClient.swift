@@ -159,16 +159,21 @@ public final class RedisClient: Service, Sendable {
 
     /// The lane (event loop) the caller runs on, or 0 off the pool's loops.
     public var currentLane: Int {
-        let lanes = self.laneCount
-        for lane in 0..<lanes where self.eventLoops[lane].inEventLoop { return lane }
-        return 0
+        guard let loop = self.currentLoop, loop < self.laneCount else { return 0 }
+        return loop
+    }
+
+    /// The index of the pool's event loop the caller runs on, if any (nil with one loop:
+    /// there is nothing to choose).
+    private var currentLoop: Int? {
+        self.eventLoops.count > 1 ? self.eventLoops.firstIndex(where: { $0.inEventLoop }) : nil
     }
 
     private func nextConnection() throws(RedisClientError) -> RedisConnection {
         // A connection on the caller's own event loop when there is a live one: the
         // command is written, and its reply resumes the caller, without waking
         // another thread.
-        let loop = self.eventLoops.count > 1 ? self.eventLoops.firstIndex(where: { $0.inEventLoop }) : nil
+        let loop = self.currentLoop
         // NIOLockedValueBox rethrows untyped errors, so the outcome travels as a Result.
         let picked: Result<RedisConnection, RedisClientError> = self.state.withLockedValue { state in
             guard !state.live.isEmpty else { return .failure(.unavailable(state.unavailableReason)) }

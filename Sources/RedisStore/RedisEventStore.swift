@@ -22,9 +22,10 @@ public final class RedisEventStore: EventStore {
         // A queue per event loop (see `RequestBatcher`); two calls in flight
         // per connection keep every connection busy while the next batch fills.
         let lanes = client.laneCount
+        let currentLane: @Sendable () -> Int = { [client] in client.currentLane }
         let connectionsPerLane = max(1, client.configuration.connectionCount / lanes)
         self.batcher = RequestBatcher(
-            lanes: lanes, currentLane: { [client] in client.currentLane }, maximumSenders: 2 * connectionsPerLane,
+            lanes: lanes, currentLane: currentLane, maximumSenders: 2 * connectionsPerLane,
             maximumBatch: Self.maximumBatch
         ) {
             [client] events in
@@ -33,7 +34,7 @@ public final class RedisEventStore: EventStore {
         // Concurrent symbol dashboards share one HMGET of the symbols they ask for.
         let totals = RedisArgument(layout.totals)
         self.summaries = RequestBatcher(
-            lanes: lanes, currentLane: { [client] in client.currentLane }, maximumSenders: connectionsPerLane, maximumBatch: 1024
+            lanes: lanes, currentLane: currentLane, maximumSenders: connectionsPerLane, maximumBatch: 1024
         ) {
             [client] symbols in
             try await Self.summaries(of: symbols, totals: totals, client: client, prefix: prefix)

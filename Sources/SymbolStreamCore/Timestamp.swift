@@ -180,7 +180,6 @@ private struct DigitReader {
     }
 }
 
-
 extension Int64 {
     /// Division rounding towards negative infinity (bucket arithmetic must not
     /// treat times before 1970 differently).
