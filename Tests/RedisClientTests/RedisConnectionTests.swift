@@ -7,6 +7,12 @@ import Testing
 struct RedisConnectionTests {
     private func withConnection<T>(_ body: (RedisConnection) async throws -> T) async throws -> T {
         try await TestRedis.withConfiguration { configuration in
+            // As for the store tests (TestStores.redis): these check the protocol,
+            // not timeouts (RedisClientTests has those), and a command that times
+            // out closes its connection, failing everything queued behind it when
+            // the whole suite starts at once on two cores.
+            var configuration = configuration
+            configuration.commandTimeout = .seconds(10)
             let connection = try await RedisConnection.connect(
                 configuration: configuration,
                 eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
