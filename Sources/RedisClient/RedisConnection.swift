@@ -50,8 +50,10 @@ public final class RedisConnection: Sendable {
         let handler: NIOLoopBound<RedisCommandHandler>
         do {
             (channel, handler) = try await ClientBootstrap(group: eventLoop)
+                // No channel options of our own: ClientBootstrap already sets TCP_NODELAY
+                // (with `.tcpOption`). A `.socketOption(.tcp_nodelay)` here was SOL_SOCKET
+                // option 1, SO_DEBUG, which the kernel refuses to every user but root.
                 .connectTimeout(configuration.connectTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = RedisCommandHandler(inbox: inbox, logger: handlerLogger)
