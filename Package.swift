@@ -42,11 +42,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Dates of the proleptic Gregorian calendar, shared by the domain and the MariaDB client.
+        .target(name: "CivilCalendar"),
         // A small MariaDB client: Connector/C calls run on a thread pool, never on an event loop.
         .target(
             name: "MariaDBClient",
             dependencies: [
-                "CMariaDB",
+                "CMariaDB", "CivilCalendar",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -54,7 +56,7 @@ let package = Package(
             ]
         ),
         // Pure domain logic: no I/O.
-        .target(name: "SymbolStreamCore"),
+        .target(name: "SymbolStreamCore", dependencies: ["CivilCalendar"]),
         // Aggregates, uuid map and the durable event log in Redis (Redis functions).
         .target(
             name: "RedisStore",
@@ -62,9 +64,13 @@ let package = Package(
                 "SymbolStreamCore", "RedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The function library, compiled into the binary (PackageResources):
+            // nothing to install beside it.
+            resources: [.embedInCode("symbolstream.lua")]
         ),
-        // Raw history in MariaDB: schema, archiver, rebuild.
+        // Raw history in MariaDB: schema, archiver, rebuild, verify. Reads the
+        // Redis side through RedisStore only.
         .target(
             name: "MariaDBArchive",
             dependencies: [
@@ -80,6 +86,7 @@ let package = Package(
                 "SymbolStreamCore", "RedisStore", "MariaDBArchive", "RedisClient", "MariaDBClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,7 +100,9 @@ let package = Package(
             dependencies: [
                 "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "MariaDBArchive", "MariaDBClient", "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,9 +124,18 @@ let package = Package(
             path: "bench/StreamClient"
         ),
 
-        .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore"]),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
-        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient"]),
+        .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore", "CivilCalendar"]),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", .product(name: "Logging", package: "swift-log")]),
         // Finds (or starts, through provisioning/stores.sh) the real Redis and
         // MariaDB that store tests run against.
         .target(
@@ -128,16 +146,29 @@ let package = Package(
             ],
             path: "Tests/StoreTestSupport"
         ),
-        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore", "SymbolStreamCore", "StoreTestSupport"]),
+        .testTarget(
+            name: "RedisStoreTests",
+            dependencies: [
+                "RedisStore", "RedisClient", "SymbolStreamCore", "StoreTestSupport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "MariaDBArchiveTests",
-            dependencies: ["MariaDBArchive", "RedisStore", "SymbolStreamCore", "StoreTestSupport", "MariaDBClient"]
+            dependencies: [
+                "MariaDBArchive", "RedisStore", "RedisClient", "SymbolStreamCore", "StoreTestSupport", "MariaDBClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SymbolStreamServerTests",
             dependencies: [
-                "SymbolStreamServer", "SymbolStreamCore",
+                "SymbolStreamServer", "SymbolStreamCore", "MariaDBArchive", "RedisStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // The /stream WebSocket: message suite over a real socket, and
@@ -146,7 +177,12 @@ let package = Package(
             name: "StreamTests",
             dependencies: [
                 "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "RedisClient", "StoreTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ]

@@ -61,7 +61,7 @@ public enum ArchiveWriter {
     public static func rows(_ events: [LoggedEvent]) -> MariaDBBatch {
         // A value the UUID type cannot store it would read as another one
         // from its bytes; as text MariaDB refuses it, like any wrong value.
-        let binary = events.allSatisfy { storesAsIs($0.id) }
+        let binary = events.allSatisfy { UUIDColumn.stores($0.id) }
         var batch = MariaDBBatch([.dateTime, binary ? .binary : .text, .int, .text, .int], reservingRows: events.count)
         for event in events {
             append(
@@ -72,16 +72,6 @@ public enum ArchiveWriter {
             }
         }
         return batch
-    }
-
-    /// Whether MariaDB's UUID type stores `id`'s 16 bytes as they are: not
-    /// when byte 6 is 0x80 or more and byte 8 from 0x01 to 0x80, the mark of
-    /// the values it stores with their time fields swapped (and a value it
-    /// refuses as text).
-    static func storesAsIs(_ id: RequestID) -> Bool {
-        let byte6 = (id.high >> 8) & 0xff
-        let byte8 = id.low >> 56
-        return byte6 < 0x80 || byte8 == 0 || byte8 > 0x80
     }
 
     private static func append(

@@ -1,6 +1,5 @@
 import Logging
 import MariaDBClient
-import RedisClient
 import RedisStore
 import ServiceLifecycle
 import Synchronization
@@ -24,23 +23,6 @@ public struct ArchiverConfiguration: Sendable, Hashable {
     public var abandonedAfter: Duration = .seconds(60)
     public var retryDelay: Duration = .milliseconds(100)
     public var maximumRetryDelay: Duration = .seconds(5)
-
-    public init() {}
-}
-
-/// Counters of the archive path since this process started (for `/health`
-/// and `/metrics`).
-public struct ArchiverStatistics: Sendable, Hashable {
-    public var batches: Int64 = 0
-    public var events: Int64 = 0
-    public var failures: Int64 = 0
-    /// Failed batch writes tried again (a failure during shutdown is not).
-    public var retries: Int64 = 0
-    /// Times reading the Redis log failed and the archiver reconnected.
-    public var interruptions: Int64 = 0
-    public var deadLetters: Int64 = 0
-    public var lastError: String?
-    public var lastBatchAt: Timestamp?
 
     public init() {}
 }
@@ -75,8 +57,8 @@ public final class Archiver: Service {
         var delay = configuration.retryDelay
         while !isStopping {
             do {
-                try await log.client.withDedicatedConnection { connection in
-                    try await self.consume(on: connection, untilDrained: false)
+                try await log.withReader { reader in
+                    try await self.consume(with: reader, untilDrained: false)
                 }
             } catch {
                 guard !isStopping else { break }
@@ -96,8 +78,8 @@ public final class Archiver: Service {
     public func drain() async throws {
         let logger = self.logger
         try await database.withConnection { try Schema.migrate($0, logger: logger) }
-        try await log.client.withDedicatedConnection { connection in
-            try await self.consume(on: connection, untilDrained: true)
+        try await log.withReader { reader in
+            try await self.consume(with: reader, untilDrained: true)
         }
     }
 
@@ -122,12 +104,12 @@ public final class Archiver: Service {
         return false
     }
 
-    private func consume(on connection: RedisConnection, untilDrained: Bool) async throws {
+    private func consume(with reader: RedisEventLog.Reader, untilDrained: Bool) async throws {
         // First whatever this consumer was given but never acknowledged, one
         // batch at a time: reading pending entries returns them until acknowledged.
         while !isStopping {
-            let pending = try await log.read(
-                on: connection, consumer: configuration.consumer, count: configuration.entriesPerRead, pending: true, block: nil)
+            let pending = try await reader.read(
+                consumer: configuration.consumer, count: configuration.entriesPerRead, pending: true, block: nil)
             if pending.isEmpty { break }
             logger.info("re-archiving entries left pending by an earlier run", metadata: ["count": "\(pending.count)"])
             guard try await archive(try await prepare(pending)) else { return }
@@ -160,16 +142,15 @@ public final class Archiver: Service {
             while !isStopping {
                 if ContinuousClock.now - lastClaim > configuration.abandonedAfter {
                     lastClaim = ContinuousClock.now
-                    let claimed = try await log.claimAbandoned(
-                        on: connection, consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter,
-                        count: configuration.entriesPerRead)
+                    let claimed = try await reader.claimAbandoned(
+                        consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter, count: configuration.entriesPerRead)
                     if !claimed.isEmpty {
                         logger.notice("took over entries abandoned by another consumer", metadata: ["count": "\(claimed.count)"])
                         guard try await submit(claimed, &group) else { break }
                     }
                 }
-                let entries = try await log.read(
-                    on: connection, consumer: configuration.consumer, count: configuration.entriesPerRead, pending: false,
+                let entries = try await reader.read(
+                    consumer: configuration.consumer, count: configuration.entriesPerRead, pending: false,
                     block: untilDrained || inFlight > 0 ? nil : configuration.blockTime)
                 if entries.isEmpty {
                     if inFlight > 0 {

@@ -70,7 +70,7 @@ public enum HistoryModel {
 
     static func event(_ row: MariaDBRawRow) throws -> IngestEvent {
         guard let microseconds = row.int(0), let uuid = row.bytes(1), uuid.count == 16, let kind = row.int(2) else {
-            throw ArchiveReadError.malformedRow("a row of events")
+            throw ArchiveError.malformedRow("a row of events")
         }
         // The UUID type's binary form is its 16 bytes in textual order.
         let id = RequestID(
@@ -80,7 +80,7 @@ public enum HistoryModel {
         if kind == 2 { return .followup(FollowupEvent(id: id, receivedAt: time)) }
         guard kind == 1, let letter = row.bytes(3), letter.count == 1, let symbol = Symbol(index: Int(letter[0]) - 97),
             let guess = row.int(4)
-        else { throw ArchiveReadError.malformedRow("an initial of \(id)") }
+        else { throw ArchiveError.malformedRow("an initial of \(id)") }
         return .initial(InitialEvent(id: id, symbol: symbol, guess: guess == 1, receivedAt: time))
     }
 }

@@ -15,62 +15,68 @@ import SymbolStreamCore
 /// Run it with the service stopped: events ingested during a rebuild would be
 /// counted and then deleted.
 public struct Rebuild: Sendable {
-    public let store: RedisEventStore
+    public let redis: RedisStoreClient
     public let archiver: Archiver
     public let database: MariaDBPool
     public let logger: Logger
 
-    public init(store: RedisEventStore, archiver: Archiver, database: MariaDBPool, logger: Logger) {
-        self.store = store
+    public init(redis: RedisStoreClient, archiver: Archiver, database: MariaDBPool, logger: Logger) {
+        self.redis = redis
         self.archiver = archiver
         self.database = database
         self.logger = logger
     }
 
-    public struct Progress: Sendable, Hashable {
-        public enum Phase: String, Sendable, Hashable {
-            case reading = "read"
-            case writing = "write"
-        }
-
-        public var phase: Phase
-        public var done: Int64
-        public var total: Int64
-    }
-
     /// - Returns: the number of events read from MariaDB.
     @discardableResult
-    public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Int64 {
+    public func run(progress: @escaping @Sendable (HistoryProgress) -> Void = { _ in }) async throws -> Int64 {
         try await archiver.drain()
-        let backlog = try await store.pipelineStatus().backlog
+        let backlog = try await RedisEventLog(redis: redis).status().backlog
         guard backlog == 0 else { throw ArchiveError.backlogNotDrained(backlog) }
 
-        let (store, logger) = (self.store, self.logger)
-        return try await store.withAutomaticAOFRewritesPaused { paused in
+        let (admin, logger) = (RedisAdmin(redis: redis), self.logger)
+        return try await admin.withAutomaticAOFRewritesPaused { paused in
             if paused { logger.info("automatic AOF rewrites paused until the rebuild is written") }
             let started = ContinuousClock.now
             func seconds() -> String { String(describing: ContinuousClock.now - started) }
             // Deleting the old aggregates (Redis) overlaps reading the history (MariaDB).
             let reset = Task {
-                let deleted = try await store.resetAggregates()
+                let deleted = try await admin.resetAggregates()
                 logger.info("deleted the old aggregates", metadata: ["keys": "\(deleted)", "after": "\(seconds())"])
             }
             let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
                 let history = try HistoryModel.read(on: connection) { done, total in
-                    progress(Progress(phase: .reading, done: done, total: total))
+                    progress(HistoryProgress(phase: .reading, done: done, total: total))
                 }
                 return (history.model, history.rows)
             }
             logger.info("read the history", metadata: ["events": "\(events)", "after": "\(seconds())"])
             // Grouping the uuid map starts now, beside whatever is left of the reset.
-            let snapshot = RedisSnapshot(model: model, layout: store.layout)
+            let snapshot = RedisSnapshot(model: model, layout: admin.layout)
             try await reset.value
-            try await store.write(snapshot) { done, total in
-                progress(Progress(phase: .writing, done: Int64(done), total: Int64(total)))
+            try await admin.write(snapshot) { done, total in
+                progress(HistoryProgress(phase: .writing, done: Int64(done), total: Int64(total)))
             }
             logger.info("wrote the aggregates", metadata: ["keys": "\(snapshot.keyCount)", "after": "\(seconds())"])
-            try await store.setArchivedCount(events)
+            try await admin.setArchivedCount(events)
             return events
         }
     }
+}
+
+/// How far a long run over the history (`rebuild`, `verify`) has got, for a
+/// progress line.
+public struct HistoryProgress: Sendable, Hashable {
+    public enum Phase: String, Sendable, Hashable {
+        /// Rows of MariaDB read into the model.
+        case reading = "read history"
+        /// Redis keys written (`rebuild`).
+        case writing = "write keys"
+        /// Redis keys compared with the model (`verify`).
+        case comparing = "compare keys"
+    }
+
+    public var phase: Phase
+    public var done: Int64
+    public var total: Int64
 }

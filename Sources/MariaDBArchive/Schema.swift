@@ -70,11 +70,14 @@ public enum Schema {
 public enum ArchiveError: Error, Sendable, Hashable, CustomStringConvertible {
     case migrationLockTimeout
     case backlogNotDrained(Int64)
+    /// A row of `events` that no accepted event could have written.
+    case malformedRow(String)
 
     public var description: String {
         switch self {
         case .migrationLockTimeout: "another instance holds the migration lock"
         case .backlogNotDrained(let backlog): "\(backlog) logged events are not archived yet"
+        case .malformedRow(let row): "malformed row in events: \(row)"
         }
     }
 }

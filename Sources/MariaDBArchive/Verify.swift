@@ -15,27 +15,16 @@ import SymbolStreamCore
 /// writes nothing. Run it while no events come in (service stopped or idle):
 /// an event ingested during the check shows as a difference.
 public struct Verify: Sendable {
-    public let store: RedisEventStore
+    public let redis: RedisStoreClient
     public let database: MariaDBPool
     public let logger: Logger
     /// Differences listed per kind at most; the rest are only counted.
     public var listedPerKind = 20
 
-    public init(store: RedisEventStore, database: MariaDBPool, logger: Logger) {
-        self.store = store
+    public init(redis: RedisStoreClient, database: MariaDBPool, logger: Logger) {
+        self.redis = redis
         self.database = database
         self.logger = logger
-    }
-
-    public struct Progress: Sendable, Hashable {
-        public enum Phase: String, Sendable, Hashable {
-            case reading = "read history"
-            case comparing = "compare keys"
-        }
-
-        public var phase: Phase
-        public var done: Int64
-        public var total: Int64
     }
 
     public struct Report: Sendable, Hashable {
@@ -53,7 +42,7 @@ public struct Verify: Sendable {
         public var isConsistent: Bool { differenceCount == 0 }
     }
 
-    public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Report {
+    public func run(progress: @escaping @Sendable (HistoryProgress) -> Void = { _ in }) async throws -> Report {
         var report = Report()
         var listed = [String: Int]()
         func differ(_ kind: String, _ message: @autoclosure () -> String) {
@@ -68,7 +57,7 @@ public struct Verify: Sendable {
 
         // The log first, then MariaDB: an entry archived in between is then
         // seen twice (and counted once), never missed.
-        let backlog = try await RedisEventLog(client: store.client, layout: store.layout).backlog()
+        let backlog = try await RedisEventLog(redis: redis).backlog()
         var extra = [IngestEvent]()
         var logEntries = 0
         for entry in backlog {
@@ -83,7 +72,7 @@ public struct Verify: Sendable {
         let backlogEvents = extra
         let history = try await database.withConnection { connection in
             let history = try HistoryModel.read(on: connection, merging: backlogEvents) { done, total in
-                progress(Progress(phase: .reading, done: done, total: total))
+                progress(HistoryProgress(phase: .reading, done: done, total: total))
             }
             let duplicates = try connection.query(
                 "SELECT CAST(uuid AS CHAR), COUNT(*) FROM events WHERE kind = 'initial' GROUP BY uuid HAVING COUNT(*) > 1 LIMIT 100")
@@ -119,7 +108,7 @@ public struct Verify: Sendable {
         var sawTotals = false
         var sawStats = false
         var deadLetters: Int64 = 0
-        try await store.scanStoredKeys { keys in
+        try await RedisAdmin(redis: redis).scanStoredKeys { keys in
             for key in keys {
                 report.keys += 1
                 switch key {
@@ -144,8 +133,8 @@ public struct Verify: Sendable {
                     seenSeconds.insert(second)
                     // Order inside a second follows arrival at Redis, which
                     // may differ from receive order: compare as multisets.
-                    let got = entries.map(\.packed).sorted()
-                    let want = model.fineLog(of: second).map(\.packed).sorted()
+                    let got = entries.map(\.compact).sorted()
+                    let want = model.fineLog(of: second).map(\.compact).sorted()
                     if got != want {
                         differ("fine log", "second \(Timestamp(second: second, offset: 0)): Redis \(got.count) entries, history \(want.count)\(got.count == want.count ? " (different entries)" : "")")
                     }
@@ -176,7 +165,7 @@ public struct Verify: Sendable {
                     differ("key", "\(key): \(reason)")
                 }
             }
-            progress(Progress(phase: .comparing, done: report.keys, total: max(expectedKeys, report.keys)))
+            progress(HistoryProgress(phase: .comparing, done: report.keys, total: max(expectedKeys, report.keys)))
         }
         if deadLetters > 0 {
             differ("log", "\(deadLetters) log entries were dead-lettered: their events are not in MariaDB")
@@ -203,7 +192,7 @@ public struct Verify: Sendable {
         for id in model.orphans.keys where !seenRequests.contains(id) {
             differ("request", "\(id) missing in Redis (history: \(model.request(id).map(Self.describe) ?? ""))")
         }
-        progress(Progress(phase: .comparing, done: report.keys, total: report.keys))
+        progress(HistoryProgress(phase: .comparing, done: report.keys, total: report.keys))
         return report
     }
 

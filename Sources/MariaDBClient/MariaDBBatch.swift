@@ -1,4 +1,5 @@
 import CMariaDB
+import CivilCalendar
 
 /// Rows of parameters for one statement's bulk execution
 /// (``MariaDBConnection/executeBatch(_:_:)``), stored column by column in
@@ -177,21 +178,12 @@ public struct MariaDBBatch: Sendable {
             inDay += perDay
             days -= 1
         }
-        // Days to civil date (H. Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let date = CivilDate(daysSinceEpoch: days)
         let seconds = inDay / 1_000_000
         var time = MYSQL_TIME()
-        time.year = UInt32(clamping: year)
-        time.month = UInt32(month)
-        time.day = UInt32(day)
+        time.year = UInt32(clamping: date.year)
+        time.month = UInt32(date.month)
+        time.day = UInt32(date.day)
         time.hour = UInt32(seconds / 3600)
         time.minute = UInt32(seconds / 60 % 60)
         time.second = UInt32(seconds % 60)

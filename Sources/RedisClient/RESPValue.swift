@@ -56,11 +56,6 @@ extension RESPValue {
         if case .null = self { true } else { false }
     }
 
-    /// The message of an error reply.
-    public var errorMessage: String? {
-        if case .error(let message) = self { message } else { nil }
-    }
-
     // Parses the bytes directly: counters are read on the hot path, and going through
     // `String` would allocate for every reply.
     private static func parseInteger(_ bytes: [UInt8]) -> Int64? {

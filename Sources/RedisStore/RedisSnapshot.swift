@@ -6,7 +6,7 @@ import SymbolStreamCore
 /// Every aggregate of an `AggregateModel` as the Redis commands that write it
 /// into an empty keyspace, byte for byte what `ss_ingest` builds from the same
 /// events: totals, rollup buckets, fine logs, the uuid map and the waiting
-/// counter (`RedisEventStore.write`). Encoded straight into RESP, a chunk of
+/// counter (`RedisAdmin.write`). Encoded straight into RESP, a chunk of
 /// about `chunkBytes` at a time, so a writer can send one chunk while the next
 /// is encoded.
 ///
@@ -19,11 +19,10 @@ import SymbolStreamCore
 public struct RedisSnapshot: Sendable {
     private let model: AggregateModel
     private let chunkBytes: Int
-    private let prefix: [UInt8]
+    private let layout: RedisLayout
     private let totalsKey: [UInt8]
     private let secondKey: [UInt8]
     private let fineLogKey: [UInt8]
-    private let uuidKey: [UInt8]
     private let statsKey: [UInt8]
     private static let hsetName = Array("HSET".utf8)
     private static let msetName = Array("MSET".utf8)
@@ -44,16 +43,15 @@ public struct RedisSnapshot: Sendable {
     public init(model: AggregateModel, layout: RedisLayout, chunkBytes: Int = 1 << 20) {
         self.model = model
         self.chunkBytes = chunkBytes
-        self.prefix = Array(layout.prefix.utf8)
-        totalsKey = Array(layout.totals.utf8)
-        secondKey = prefix + Array("r:s:".utf8)
-        fineLogKey = prefix + Array("e:".utf8)
-        uuidKey = prefix + Array("u:".utf8)
-        statsKey = Array(layout.stats.utf8)
+        self.layout = layout
+        totalsKey = layout.bytes(.totals)
+        secondKey = layout.rollupPrefix(.second)
+        fineLogKey = layout.fineLogPrefix
+        statsKey = layout.bytes(.stats)
         uuidMap = Task { await Self.offloaded { Self.groupUUIDMap(model) } }
         var hashes = [Bool](repeating: false, count: 65_536)
-        model.forEachRequest { hashes[Int($0.high >> 48)] = true }
-        var keys = 1 + 2 * model.packedFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
+        model.forEachRequest { hashes[Int(RedisLayout.uuidMapHash(of: $0))] = true }
+        var keys = 1 + 2 * model.compactFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
         for level in Self.levelsAboveSeconds { keys += model.rollups(of: level).count }
         self.keyCount = keys
     }
@@ -65,13 +63,13 @@ public struct RedisSnapshot: Sendable {
         var buckets = [RedisEncodedArguments](repeating: RedisEncodedArguments(), count: 65_536)
         for index in buckets.indices { buckets[index] = RedisEncodedArguments(reservingCapacity: perBucket) }
         model.forEachRecord { id, record in
-            addField(id, to: &buckets, length: RecordCodec.recordByteCount(record)) {
-                RecordCodec.write(record: record, to: &$0)
+            addField(id, to: &buckets, length: UUIDRecord.byteCount(record)) {
+                UUIDRecord.write(record, to: &$0)
             }
         }
         for (id, followups) in model.orphans {
-            addField(id, to: &buckets, length: 1 + RecordCodec.timeByteCount * followups.count) {
-                RecordCodec.write(orphanFollowups: followups, to: &$0)
+            addField(id, to: &buckets, length: UUIDRecord.orphanByteCount(followups)) {
+                UUIDRecord.writeOrphan(followups, to: &$0)
             }
         }
         return buckets
@@ -88,7 +86,7 @@ public struct RedisSnapshot: Sendable {
     private static func addField(
         _ id: RequestID, to buckets: inout [RedisEncodedArguments], length: Int, _ write: (inout ByteBuffer) -> Void
     ) {
-        let slot = Int(id.high >> 48)
+        let slot = Int(RedisLayout.uuidMapHash(of: id))
         withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { bytes in
             buckets[slot].argument(UnsafeRawBufferPointer(rebasing: bytes[2...]))
         }
@@ -110,7 +108,7 @@ public struct RedisSnapshot: Sendable {
                 phase = .seconds(0)
             case .seconds(let start):
                 // A second's bucket (one HSET each) and its fine log (into MSETs).
-                let fine = model.packedFineLogs
+                let fine = model.compactFineLogs
                 let end = min(start + Self.pairsPerMSET, fine.count)
                 guard start < end else {
                     phase = .rollups(level: 0, position: 0)
@@ -124,10 +122,10 @@ public struct RedisSnapshot: Sendable {
                 commands.command(argumentCount: 1 + 2 * (end - start))
                 commands.argument(Self.msetName)
                 for position in start..<end {
-                    let entries = fine.values[position]
-                    commands.argument(fineLogKey, decimal: fine.keys[position])
-                    commands.argument(length: FineLogEntry.byteCount * entries.count) { buffer in
-                        for entry in entries { buffer.writeInteger(entry) }
+                    let (second, entries) = (fine.keys[position], fine.values[position])
+                    commands.argument(fineLogKey, decimal: second)
+                    commands.argument(length: FineLogFormat.entryByteCount * entries.count) { buffer in
+                        for compact in entries { FineLogFormat.write(FineLogEntry(second: second, compact: compact)!, to: &buffer) }
                     }
                 }
                 keys += 2 * (end - start)
@@ -143,7 +141,7 @@ public struct RedisSnapshot: Sendable {
                     phase = .rollups(level: level + 1, position: 0)
                     continue
                 }
-                let key = prefix + Array("r:\(Self.levelsAboveSeconds[level].rawValue):".utf8)
+                let key = layout.rollupPrefix(Self.levelsAboveSeconds[level])
                 for position in start..<end {
                     hset(key, decimal: rollups.keys[position], rollups.values[position].present, into: &commands)
                 }
@@ -156,8 +154,7 @@ public struct RedisSnapshot: Sendable {
                     continue
                 }
                 if !uuidBuckets[slot].isEmpty {
-                    let key = uuidKey + [UInt8(slot >> 8), UInt8(slot & 0xff)]
-                    commands.command([Self.hsetName, key], arguments: uuidBuckets[slot])
+                    commands.command([Self.hsetName, layout.bytes(.uuidMap(UInt16(slot)))], arguments: uuidBuckets[slot])
                     uuidBuckets[slot] = RedisEncodedArguments()  // sent: free it
                     keys += 1
                 }
@@ -188,7 +185,7 @@ public struct RedisSnapshot: Sendable {
         if let index { commands.argument(key, decimal: index) } else { commands.argument(key) }
         for (symbol, stats) in stats {
             commands.argument([symbol.asciiByte])
-            commands.argument(length: RecordCodec.statsByteCount) { RecordCodec.write(stats: stats, to: &$0) }
+            commands.argument(length: StatsRecord.byteCount) { StatsRecord.write(stats, to: &$0) }
         }
     }
 }

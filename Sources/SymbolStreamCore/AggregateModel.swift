@@ -17,6 +17,13 @@ public struct AggregateModel: Sendable {
         public var guess: Bool
         public var receivedAt: Timestamp
         public var followups: [Timestamp]
+
+        public init(symbol: Symbol, guess: Bool, receivedAt: Timestamp, followups: [Timestamp]) {
+            self.symbol = symbol
+            self.guess = guess
+            self.receivedAt = receivedAt
+            self.followups = followups
+        }
     }
 
     /// An accepted initial, packed: nothing to retain or release when the
@@ -55,7 +62,7 @@ public struct AggregateModel: Sendable {
     public private(set) var totals: [BucketStats] = Array(repeating: BucketStats(), count: 26)
     /// Minute, hour and day buckets (`RollupLevel.allCases` after `.second`), by bucket index.
     private var levels: [Timeline<SymbolStats>] = Array(repeating: Timeline(), count: RollupLevel.allCases.count - 1)
-    /// Fine logs by second, entries packed as `FineLogEntry.packed`.
+    /// Fine logs by second, entries as `FineLogEntry.compact`.
     private var fine = Timeline<[UInt32]>()
 
     public init() {}
@@ -92,7 +99,7 @@ public struct AggregateModel: Sendable {
                 $0.modify(index) { $0.addInitial(at: time, answeredTrue: event.guess) }
             }
         }
-        let entry = Self.packedEntry(offset: time.offset, symbolIndex: index, answeredTrue: event.guess, isFollowup: false)
+        let entry = FineLogEntry.compact(offset: time.offset, symbolIndex: index, answeredTrue: event.guess, isFollowup: false)
         fine.modify(time.second, default: []) { $0.append(entry) }
         if let adopted {
             orphans.removeValue(forKey: event.id)
@@ -124,7 +131,7 @@ public struct AggregateModel: Sendable {
                 $0.modify(index) { $0.addFollowups(Int64(count), answeredTrue: initial.guess) }
             }
         }
-        let entry = Self.packedEntry(offset: time.offset, symbolIndex: index, answeredTrue: initial.guess, isFollowup: true)
+        let entry = FineLogEntry.compact(offset: time.offset, symbolIndex: index, answeredTrue: initial.guess, isFollowup: true)
         fine.modify(time.second, default: []) { $0.append(contentsOf: repeatElement(entry, count: count)) }
     }
 
@@ -133,13 +140,7 @@ public struct AggregateModel: Sendable {
     @inline(__always)
     private static func modify<Value>(_ value: inout Value, _ body: (inout Value) -> Void) { body(&value) }
 
-    /// `FineLogEntry.packed` without building the entry.
-    @inline(__always)
-    static func packedEntry(offset: Int64, symbolIndex: Int, answeredTrue: Bool, isFollowup: Bool) -> UInt32 {
-        UInt32(offset) << 7 | UInt32(symbolIndex) << 2 | (answeredTrue ? 2 : 0) | (isFollowup ? 1 : 0)
-    }
-
-    /// A second's bucket, from its fine log (entries packed): an entry per
+    /// A second's bucket, from its fine log (entries compact): an entry per
     /// initial (with its time) and per attributed followup is everything the
     /// bucket counts.
     public static func secondStats(_ second: Int64, _ entries: [UInt32]) -> SymbolStats {
@@ -168,7 +169,7 @@ public struct AggregateModel: Sendable {
 
     /// A second's fine log (empty if none).
     public func fineLog(of second: Int64) -> [FineLogEntry] {
-        (fine[second] ?? []).map { FineLogEntry(second: second, packed: $0) }
+        (fine[second] ?? []).map { FineLogEntry(second: second, compact: $0)! }
     }
 
     /// Every rollup bucket with events (built on each call: for writers and tests).
@@ -201,19 +202,19 @@ public struct AggregateModel: Sendable {
     /// Every fine log in time order, without building a dictionary.
     public func forEachFineLog(_ body: (Int64, [FineLogEntry]) throws -> Void) rethrows {
         for (second, entries) in zip(fine.keys, fine.values) {
-            try body(second, entries.map { FineLogEntry(second: second, packed: $0) })
+            try body(second, entries.map { FineLogEntry(second: second, compact: $0)! })
         }
     }
 
-    /// Every fine log by second, entries as `FineLogEntry.packed` (what Redis
-    /// stores, big-endian): for writers of millions of seconds. The second
-    /// buckets are `secondStats` of these.
-    public var packedFineLogs: Timeline<[UInt32]> { fine }
+    /// Every fine log by second, entries as `FineLogEntry.compact`: for
+    /// writers of millions of seconds. The second buckets are `secondStats`
+    /// of these.
+    public var compactFineLogs: Timeline<[UInt32]> { fine }
 
     /// The buckets of a level above seconds, by index.
     public func rollups(of level: RollupLevel) -> Timeline<SymbolStats> {
         guard let ordinal = Self.rollupLevels.firstIndex(of: level) else {
-            preconditionFailure("second buckets are derived from the fine logs (packedFineLogs, secondStats)")
+            preconditionFailure("second buckets are derived from the fine logs (compactFineLogs, secondStats)")
         }
         return levels[ordinal]
     }

@@ -1,3 +1,17 @@
+/// An event a client asks to record, once validated: what `POST /initial` and
+/// `POST /followup` take (and each event of a `/stream` message), before the
+/// server adds the guess and the receive time.
+public enum IngestRequest: Sendable, Hashable {
+    case initial(RequestID, Symbol)
+    case followup(RequestID)
+
+    public var id: RequestID {
+        switch self {
+        case .initial(let id, _), .followup(let id): id
+        }
+    }
+}
+
 /// `POST /initial`: a uuid, its symbol, the server's guess and receive time.
 public struct InitialEvent: Sendable, Hashable {
     public var id: RequestID

@@ -85,7 +85,7 @@ public struct FormParameters: Sendable, Hashable {
                 let first = bytes.index(after: index)
                 guard first != bytes.endIndex else { throw fail() }
                 let second = bytes.index(after: first)
-                guard second != bytes.endIndex, let high = hexValue(bytes[first]), let low = hexValue(bytes[second]) else {
+                guard second != bytes.endIndex, let high = hexDigitValue(bytes[first]), let low = hexDigitValue(bytes[second]) else {
                     throw fail()
                 }
                 output.append(high << 4 | low)
@@ -97,14 +97,5 @@ public struct FormParameters: Sendable, Hashable {
         }
         guard let text = String(validating: output, as: UTF8.self) else { throw fail() }
         return text
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

@@ -36,7 +36,7 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
                 guard byte == UInt8(ascii: "-") else { return nil }
                 continue
             }
-            guard let value = hexValue(byte) else { return nil }
+            guard let value = hexDigitValue(byte) else { return nil }
             if nibbles < 16 {
                 high = high << 4 | UInt64(value)
             } else {
@@ -88,28 +88,5 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public static func < (lhs: RequestID, rhs: RequestID) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
-}
-
-extension RequestID {
-    /// Whether MariaDB's UUID type (the archive's `uuid` column) takes this
-    /// value. It stores RFC 4122 time-ordered values with their segments
-    /// swapped and tells them apart on reading by bytes 6 and 8, so it refuses
-    /// a value stored as is that would read back as swapped: byte 6 (version)
-    /// of 0x80 or more with byte 8 (variant) from 0x01 to 0x80. Accepting one
-    /// would stop the archive at that event forever.
-    public var isStorable: Bool {
-        let versionByte = (high >> 8) & 0xff
-        let variantByte = (low >> 56) & 0xff
-        return versionByte < 0x80 || variantByte == 0 || variantByte > 0x80
     }
 }

@@ -1,10 +1,3 @@
-/// One event of a `/stream` message once validated: what `POST /initial` and
-/// `POST /followup` take, before the server adds the guess and receive time.
-public enum StreamEventRequest: Sendable, Hashable {
-    case initial(RequestID, Symbol)
-    case followup(RequestID)
-}
-
 /// A `/stream` text message: a JSON array of 1…`maximumEvents` event objects,
 /// `{"type":"initial","uuid":…,"symbol":…}` or `{"type":"followup","uuid":…}`.
 ///
@@ -17,7 +10,7 @@ public enum StreamEventRequest: Sendable, Hashable {
 /// query parameters; a key given twice with different values is rejected, like
 /// a repeated parameter).
 public enum StreamMessage {
-    public typealias Item = Result<StreamEventRequest, ValidationError>
+    public typealias Item = Result<IngestRequest, ValidationError>
 
     /// Nesting allowed inside an event (in the values of unknown keys).
     public static let maximumDepth = 16
@@ -73,7 +66,7 @@ private struct EventFields {
         }
     }
 
-    func validated() throws(ValidationError) -> StreamEventRequest {
+    func validated() throws(ValidationError) -> IngestRequest {
         let type = try string(0, reason: .invalidMessage, expected: #""initial" or "followup""#)
         switch type {
         case "initial":
@@ -342,14 +335,7 @@ private struct MessageParser {
     mutating func hex4() throws(ValidationError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard let byte = peek() else { throw syntax("four hex digits after \\u") }
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw syntax("four hex digits after \\u")
-            }
+            guard let byte = peek(), let digit = hexDigitValue(byte) else { throw syntax("four hex digits after \\u") }
             value = value << 4 | UInt32(digit)
             index += 1
         }

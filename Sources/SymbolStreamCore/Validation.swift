@@ -56,13 +56,6 @@ public enum Validate {
                 parameter: parameter, reason: .invalidUUID,
                 message: "\(parameter): \(ValidationError.quoted(raw)) is not a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
         }
-        guard id.isStorable else {
-            throw ValidationError(
-                parameter: parameter, reason: .invalidUUID,
-                message:
-                    "\(parameter): \(ValidationError.quoted(raw)) cannot be stored: with a version digit of 8-f the variant byte (digits 17-18) must be 00 or 81-ff"
-            )
-        }
         return id
     }
 
@@ -106,4 +99,31 @@ public enum Validate {
         }
         return TimeRange(lower: from, upper: to)
     }
+}
+
+/// A rule of the stores behind the service about which uuids they can hold,
+/// applied at the door: an event a store would refuse is a 400, never an
+/// acknowledged event stuck on its way to the archive. (The archive's MariaDB
+/// `UUID` column has such a rule; see `MariaDBArchive.UUIDColumn`.)
+public protocol EventAdmission: Sendable {
+    /// Why `id` cannot be stored (a phrase completing "cannot be stored: …"),
+    /// or nil when it can.
+    func refusal(of id: RequestID) -> String?
+}
+
+extension EventAdmission {
+    /// Throws the 400 for `id` given as `parameter` if it cannot be stored.
+    public func check(_ id: RequestID, parameter: String = "uuid") throws(ValidationError) {
+        if let reason = refusal(of: id) {
+            throw ValidationError(
+                parameter: parameter, reason: .invalidUUID,
+                message: "\(parameter): \(ValidationError.quoted(id.description)) cannot be stored: \(reason)")
+        }
+    }
+}
+
+/// Every uuid can be stored (stores without a rule of their own, tests).
+public struct AdmitEveryEvent: EventAdmission {
+    public init() {}
+    public func refusal(of id: RequestID) -> String? { nil }
 }

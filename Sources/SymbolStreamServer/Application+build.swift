@@ -46,16 +46,18 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     let layout = RedisLayout(prefix: configuration.redisPrefix)
     let redis = RedisClient(configuration: configuration.redis, logger: logger) { connection in
-        try await RedisEventStore.prepare(connection, layout: layout)
+        try await RedisStoreClient.prepare(connection, layout: layout)
     }
-    let store = RedisEventStore(client: redis, layout: layout)
+    let storeClient = RedisStoreClient(client: redis, layout: layout)
+    let store = RedisEventStore(redis: storeClient)
+    let log = RedisEventLog(redis: storeClient)
     // The archiver's concurrent batches, and one for health checks beside them.
     let database = MariaDBPool(configuration: configuration.mariadb, size: configuration.archiver.concurrentBatches + 1, logger: logger)
     let archiver =
         configuration.runArchiver
-        ? Archiver(log: RedisEventLog(client: redis, layout: layout), database: database, configuration: configuration.archiver, logger: logger)
+        ? Archiver(log: log, database: database, configuration: configuration.archiver, logger: logger)
         : nil
-    let health = LiveHealthProbe(store: store, database: database, archiver: archiver)
+    let health = LiveHealthProbe(log: log, database: database, archiver: archiver)
     let counters = ServiceCounters()
     let clock = EventClock()
     let observability = Observability(
@@ -64,7 +66,7 @@ public func buildApplication(
     let dependencies = RouteDependencies(
         store: store, health: health,
         guesser: Guesser(model: configuration.guess, seed: configuration.seed), clock: clock, counters: counters, logger: logger,
-        observability: observability)
+        observability: observability, admission: ArchiveAdmission())
     let router = buildRouter(dependencies)
 
     var services: [any Service] = [redis, MariaDBPoolService(pool: database)]

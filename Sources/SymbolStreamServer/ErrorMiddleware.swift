@@ -27,25 +27,58 @@ public final class RouteCatalog: Sendable {
     }
 }
 
+/// A failure that is the client's answer: it renders itself as the JSON
+/// error shape (Hummingbird's `HTTPResponseError`) and says how it counts in
+/// `/health`, so `ErrorMiddleware` needs no list of error types.
+protocol ClientFacingError: HTTPResponseError {
+    /// `{"error": message}`, naming the parameter at fault where there is one.
+    var message: String { get }
+    var headers: HTTPFields { get }
+    func count(in counters: ServiceCounters)
+}
+
+extension ClientFacingError {
+    public var headers: HTTPFields { [:] }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        .error(message, status: status, headers: headers)
+    }
+}
+
+/// Bad input (400): counted under its reason.
+extension ValidationError: ClientFacingError {
+    public var status: HTTPResponse.Status { .badRequest }
+    func count(in counters: ServiceCounters) { counters.rejected(reason) }
+}
+
 /// A request refused because its uuid is already taken by another symbol.
-struct UUIDConflictError: Error {
+struct UUIDConflictError: ClientFacingError {
     var id: SymbolStreamCore.RequestID
     var existing: Symbol
+
+    var status: HTTPResponse.Status { .conflict }
 
     /// Also what `/stream` answers for such an event.
     var message: String {
         "uuid: \(id) was already used with symbol '\(existing.letter)'; a retry must repeat the same symbol"
     }
+
+    func count(in counters: ServiceCounters) { counters.rejected(.uuidConflict) }
 }
 
-extension StoreUnavailableError {
+/// A store down (503, with `Retry-After`): counted as unavailable, not as a reject.
+extension StoreUnavailableError: ClientFacingError {
+    public var status: HTTPResponse.Status { .serviceUnavailable }
+    public var headers: HTTPFields { [.retryAfter: "1"] }
     /// Also what `/stream` answers for events it could not store.
-    var clientMessage: String { "service unavailable: \(dependency) is not reachable; retry shortly" }
+    var message: String { "service unavailable: \(dependency) is not reachable; retry shortly" }
+    func count(in counters: ServiceCounters) { counters.unavailable() }
 }
 
 /// Turns every failure into the JSON error shape, with the right status:
-/// 400 bad input (naming the parameter), 404/405 routing, 409 uuid conflict,
-/// 413 body too large, 503 dependency down (with `Retry-After`), 500 bugs.
+/// the client-facing errors render themselves (400 bad input naming the
+/// parameter, 409 uuid conflict, 503 dependency down with `Retry-After`);
+/// here are 404/405 routing, 413 body too large and 500 for bugs.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let catalog: RouteCatalog
     let counters: ServiceCounters
@@ -54,18 +87,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as ValidationError {
-            counters.rejected(error.reason)
-            return .error(error.message, status: .badRequest)
-        } catch let error as UUIDConflictError {
-            counters.rejected(.uuidConflict)
-            return .error(error.message, status: .conflict)
-        } catch let error as StoreUnavailableError {
-            counters.unavailable()
-            // Once per request would flood the log (and block its writers) in
-            // an outage at full load; the clients log the outage itself.
-            logger.debug("dependency unavailable", metadata: ["dependency": "\(error.dependency)", "reason": "\(error.reason)"])
-            return .error(error.clientMessage, status: .serviceUnavailable, headers: [.retryAfter: "1"])
+        } catch let error as any ClientFacingError {
+            error.count(in: counters)
+            if let error = error as? StoreUnavailableError {
+                // Once per request would flood the log (and block its writers) in
+                // an outage at full load; the clients log the outage itself.
+                logger.debug("dependency unavailable", metadata: ["dependency": "\(error.dependency)", "reason": "\(error.reason)"])
+            }
+            return try error.response(from: request, context: context)
         } catch is NIOTooManyBytesError {
             counters.rejected(.bodyTooLarge)
             return .error("body: request body larger than \(context.maxUploadSize) bytes", status: .contentTooLarge)

@@ -1,5 +1,3 @@
-import MariaDBArchive
-import RedisStore
 import SymbolStreamCore
 
 /// The state of each dependency and of the archive path, for `/health`.
@@ -19,14 +17,14 @@ public struct HealthReport: Sendable, Hashable {
     public var redis: Dependency
     public var mariadb: Dependency
     /// Nil when Redis could not be asked.
-    public var pipeline: PipelineStatus?
+    public var eventLog: EventLogStatus?
     /// Nil when this process runs no archiver (`serve --no-archiver`).
     public var archiver: ArchiverStatistics?
 
-    public init(redis: Dependency, mariadb: Dependency, pipeline: PipelineStatus?, archiver: ArchiverStatistics?) {
+    public init(redis: Dependency, mariadb: Dependency, eventLog: EventLogStatus?, archiver: ArchiverStatistics?) {
         self.redis = redis
         self.mariadb = mariadb
-        self.pipeline = pipeline
+        self.eventLog = eventLog
         self.archiver = archiver
     }
 }

@@ -138,89 +138,9 @@ struct InsightRoutes: Sendable {
         let report = await dependencies.health.report()
         let counters = dependencies.counters.snapshot
         let now = dependencies.clock.now()
-        return .json(Self.pipelineJSON(report: report, counters: counters, history: observability.history, now: now))
+        return .json(HealthJSON.pipeline(report: report, counters: counters, history: observability.history, now: now))
     }
 
-    static func pipelineJSON(report: HealthReport, counters: ServiceCounters.Snapshot, history: PipelineHistory, now: Timestamp) -> JSONValue {
-        func dependency(_ state: HealthReport.Dependency) -> JSONValue {
-            var members: [(String, JSONValue)] = [("status", .string(state.isUp ? "up" : "down"))]
-            if let latency = state.latencyMilliseconds { members.append(("latency_ms", .double(rounded(latency)))) }
-            if let error = state.error { members.append(("error", .string(error))) }
-            return .object(members)
-        }
-        let rejected = RejectReason.allCases.map { ($0.rawValue, JSONValue.int(counters.rejected[$0] ?? 0)) }
-        let archiver = report.archiver
-        let pipeline = report.pipeline
-        let archive: [(String, JSONValue)] = [
-            ("archiver", .string(archiver == nil ? "not running in this process" : "running")),
-            ("archived_total", pipeline.map { .int($0.archived) } ?? .null),
-            ("archived_by_this_process", .int(archiver?.events ?? 0)),
-            ("batches", .int(archiver?.batches ?? 0)),
-            ("failures", .int(archiver?.failures ?? 0)),
-            ("retries", .int(archiver?.retries ?? 0)),
-            ("interruptions", .int(archiver?.interruptions ?? 0)),
-            ("dead_letters", .int(archiver?.deadLetters ?? 0)),
-            ("backlog", pipeline.map { .int($0.backlog) } ?? .null),
-            ("lag_seconds", pipeline.map { .double(rounded($0.archiveLag(now: now))) } ?? .null),
-            ("oldest_unarchived", JSONValue(pipeline?.oldestUnarchived)),
-            ("requests_waiting_for_initial", pipeline.map { .int($0.waitingRequests) } ?? .null),
-            ("last_error", archiver?.lastError.map { .string($0) } ?? .null),
-            ("last_batch_at", JSONValue(archiver?.lastBatchAt)),
-        ]
-        let status = !report.redis.isUp ? "unavailable" : report.mariadb.isUp ? "ok" : "degraded"
-        return .object([
-            ("status", .string(status)),
-            ("time", .string(now.description)),
-            ("redis", dependency(report.redis)),
-            ("mariadb", dependency(report.mariadb)),
-            (
-                "events",
-                .object([
-                    ("accepted", .int(counters.initials + counters.followups)),
-                    ("initials", .int(counters.initials)),
-                    ("followups", .int(counters.followups)),
-                    ("retries", .int(counters.retries)),
-                    ("rejected", .int(counters.rejected.values.reduce(0, +))),
-                    ("unavailable", .int(counters.unavailable)),
-                ])
-            ),
-            ("rejected", .object(rejected)),
-            ("archive", .object(archive)),
-            ("history", historyJSON(history)),
-        ])
-    }
-
-    /// Rates per second between consecutive samples, oldest first; gauges as sampled.
-    static func historyJSON(_ history: PipelineHistory) -> JSONValue {
-        let samples = history.samples
-        var columns: [(String, [JSONValue])] = [
-            ("times", []), ("accepted_per_second", []), ("rejected_per_second", []), ("unavailable_per_second", []),
-            ("archived_per_second", []), ("archive_failures_per_second", []), ("backlog", []), ("lag_seconds", []),
-        ]
-        for (previous, sample) in zip(samples, samples.dropFirst()) {
-            let seconds = Double(sample.time.microseconds - previous.time.microseconds) / 1_000_000
-            guard seconds > 0 else { continue }
-            func rate(_ value: (PipelineSample) -> Int64) -> JSONValue {
-                .double(rounded(Double(max(0, value(sample) - value(previous))) / seconds))
-            }
-            let row: [JSONValue] = [
-                .string(sample.time.description),
-                rate { $0.initials + $0.followups },
-                rate(\.rejected),
-                rate(\.unavailable),
-                rate(\.archivedEvents),
-                rate(\.archiveFailures),
-                sample.backlog.map { .int($0) } ?? .null,
-                sample.lagSeconds.map { .double(rounded($0)) } ?? .null,
-            ]
-            for index in columns.indices { columns[index].1.append(row[index]) }
-        }
-        let interval = history.interval.components
-        let intervalSeconds = Double(interval.seconds) + Double(interval.attoseconds) / 1e18
-        return .object([("interval_seconds", .double(intervalSeconds))] + columns.map { ($0.0, .array($0.1)) })
-    }
-
-    static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
     // MARK: Prometheus
 

@@ -6,21 +6,21 @@ import SymbolStreamCore
 /// Asks Redis (through the store) and MariaDB (a ping) on every call, both at
 /// once, so `/health` reports the state of now, not of the last error.
 struct LiveHealthProbe: HealthProbe {
-    let store: RedisEventStore
+    let log: RedisEventLog
     let database: MariaDBPool
     let archiver: Archiver?
 
     func report() async -> HealthReport {
         async let redis = checkRedis()
         async let mariadb = checkMariaDB()
-        let (redisState, pipeline) = await redis
-        return HealthReport(redis: redisState, mariadb: await mariadb, pipeline: pipeline, archiver: archiver?.statistics)
+        let (redisState, eventLog) = await redis
+        return HealthReport(redis: redisState, mariadb: await mariadb, eventLog: eventLog, archiver: archiver?.statistics)
     }
 
-    private func checkRedis() async -> (HealthReport.Dependency, PipelineStatus?) {
+    private func checkRedis() async -> (HealthReport.Dependency, EventLogStatus?) {
         let start = ContinuousClock.now
         do {
-            let status = try await store.pipelineStatus()
+            let status = try await log.status()
             return (HealthReport.Dependency(isUp: true, latencyMilliseconds: Self.milliseconds(since: start)), status)
         } catch {
             return (HealthReport.Dependency(isUp: false, error: "\(error)"), nil)

@@ -28,8 +28,8 @@ public struct PipelineSample: Sendable, Hashable {
         unavailable = counters.unavailable
         archivedEvents = report.archiver?.events ?? 0
         archiveFailures = report.archiver?.failures ?? 0
-        backlog = report.pipeline?.backlog
-        lagSeconds = report.pipeline?.archiveLag(now: time)
+        backlog = report.eventLog?.backlog
+        lagSeconds = report.eventLog?.archiveLag(now: time)
     }
 }
 

@@ -12,10 +12,13 @@ public struct RouteDependencies: Sendable {
     public var logger: Logger
     /// The dashboard page, pipeline history and metrics.
     public var observability: Observability
+    /// Which uuids the stores can hold (the archive's rule in production).
+    public var admission: any EventAdmission
 
     public init(
         store: any EventStore, health: any HealthProbe, guesser: Guesser, clock: EventClock = EventClock(),
-        counters: ServiceCounters = ServiceCounters(), logger: Logger, observability: Observability = Observability()
+        counters: ServiceCounters = ServiceCounters(), logger: Logger, observability: Observability = Observability(),
+        admission: any EventAdmission = AdmitEveryEvent()
     ) {
         self.store = store
         self.health = health
@@ -24,6 +27,12 @@ public struct RouteDependencies: Sendable {
         self.counters = counters
         self.logger = logger
         self.observability = observability
+        self.admission = admission
+    }
+
+    /// The ingest use case both the HTTP routes and `/stream` call.
+    var ingest: IngestService {
+        IngestService(store: store, guesser: guesser, clock: clock, admission: admission, counters: counters)
     }
 }
 
@@ -52,6 +61,12 @@ public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestC
 
 struct SymbolStreamRoutes: Sendable {
     let dependencies: RouteDependencies
+    let ingest: IngestService
+
+    init(dependencies: RouteDependencies) {
+        self.dependencies = dependencies
+        self.ingest = dependencies.ingest
+    }
 
     // MARK: Ingest
 
@@ -60,15 +75,11 @@ struct SymbolStreamRoutes: Sendable {
         let parameters = try await Self.parameters(of: request, context: context)
         let id = try Validate.requestID(try parameters.value("uuid"))
         let symbol = try Validate.symbol(try parameters.value("symbol"))
-        let event = InitialEvent(
-            id: id, symbol: symbol, guess: dependencies.guesser.guess(symbol), receivedAt: dependencies.clock.now())
-        let outcome = try await dependencies.store.recordInitial(event)
-        dependencies.counters.record(.initial(outcome))
-        switch outcome {
-        case .accepted(let guess), .retry(let guess):
+        switch try await ingest.record(.initial(id, symbol)) {
+        case .initial(.accepted(let guess)), .initial(.retry(let guess)):
             return guess ? .text("True") : .text("False")
-        case .conflict(let existing):
-            throw UUIDConflictError(id: id, existing: existing)
+        default:
+            throw IngestServiceError.outcomeKind  // conflicts throw; a followup's outcome cannot come
         }
     }
 
@@ -76,8 +87,7 @@ struct SymbolStreamRoutes: Sendable {
     @Sendable func followup(_ request: Request, context: AppRequestContext) async throws -> Response {
         let parameters = try await Self.parameters(of: request, context: context)
         let id = try Validate.requestID(try parameters.value("uuid"))
-        let outcome = try await dependencies.store.recordFollowup(FollowupEvent(id: id, receivedAt: dependencies.clock.now()))
-        dependencies.counters.record(.followup(outcome))
+        _ = try await ingest.record(.followup(id))
         return .text("hooray")
     }
 
@@ -107,6 +117,7 @@ struct SymbolStreamRoutes: Sendable {
 
     @Sendable func requestRecord(_ request: Request, context: AppRequestContext) async throws -> Response {
         let id = try Validate.requestID(try Self.pathParameter("uuid", context))
+        try dependencies.admission.check(id)
         guard let record = try await dependencies.store.request(id) else {
             return .error("uuid: no request \(id) is known", status: .notFound)
         }
@@ -125,55 +136,7 @@ struct SymbolStreamRoutes: Sendable {
     /// down only delays the archive, so it makes the status "degraded".
     @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
         let report = await dependencies.health.report()
-        let counters = dependencies.counters.snapshot
-        let now = dependencies.clock.now()
-        let status = !report.redis.isUp ? "unavailable" : report.mariadb.isUp ? "ok" : "degraded"
-        func dependency(_ state: HealthReport.Dependency) -> JSONValue {
-            var members: [(String, JSONValue)] = [("status", .string(state.isUp ? "up" : "down"))]
-            if let latency = state.latencyMilliseconds { members.append(("latency_ms", .double((latency * 1000).rounded() / 1000))) }
-            if let error = state.error { members.append(("error", .string(error))) }
-            return .object(members)
-        }
-        var archive: [(String, JSONValue)] = []
-        if let pipeline = report.pipeline {
-            archive += [
-                ("backlog", .int(pipeline.backlog)),
-                ("lag_seconds", .double((pipeline.archiveLag(now: now) * 1000).rounded() / 1000)),
-                ("oldest_unarchived", JSONValue(pipeline.oldestUnarchived)),
-                ("archived_total", .int(pipeline.archived)),
-                ("requests_waiting_for_initial", .int(pipeline.waitingRequests)),
-            ]
-        }
-        if let archiver = report.archiver {
-            archive += [
-                ("batches", .int(archiver.batches)),
-                ("events_archived_by_this_process", .int(archiver.events)),
-                ("failures", .int(archiver.failures)),
-                ("dead_letters", .int(archiver.deadLetters)),
-                ("last_error", archiver.lastError.map { .string($0) } ?? .null),
-                ("last_batch_at", JSONValue(archiver.lastBatchAt)),
-            ]
-        } else {
-            archive.append(("archiver", .string("not running in this process")))
-        }
-        let rejected = RejectReason.allCases.map { ($0.rawValue, JSONValue.int(counters.rejected[$0] ?? 0)) }
-        let body: JSONValue = .object([
-            ("status", .string(status)),
-            ("time", .string(now.description)),
-            ("redis", dependency(report.redis)),
-            ("mariadb", dependency(report.mariadb)),
-            ("archive", .object(archive)),
-            (
-                "requests",
-                .object([
-                    ("initials_accepted", .int(counters.initials)),
-                    ("initial_retries", .int(counters.retries)),
-                    ("followups_accepted", .int(counters.followups)),
-                    ("unavailable", .int(counters.unavailable)),
-                    ("rejected", .object(rejected)),
-                ])
-            ),
-        ])
+        let body = HealthJSON.health(report: report, counters: dependencies.counters.snapshot, now: dependencies.clock.now())
         return .json(body, status: report.redis.isUp ? .ok : .serviceUnavailable)
     }
 }

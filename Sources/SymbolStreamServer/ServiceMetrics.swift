@@ -124,7 +124,7 @@ private struct Mirrored {
         }
         archiverRunning.record(report.archiver == nil ? 0 : 1)
         // Gauges keep their last value while Redis cannot be asked; `up` says so.
-        if let pipeline = report.pipeline {
+        if let pipeline = report.eventLog {
             backlog.record(pipeline.backlog)
             lag.record(pipeline.archiveLag(now: now))
             archivedTotal.record(pipeline.archived)

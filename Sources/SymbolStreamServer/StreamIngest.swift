@@ -1,10 +1,10 @@
 import SymbolStreamCore
 
-/// One `/stream` text message in, its reply out: the events are validated like
-/// the HTTP routes' parameters, each valid one gets its guess and receive time
-/// (in message order), all of them go to the store in ONE `ingest` call (one
-/// atomic `ss_ingest` for up to `RedisEventStore.maximumBatch` events), and the
-/// reply holds one result per event, in order.
+/// One `/stream` text message in, its reply out: the message is parsed and
+/// its events validated like the HTTP routes' parameters, then recorded by
+/// the same `IngestService` in ONE store call (one atomic `ss_ingest` for up
+/// to `RedisEventStore.maximumBatch` events), and the reply holds one result
+/// per event, in order.
 ///
 /// Replies:
 /// - a JSON array with, per event, `{"guess":true|false}` (initial, a retry
@@ -37,58 +37,29 @@ struct StreamIngest: Sendable {
             return Reply(text: reply, refusedWhole: true)
         }
 
-        var events = [IngestEvent]()
-        events.reserveCapacity(items.count)
-        for item in items {
-            switch item {
-            case .success(.initial(let id, let symbol)):
-                events.append(
-                    .initial(
-                        InitialEvent(id: id, symbol: symbol, guess: dependencies.guesser.guess(symbol), receivedAt: dependencies.clock.now())))
-            case .success(.followup(let id)):
-                events.append(.followup(FollowupEvent(id: id, receivedAt: dependencies.clock.now())))
-            case .failure(let error):
-                dependencies.counters.rejected(error.reason)
-            }
-        }
-
-        var outcomes: [IngestOutcome] = []
-        var unavailable: StoreUnavailableError?
-        if !events.isEmpty {
-            do {
-                outcomes = try await dependencies.store.ingest(events)
-                guard outcomes.count == events.count else { throw StreamIngestError.outcomeCount(events.count, outcomes.count) }
-                dependencies.counters.record(stream: outcomes)
-            } catch let error as StoreUnavailableError {
-                dependencies.counters.unavailable(events: events.count)
-                dependencies.logger.warning("dependency unavailable", metadata: ["dependency": "\(error.dependency)", "reason": "\(error.reason)"])
-                unavailable = error
-            }
-        }
-
+        let results = try await dependencies.ingest.record(items)
         var reply = "["
         reply.reserveCapacity(2 + 16 * items.count)
-        var next = 0
-        for (position, item) in items.enumerated() {
+        var loggedOutage = false
+        for (position, (item, result)) in zip(items, results).enumerated() {
             if position > 0 { reply += "," }
-            switch item {
-            case .failure(let error):
+            switch result {
+            case .rejected(let error):
                 Self.appendError(error.message, status: Self.status(of: error.reason), to: &reply)
-            case .success(let request):
-                defer { next += 1 }
-                if let unavailable {
-                    Self.appendError(unavailable.clientMessage, status: 503, to: &reply)
-                    continue
+            case .unavailable(let error):
+                if !loggedOutage {
+                    loggedOutage = true
+                    dependencies.logger.warning(
+                        "dependency unavailable", metadata: ["dependency": "\(error.dependency)", "reason": "\(error.reason)"])
                 }
-                switch outcomes[next] {
-                case .initial(.accepted(let guess)), .initial(.retry(let guess)):
-                    reply += guess ? #"{"guess":true}"# : #"{"guess":false}"#
-                case .initial(.conflict(let existing)):
-                    guard case .initial(let id, _) = request else { throw StreamIngestError.outcomeKind }
-                    Self.appendError(UUIDConflictError(id: id, existing: existing).message, status: 409, to: &reply)
-                case .followup:
-                    reply += #"{"ok":true}"#
-                }
+                Self.appendError(error.message, status: 503, to: &reply)
+            case .stored(.initial(.accepted(let guess))), .stored(.initial(.retry(let guess))):
+                reply += guess ? #"{"guess":true}"# : #"{"guess":false}"#
+            case .stored(.initial(.conflict(let existing))):
+                guard case .success(let request) = item else { throw IngestServiceError.outcomeKind }
+                Self.appendError(UUIDConflictError(id: request.id, existing: existing).message, status: 409, to: &reply)
+            case .stored(.followup):
+                reply += #"{"ok":true}"#
             }
         }
         reply += "]"
@@ -111,11 +82,4 @@ struct StreamIngest: Sendable {
         reply += String(status)
         reply += "}"
     }
-}
-
-enum StreamIngestError: Error {
-    /// The store answered a different number of outcomes than events sent.
-    case outcomeCount(Int, Int)
-    /// The store answered an initial's outcome for a followup or vice versa.
-    case outcomeKind
 }

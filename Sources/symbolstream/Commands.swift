@@ -26,25 +26,20 @@ struct Archive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run only the archiver (Redis log → MariaDB), e.g. beside `serve --no-archiver`; --drain archives what is logged and exits.")
 
-    @Option(help: "Archiver consumer name (env SYMBOLSTREAM_ARCHIVER_CONSUMER; default archiver).")
-    var archiverConsumer: String?
-    @Option(help: "Log entries (ingest batches) per archive transaction (env SYMBOLSTREAM_ARCHIVE_BATCH; default 200).")
-    var archiveBatch: Int?
+    @OptionGroup var archiver: ArchiverOptions
     @Flag(help: "Archive everything logged so far, then exit.")
     var drain = false
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
         let logger = try stores.makeLogger(label: "symbolstream.archive")
-        let configuration = try archiverConfiguration(consumer: archiverConsumer, batch: archiveBatch)
+        let configuration = try archiver.configuration()
         let drain = self.drain
         try await StoreSession.with(stores, logger: logger) { session in
-            let archiver = Archiver(
-                log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database,
-                configuration: configuration, logger: logger)
+            let archiver = session.archiver(configuration)
             if drain {
                 try await archiver.drain()
-                let status = try await session.store.pipelineStatus()
+                let status = try await session.log.status()
                 print("archived; backlog \(status.backlog), archived in total \(status.archived)")
             } else {
                 let group = ServiceGroup(
@@ -65,19 +60,27 @@ struct RebuildCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = try stores.makeLogger(label: "symbolstream.rebuild")
         try await StoreSession.with(stores, logger: logger) { session in
-            let archiver = Archiver(
-                log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database, logger: logger)
-            let rebuild = MariaDBArchive.Rebuild(store: session.store, archiver: archiver, database: session.database, logger: logger)
-            let reading = ProgressReporter(label: "rebuild: read", unit: "events")
-            let writing = ProgressReporter(label: "rebuild: write", unit: "keys")
-            let events = try await rebuild.run { progress in
-                switch progress.phase {
-                case .reading: reading.report(done: progress.done, total: progress.total)
-                case .writing: writing.report(done: progress.done, total: progress.total)
-                }
-            }
+            let rebuild = MariaDBArchive.Rebuild(redis: session.redis, archiver: session.archiver(), database: session.database, logger: logger)
+            let events = try await rebuild.run(progress: HistoryProgressLines(command: "rebuild").report)
             print("rebuilt the aggregates of \(events) events")
         }
+    }
+}
+
+/// The progress lines of `rebuild` and `verify`: one reporter per phase.
+struct HistoryProgressLines: Sendable {
+    private let reporters: [HistoryProgress.Phase: ProgressReporter]
+
+    init(command: String) {
+        reporters = [
+            .reading: ProgressReporter(label: "\(command): read history", unit: "events"),
+            .writing: ProgressReporter(label: "\(command): write", unit: "keys"),
+            .comparing: ProgressReporter(label: "\(command): compare", unit: "keys"),
+        ]
+    }
+
+    @Sendable func report(_ progress: HistoryProgress) {
+        reporters[progress.phase]?.report(done: progress.done, total: progress.total)
     }
 }
 

@@ -42,7 +42,7 @@ struct Load: AsyncParsableCommand {
             followupShare: followups, seed: seed)
         let (concurrency, noArchive, requests) = (self.concurrency, self.noArchive, self.requests)
         try await StoreSession.with(stores, logger: logger) { session in
-            let archiver = Archiver(log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database, logger: logger)
+            let archiver = session.archiver()
             let reporter = ProgressReporter(label: "load", unit: "requests")
             // The archiver runs alongside, as it does beside `serve`.
             let archiving = Task {
@@ -80,7 +80,7 @@ struct Load: AsyncParsableCommand {
                 try await archiver.drain()
                 print("archive drained \(ProgressReporter.seconds(ContinuousClock.now - started)) s after the last request")
             }
-            let status = try await session.store.pipelineStatus()
+            let status = try await session.log.status()
             print("loaded \(sent) requests; log backlog \(status.backlog) entries, archived in total \(status.archived) events")
         }
     }

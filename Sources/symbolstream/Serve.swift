@@ -20,10 +20,7 @@ struct Serve: AsyncParsableCommand {
     var seed: UInt64?
     @Flag(help: "Do not run the archiver in this process (run `symbolstream archive` elsewhere). Env SYMBOLSTREAM_NO_ARCHIVER=1.")
     var noArchiver = false
-    @Option(help: "Archiver consumer name; keep it stable per instance (env SYMBOLSTREAM_ARCHIVER_CONSUMER; default archiver).")
-    var archiverConsumer: String?
-    @Option(help: "Log entries (ingest batches) per archive transaction (env SYMBOLSTREAM_ARCHIVE_BATCH; default 200).")
-    var archiveBatch: Int?
+    @OptionGroup var archiver: ArchiverOptions
     @Option(help: "Seconds before an idle client connection is closed (env SYMBOLSTREAM_IDLE_TIMEOUT; default 30).")
     var idleTimeout: Int?
     @Option(help: "Chart.js file the dashboard page loads (env SYMBOLSTREAM_CHART_JS; default \(ChartScript.debianPath), from libjs-chart.js).")
@@ -52,7 +49,7 @@ struct Serve: AsyncParsableCommand {
         configuration.guess = GuessModel(flipProbability: flip)
         configuration.seed = try Settings.resolve(seed, env: "SYMBOLSTREAM_SEED")
         configuration.runArchiver = !(noArchiver || Settings.environment("SYMBOLSTREAM_NO_ARCHIVER") == "1")
-        configuration.archiver = try archiverConfiguration(consumer: archiverConsumer, batch: archiveBatch)
+        configuration.archiver = try archiver.configuration()
         let idle = try Settings.resolve(idleTimeout, env: "SYMBOLSTREAM_IDLE_TIMEOUT", default: 30)
         guard idle > 0 else { throw ValidationError("--idle-timeout must be positive") }
         configuration.idleTimeout = .seconds(idle)
@@ -104,12 +101,4 @@ extension Serve {
         stream.idleTimeout = .seconds(idle)
         return stream
     }
-}
-
-func archiverConfiguration(consumer: String?, batch: Int?) throws -> ArchiverConfiguration {
-    var configuration = ArchiverConfiguration()
-    configuration.consumer = try Settings.resolve(consumer, env: "SYMBOLSTREAM_ARCHIVER_CONSUMER", default: "archiver")
-    configuration.entriesPerRead = try Settings.resolve(batch, env: "SYMBOLSTREAM_ARCHIVE_BATCH", default: 200)
-    guard (1...10_000).contains(configuration.entriesPerRead) else { throw ValidationError("--archive-batch must be within 1...10000") }
-    return configuration
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import MariaDBArchive
 import MariaDBClient
 import RedisClient
 import SymbolStreamCore
@@ -22,12 +23,7 @@ enum Settings {
     }
 
     static func resolve<Value: LosslessStringConvertible>(_ flag: Value?, env: String, default value: Value) throws -> Value {
-        if let flag { return flag }
-        guard let text = environment(env) else { return value }
-        guard let parsed = Value(text) else {
-            throw ValidationError("environment variable \(env): cannot read '\(text)' as \(Value.self)")
-        }
-        return parsed
+        try resolve(flag, env: env) ?? value
     }
 
     static func resolve<Value: LosslessStringConvertible>(_ flag: Value?, env: String) throws -> Value? {
@@ -121,5 +117,21 @@ struct StoreOptions: ParsableArguments {
         var logger = Logger(label: label)
         logger.logLevel = level
         return logger
+    }
+}
+
+/// The archiver's settings, shared by `serve` (which runs one) and `archive`.
+struct ArchiverOptions: ParsableArguments {
+    @Option(help: "Archiver consumer name; keep it stable per instance (env SYMBOLSTREAM_ARCHIVER_CONSUMER; default archiver).")
+    var archiverConsumer: String?
+    @Option(help: "Log entries (ingest batches) per archive transaction (env SYMBOLSTREAM_ARCHIVE_BATCH; default 200).")
+    var archiveBatch: Int?
+
+    func configuration() throws -> ArchiverConfiguration {
+        var configuration = ArchiverConfiguration()
+        configuration.consumer = try Settings.resolve(archiverConsumer, env: "SYMBOLSTREAM_ARCHIVER_CONSUMER", default: "archiver")
+        configuration.entriesPerRead = try Settings.resolve(archiveBatch, env: "SYMBOLSTREAM_ARCHIVE_BATCH", default: 200)
+        guard (1...10_000).contains(configuration.entriesPerRead) else { throw ValidationError("--archive-batch must be within 1...10000") }
+        return configuration
     }
 }

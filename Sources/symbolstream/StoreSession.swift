@@ -6,11 +6,17 @@ import RedisStore
 
 /// Connections to both stores for the one-shot commands, closed when done.
 struct StoreSession {
-    let redis: RedisClient
+    let redis: RedisStoreClient
     let store: RedisEventStore
+    let log: RedisEventLog
     let database: MariaDBPool
-    let layout: RedisLayout
     let logger: Logger
+
+    /// An archiver on this session's stores (`archive`, and the drain that
+    /// `rebuild`, `verify --drain` and `load` do).
+    func archiver(_ configuration: ArchiverConfiguration = .init()) -> Archiver {
+        Archiver(log: log, database: database, configuration: configuration, logger: logger)
+    }
 
     static func with<T: Sendable>(
         _ options: StoreOptions, logger: Logger, redisTimeout: Duration = .seconds(30),
@@ -20,17 +26,18 @@ struct StoreSession {
         var redisConfiguration = try options.redis()
         // Bulk commands (replays, scans) take longer than a request's budget.
         redisConfiguration.commandTimeout = .seconds(Int64(redisTimeout.components.seconds))
-        let redis = RedisClient(configuration: redisConfiguration, logger: logger) { connection in
-            try await RedisEventStore.prepare(connection, layout: layout)
+        let client = RedisClient(configuration: redisConfiguration, logger: logger) { connection in
+            try await RedisStoreClient.prepare(connection, layout: layout)
         }
+        let redis = RedisStoreClient(client: client, layout: layout)
         let database = MariaDBPool(configuration: try options.mariadb(), size: 2, logger: logger)
         let session = StoreSession(
-            redis: redis, store: RedisEventStore(client: redis, layout: layout), database: database, layout: layout, logger: logger)
+            redis: redis, store: RedisEventStore(redis: redis), log: RedisEventLog(redis: redis), database: database, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await redis.run() }
+            group.addTask { try await client.run() }
             defer { group.cancelAll() }
             do {
-                try await redis.waitUntilAvailable(timeout: .seconds(10))
+                try await client.waitUntilAvailable(timeout: .seconds(10))
                 let result = try await body(session)
                 await database.shutdown()
                 return result

@@ -23,21 +23,10 @@ struct VerifyCommand: AsyncParsableCommand {
         let logger = try stores.makeLogger(label: "symbolstream.verify")
         let (drain, limit) = (self.drain, self.limit)
         let report = try await StoreSession.with(stores, logger: logger) { session in
-            if drain {
-                let archiver = Archiver(
-                    log: RedisEventLog(client: session.redis, layout: session.layout), database: session.database, logger: logger)
-                try await archiver.drain()
-            }
-            var verify = Verify(store: session.store, database: session.database, logger: logger)
+            if drain { try await session.archiver().drain() }
+            var verify = Verify(redis: session.redis, database: session.database, logger: logger)
             verify.listedPerKind = limit
-            let reading = ProgressReporter(label: "verify: read history", unit: "events")
-            let comparing = ProgressReporter(label: "verify: compare", unit: "keys")
-            return try await verify.run { progress in
-                switch progress.phase {
-                case .reading: reading.report(done: progress.done, total: progress.total)
-                case .comparing: comparing.report(done: progress.done, total: progress.total)
-                }
-            }
+            return try await verify.run(progress: HistoryProgressLines(command: "verify").report)
         }
         for line in report.differences { print(line) }
         let summary =

@@ -64,7 +64,7 @@ import Testing
                 var configuration = ArchiverConfiguration()
                 configuration.entriesPerRead = 3  // several transactions, adoptions across them
                 let archiver = Archiver(
-                    log: RedisEventLog(client: store.client, layout: store.layout), database: pool, configuration: configuration,
+                    log: store.log, database: pool, configuration: configuration,
                     logger: TestStores.logger)
                 try await archiver.drain()
                 var model = AggregateModel()
@@ -73,7 +73,7 @@ import Testing
                 #expect(rows.count == expected.count)
                 #expect(Array(rows.filter { !expected.contains($0) }.prefix(5)) == [])
                 #expect(Array(expected.filter { !rows.contains($0) }.prefix(5)) == [])
-                #expect(try await store.pipelineStatus().backlog == 0)
+                #expect(try await store.log.status().backlog == 0)
                 #expect(archiver.statistics.failures == 0)
             }
         }
@@ -85,12 +85,12 @@ import Testing
                 var traffic = Traffic(seed: 22)
                 let events = traffic.events(800)
                 _ = try await store.ingest(events)
-                let log = RedisEventLog(client: store.client, layout: store.layout)
+                let log = store.log
                 let logger = TestStores.logger
                 try await pool.withConnection { try Schema.migrate($0, logger: logger) }
                 // An archiver that committed a batch and died before acknowledging it.
-                let delivered = try await store.client.withDedicatedConnection { connection in
-                    try await log.read(on: connection, consumer: "archiver", count: 2, pending: false, block: nil)
+                let delivered = try await log.withReader { reader in
+                    try await reader.read(consumer: "archiver", count: 2, pending: false, block: nil)
                 }
                 let batch = delivered.flatMap { entry -> [LoggedEvent] in if case .events(_, let events) = entry { events } else { [] } }
                 #expect(batch.count > 300)
@@ -100,7 +100,7 @@ import Testing
                 try await archiver.drain()
                 var model = AggregateModel()
                 #expect(try await Self.rows(pool) == Self.expectedRows(events, model: &model))
-                #expect(try await store.pipelineStatus().backlog == 0)
+                #expect(try await store.log.status().backlog == 0)
             }
         }
     }
@@ -113,31 +113,31 @@ import Testing
                 _ = try await store.ingest(events)
                 var model = AggregateModel()
                 for event in events { _ = model.apply(event) }
-                let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
+                let archiver = Archiver(log: store.log, database: pool, logger: TestStores.logger)
                 let before = try await store.totals()
                 #expect(before == Symbol.all.map(model.summary))
 
                 // Redis loses everything but the (archived) log; rebuild from MariaDB.
-                try await store.resetAggregates()
+                try await store.admin.resetAggregates()
                 #expect(try await store.totals().allSatisfy { $0.count == 0 })
-                let rebuild = Rebuild(store: store, archiver: archiver, database: pool, logger: TestStores.logger)
+                let rebuild = Rebuild(redis: store.redis, archiver: archiver, database: pool, logger: TestStores.logger)
                 let progress = ProgressLog()
                 let read = try await ServerSettingsLock.shared.withLock { try await rebuild.run { progress.append($0) } }
                 #expect(read == Int64(try await Self.rows(pool).count))
-                #expect(progress.values.contains(Rebuild.Progress(phase: .reading, done: read, total: read)))
+                #expect(progress.values.contains(HistoryProgress(phase: .reading, done: read, total: read)))
                 #expect(progress.values.last?.phase == .writing && progress.values.last?.done == progress.values.last?.total)
 
                 #expect(try await store.totals() == before)
                 #expect(try await StoreChecks.differences(store, model, events: events, seed: 24) == [])
                 // Nothing was logged again by the replay.
-                #expect(try await store.pipelineStatus().backlog == 0)
+                #expect(try await store.log.status().backlog == 0)
             }
         }
     }
 }
 
 final class ProgressLog: Sendable {
-    private let storage = Mutex([Rebuild.Progress]())
-    func append(_ value: Rebuild.Progress) { storage.withLock { $0.append(value) } }
-    var values: [Rebuild.Progress] { storage.withLock { $0 } }
+    private let storage = Mutex([HistoryProgress]())
+    func append(_ value: HistoryProgress) { storage.withLock { $0.append(value) } }
+    var values: [HistoryProgress] { storage.withLock { $0 } }
 }

@@ -11,9 +11,9 @@ import Testing
 /// leave the same rows, a followup logged before its initial included.
 @Suite struct ConcurrentArchiveTests {
     static func logged(_ store: RedisEventStore) async throws -> [[LoggedEvent]] {
-        let log = RedisEventLog(client: store.client, layout: store.layout)
-        let entries = try await store.client.withDedicatedConnection { connection in
-            try await log.read(on: connection, consumer: "test", count: 100_000, pending: false, block: nil)
+        let log = store.log
+        let entries = try await log.withReader { reader in
+            try await reader.read(consumer: "test", count: 100_000, pending: false, block: nil)
         }
         return entries.map { entry in if case .events(_, let events) = entry { events } else { [] } }
     }
@@ -28,7 +28,7 @@ import Testing
         configuration.concurrentBatches = concurrentBatches
         let wider = MariaDBPool(configuration: pool.configuration, size: concurrentBatches, logger: TestStores.logger)
         let archiver = Archiver(
-            log: RedisEventLog(client: store.client, layout: store.layout), database: wider, configuration: configuration,
+            log: store.log, database: wider, configuration: configuration,
             logger: TestStores.logger)
         try await archiver.drain()
         await wider.shutdown()
@@ -75,7 +75,7 @@ import Testing
                 let statistics = try await Self.drainConcurrently(store, into: pool, entriesPerRead: 2, concurrentBatches: 4)
                 var model = AggregateModel()
                 #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
-                let status = try await store.pipelineStatus()
+                let status = try await store.log.status()
                 #expect(status.backlog == 0)
                 #expect(status.archived == Int64(try await ArchiveTests.rows(pool).count))
                 #expect(statistics.batches > 100 && statistics.failures == 0, "\(statistics)")
@@ -161,7 +161,7 @@ import Testing
                     events.append(.followup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: time.microseconds + 999_999))))
                 }
                 _ = try await store.ingest(events)
-                let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
+                let archiver = Archiver(log: store.log, database: pool, logger: TestStores.logger)
                 try await archiver.drain()
                 var model = AggregateModel()
                 let rows = try await ArchiveTests.rows(pool)
@@ -183,7 +183,7 @@ import Testing
             try await Self.migrate(pool)
             let unstorable = RequestID(high: 0x27e3_ddde_bdae_86df, low: 0x0110_2392_14ce_5bc6)
             let fine = RequestID(high: 0x27e3_ddde_bdae_86df, low: 0x8110_2392_14ce_5bc6)
-            #expect(!ArchiveWriter.storesAsIs(unstorable) && ArchiveWriter.storesAsIs(fine))
+            #expect(!UUIDColumn.stores(unstorable) && UUIDColumn.stores(fine))
             let events = [(fine, 1_790_812_800), (unstorable, 1_790_812_801)].map { (id: RequestID, second: Int64) in
                 LoggedEvent(
                     streamID: "1-1", kind: .initial, id: id, symbol: Symbol(parsing: "e"), guess: true,

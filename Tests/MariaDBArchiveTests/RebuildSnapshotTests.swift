@@ -21,8 +21,8 @@ import Testing
                 let events = traffic.events(3000).sorted { $0.receivedAt < $1.receivedAt }
                 try await store.ingest(events, inBatchesOf: 64)
                 let live = try await store.aggregateDump()
-                let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
-                let rebuild = Rebuild(store: store, archiver: archiver, database: pool, logger: TestStores.logger)
+                let archiver = Archiver(log: store.log, database: pool, logger: TestStores.logger)
+                let rebuild = Rebuild(redis: store.redis, archiver: archiver, database: pool, logger: TestStores.logger)
                 let setting: @Sendable () async throws -> String? = {
                     try await store.client.send(RedisCommand("CONFIG", "GET", "auto-aof-rewrite-percentage")).array?.last?.string
                 }

@@ -18,16 +18,16 @@ import Testing
                 var traffic = Traffic(seed: 41)
                 var events = traffic.events(400)
                 let poison = try #require(RequestID(parsing: "0c100000-0000-bad0-8000-000000000000"))
-                #expect(!poison.isStorable)
+                #expect(!UUIDColumn.stores(poison))
                 let at = Timestamp(microseconds: events[200].receivedAt.microseconds + 1)
                 events.insert(.initial(InitialEvent(id: poison, symbol: .init(parsing: "q")!, guess: true, receivedAt: at)), at: 201)
                 _ = try await store.ingest(events)
 
                 let archiver = Archiver(
-                    log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
+                    log: store.log, database: pool, logger: TestStores.logger)
                 try await archiver.drain()
                 #expect(archiver.statistics.deadLetters == 1)
-                #expect(try await store.pipelineStatus().backlog == 0)
+                #expect(try await store.log.status().backlog == 0)
 
                 var model = AggregateModel()
                 let expected = ArchiveTests.expectedRows(events, model: &model).filter { $0[1] != poison.description }
@@ -36,7 +36,7 @@ import Testing
                     RedisCommand("XRANGE", RedisArgument(store.layout.deadLetters), "-", "+"))
                 #expect(String(describing: letters).contains(poison.description))
 
-                var verify = Verify(store: store, database: pool, logger: TestStores.logger)
+                var verify = Verify(redis: store.redis, database: pool, logger: TestStores.logger)
                 verify.listedPerKind = 100
                 let report = try await verify.run()
                 #expect(report.differences.contains("log: 1 log entries were dead-lettered: their events are not in MariaDB"))

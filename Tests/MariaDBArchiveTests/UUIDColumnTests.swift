@@ -1,9 +1,10 @@
+import MariaDBArchive
 import MariaDBClient
 import StoreTestSupport
 import SymbolStreamCore
 import Testing
 
-/// `RequestID.isStorable` against the live MariaDB: if an upgrade changes
+/// `UUIDColumn.stores` against the live MariaDB: if an upgrade changes
 /// which values its UUID type takes, this fails before an archive stalls.
 @Suite struct UUIDColumnTests {
     @Test func isStorableIsWhatTheUUIDTypeTakes() async throws {
@@ -23,7 +24,7 @@ import Testing
                 }
             }
             for (id, answer) in zip(ids, answers) {
-                #expect(id.isStorable == (answer == 1), "\(id): MariaDB says \(String(describing: answer))")
+                #expect(UUIDColumn.stores(id) == (answer == 1), "\(id): MariaDB says \(String(describing: answer))")
             }
         }
     }

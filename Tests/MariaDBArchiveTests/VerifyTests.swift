@@ -19,7 +19,7 @@ import Testing
         let logger = TestStores.logger
         try await pool.withConnection { try Schema.migrate($0, logger: logger) }
         _ = try await store.ingest(Array(events[..<archiveFirst]))
-        let archiver = Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: logger)
+        let archiver = Archiver(log: store.log, database: pool, logger: logger)
         try await archiver.drain()
         _ = try await store.ingest(Array(events[archiveFirst...]))
         return events
@@ -27,13 +27,11 @@ import Testing
 
     /// A bucket field's bytes, as the function library writes them.
     static func encoded(_ stats: BucketStats) -> [UInt8] {
-        var buffer = ByteBuffer()
-        RecordCodec.write(stats: stats, to: &buffer)
-        return Array(buffer.readableBytesView)
+        StatsRecord.encode(stats)
     }
 
     static func verify(_ store: RedisEventStore, _ pool: MariaDBPool) async throws -> Verify.Report {
-        var verify = Verify(store: store, database: pool, logger: TestStores.logger)
+        var verify = Verify(redis: store.redis, database: pool, logger: TestStores.logger)
         verify.listedPerKind = 1000
         return try await verify.run()
     }
@@ -48,7 +46,7 @@ import Testing
                 #expect(before.keys > 100)
 
                 // Archived to the end: the same, with the archived count checked too.
-                try await Archiver(log: RedisEventLog(client: store.client, layout: store.layout), database: pool, logger: TestStores.logger)
+                try await Archiver(log: store.log, database: pool, logger: TestStores.logger)
                     .drain()
                 let after = try await Self.verify(store, pool)
                 #expect(after.differences == [])
@@ -62,9 +60,9 @@ import Testing
             try await TestStores.withDatabase { pool, _ in
                 _ = try await Self.ingest(store, pool, seed: 32, archiveFirst: 0)
                 // Committed to MariaDB, still in the log (a crash before XACK).
-                let log = RedisEventLog(client: store.client, layout: store.layout)
-                let delivered = try await store.client.withDedicatedConnection { connection in
-                    try await log.read(on: connection, consumer: "archiver", count: 1, pending: false, block: nil)
+                let log = store.log
+                let delivered = try await log.withReader { reader in
+                    try await reader.read(consumer: "archiver", count: 1, pending: false, block: nil)
                 }
                 let batch = delivered.flatMap { entry -> [LoggedEvent] in if case .events(_, let events) = entry { events } else { [] } }
                 #expect(!batch.isEmpty)

@@ -10,7 +10,6 @@ struct RESPValueTests {
         #expect(RESPValue.bulkString(Array("héllo".utf8)).string == "héllo")
         #expect(RESPValue.integer(5).string == nil)
         #expect(RESPValue.error("ERR x").string == nil)
-        #expect(RESPValue.error("ERR x").errorMessage == "ERR x")
 
         #expect(RESPValue.integer(-42).int == -42)
         #expect(RESPValue.bulkString(Array("1234567890123".utf8)).int == 1_234_567_890_123)

@@ -107,7 +107,7 @@ struct RedisConnectionTests {
             ])
             #expect(replies.count == 4)
             #expect(replies[0] == .simpleString("OK"))
-            #expect(replies[1].errorMessage?.hasPrefix("ERR value is not an integer") == true)
+            #expect(replies[1].description.hasPrefix("(error) ERR value is not an integer"))
             #expect(replies[2] == .bulkString(Array("text".utf8)))
             #expect(replies[3] == .integer(1))
 

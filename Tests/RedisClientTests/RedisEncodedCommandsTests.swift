@@ -66,7 +66,7 @@ import Testing
                     let values = try #require(replies[chunk])
                     #expect(values.count == (chunk == 3 ? 501 : 500))
                     #expect(values.prefix(500).allSatisfy { $0.int != nil })
-                    if chunk == 3 { #expect(values.last?.errorMessage?.hasPrefix("ERR wrong number") == true) }
+                    if chunk == 3 { #expect(values.last?.description.hasPrefix("(error) ERR wrong number") == true) }
                 }
                 // Each chunk's pushes landed together and in order.
                 let list = try await connection.send(RedisCommand("LRANGE", RedisArgument(bytes: key), "0", "-1")).array ?? []

@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func adoptedFollowupsComeWithTheirTimes() throws {
-        let events = try #require(LoggedEvent.decode(streamID: "1-1", packed: entry, adoptions: Self.time8(t[0]) + Self.time8(t[1]) + Self.time8(t[2])))
+        let events = try #require(LogEntryFormat.decode(streamID: "1-1", events: entry, adoptions: Self.time8(t[0]) + Self.time8(t[1]) + Self.time8(t[2])))
         #expect(events.map(\.adoptedFollowups) == [[t[0], t[1]], [], [t[2]]])
         #expect(events.map(\.receivedAt) == [t[3], t[4], t[5]])
         #expect(events.map(\.symbol) == [Symbol(parsing: "e"), nil, Symbol(parsing: "q")])
@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func entriesFromBeforeTheFieldStillDecode() throws {
-        let events = try #require(LoggedEvent.decode(streamID: "1-1", packed: entry))
+        let events = try #require(LogEntryFormat.decode(streamID: "1-1", events: entry, adoptions: nil))
         #expect(events.map(\.adopted) == [2, 0, 1])
         #expect(events.map(\.adoptedFollowups) == [nil, [], nil])
         #expect(events.map(\.needsFollowupLookup) == [true, false, true])
@@ -51,17 +51,17 @@ import Testing
         for adoptions in [Self.time8(t[0]) + Self.time8(t[1]), Self.time8(t[0]) + Self.time8(t[1]) + Self.time8(t[2]) + Self.time8(t[3]),
             Self.time8(t[0]) + [1, 2, 3], []]
         {
-            #expect(LoggedEvent.decode(streamID: "1-1", packed: entry, adoptions: adoptions) == nil)
+            #expect(LogEntryFormat.decode(streamID: "1-1", events: entry, adoptions: adoptions) == nil)
         }
         // A followup never adopts.
-        #expect(LoggedEvent.decode(streamID: "1-1", packed: Self.packed("f", a, "-", "-", t[0], adopted: 1)) == nil)
+        #expect(LogEntryFormat.decode(streamID: "1-1", events: Self.packed("f", a, "-", "-", t[0], adopted: 1), adoptions: nil) == nil)
     }
 
     /// What `ss_ingest` logs: the field only when something was adopted, the
     /// adopted times in arrival order, entry by entry.
     @Test func ingestLogsTheTimesOfAdoptedFollowups() async throws {
         try await TestStores.withRedisStore { store in
-            let log = RedisEventLog(client: store.client, layout: store.layout)
+            let log = store.log
             var traffic = Traffic(seed: 31)
             var model = AggregateModel()
             let events = traffic.events(3000)
@@ -73,8 +73,8 @@ import Testing
                 }
             }
             try await store.ingest(events, inBatchesOf: 97)
-            let entries = try await store.client.withDedicatedConnection { connection in
-                try await log.read(on: connection, consumer: "test", count: 10_000, pending: false, block: nil)
+            let entries = try await log.withReader { reader in
+                try await reader.read(consumer: "test", count: 10_000, pending: false, block: nil)
             }
             var adopted = [RequestID: [Timestamp]]()
             for entry in entries {
@@ -89,11 +89,6 @@ import Testing
             }
             #expect(expected.count > 20)
             #expect(adopted == expected)
-            // Replays (rebuild) log nothing, adoptions included.
-            var replayTraffic = Traffic(seed: 32)
-            let before = try await store.pipelineStatus().backlog
-            _ = try await store.replay(replayTraffic.events(500))
-            #expect(try await store.pipelineStatus().backlog == before)
         }
     }
 }

@@ -60,7 +60,7 @@ import Testing
 
     @Test func everyAcceptedEventIsLoggedOnceInOrderAndRetriesAreNot() async throws {
         try await TestStores.withRedisStore { store in
-            let log = RedisEventLog(client: store.client, layout: store.layout)
+            let log = store.log
             var traffic = Traffic(seed: 5)
             var model = AggregateModel()
             let events = traffic.events(1500)
@@ -78,11 +78,11 @@ import Testing
                     break
                 }
             }
-            let status = try await store.pipelineStatus()
+            let status = try await store.log.status()
             #expect(status.oldestUnarchived == expected.first?.0.receivedAt)
 
-            let entries = try await store.client.withDedicatedConnection { connection in
-                try await log.read(on: connection, consumer: "test", count: 10_000, pending: false, block: nil)
+            let entries = try await log.withReader { reader in
+                try await reader.read(consumer: "test", count: 10_000, pending: false, block: nil)
             }
             // One entry per call of at most 256 events.
             #expect(entries.count == (events.count + 255) / 256)
@@ -112,24 +112,12 @@ import Testing
                 if case .events(_, let events) = entry { count + events.count } else { count }
             }
             #expect(try await log.acknowledge(entries.prefix(2).map(\.streamID), events: firstEvents) == 2)
-            let afterSome = try await store.pipelineStatus()
+            let afterSome = try await store.log.status()
             #expect(afterSome.backlog == Int64(entries.count - 2))
             #expect(afterSome.archived == Int64(firstEvents))
             #expect(try await log.acknowledge(entries.dropFirst(2).map(\.streamID), events: logged.count - firstEvents) == entries.count - 2)
-            let done = try await store.pipelineStatus()
+            let done = try await store.log.status()
             #expect(done.backlog == 0 && done.oldestUnarchived == nil && done.archived == Int64(logged.count))
-        }
-    }
-
-    @Test func replayingDoesNotLogAgain() async throws {
-        try await TestStores.withRedisStore { store in
-            var traffic = Traffic(seed: 6)
-            let events = traffic.events(200)
-            _ = try await store.replay(events)
-            #expect(try await store.pipelineStatus().backlog == 0)
-            var model = AggregateModel()
-            for event in events { _ = model.apply(event) }
-            #expect(try await store.totals() == Symbol.all.map(model.summary))
         }
     }
 
@@ -149,11 +137,11 @@ import Testing
         try await TestStores.withRedisStore { store in
             var traffic = Traffic(seed: 8)
             _ = try await store.ingest(traffic.events(300))
-            let backlog = try await store.pipelineStatus().backlog
-            #expect(try await store.resetAggregates() > 0)
+            let backlog = try await store.log.status().backlog
+            #expect(try await store.admin.resetAggregates() > 0)
             #expect(Set(try await store.keys()).subtracting(["stats"]) == ["log"])
-            #expect(try await store.pipelineStatus().waitingRequests == 0)
-            #expect(try await store.pipelineStatus().backlog == backlog)
+            #expect(try await store.log.status().waitingRequests == 0)
+            #expect(try await store.log.status().backlog == backlog)
             #expect(try await store.totals().allSatisfy { $0.count == 0 && $0.followups == 0 })
         }
     }
@@ -170,24 +158,5 @@ import Testing
                 #expect(encoding.string == "listpack")
             }
         }
-    }
-}
-
-@Suite struct RecordCodecTests {
-    @Test func decodesRecordsAndTimes() {
-        let id = RequestID(high: 1, low: 2)
-        // second 1_700_000_000, offset 999_999, symbol e (4), guess 1, then one followup.
-        let second: [UInt8] = [0x00, 0x65, 0x53, 0xF1, 0x00]
-        let offset: [UInt8] = [0x0F, 0x42, 0x3F]
-        let bytes = second + offset + [4 * 2 + 1] + second + [0, 0, 7]
-        let orphan = RecordCodec.record([RecordCodec.orphanMarker] + second + [0, 0, 7], id: id)
-        #expect(orphan == RequestRecord(id: id, symbol: nil, guess: nil, receivedAt: nil, followups: [Timestamp(second: 1_700_000_000, offset: 7)]))
-        let record = RecordCodec.record(bytes, id: id)
-        #expect(record?.symbol == Symbol(parsing: "e"))
-        #expect(record?.guess == true)
-        #expect(record?.receivedAt == Timestamp(second: 1_700_000_000, offset: 999_999))
-        #expect(record?.followups == [Timestamp(second: 1_700_000_000, offset: 7)])
-        #expect(RecordCodec.record(Array(bytes.prefix(12)), id: id) == nil)
-        #expect(RecordCodec.record(second + offset + [26 * 2], id: id) == nil)
     }
 }

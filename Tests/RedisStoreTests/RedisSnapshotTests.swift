@@ -22,11 +22,11 @@ import Testing
             try await store.ingest(events, inBatchesOf: 150)
             let live = try await store.aggregateDump()
 
-            try await store.resetAggregates()
+            try await store.admin.resetAggregates()
             #expect(try await store.aggregateDump() == [:])
             // Small chunks, several in flight: every path of the encoder and the window.
             let progress = Progress()
-            try await store.write(model, chunkBytes: 2048, window: 3) { done, total in progress.values.withLock { $0.append((done, total)) } }
+            try await store.admin.write(model, chunkBytes: 2048, window: 3) { done, total in progress.values.withLock { $0.append((done, total)) } }
             let written = try await store.aggregateDump()
 
             #expect(live.keys.filter { $0.hasPrefix("r:s:") }.count > 500)
@@ -44,7 +44,7 @@ import Testing
 
     @Test func anEmptyModelWritesNothing() async throws {
         try await TestStores.withRedisStore { store in
-            try await store.write(AggregateModel())
+            try await store.admin.write(AggregateModel())
             #expect(try await store.keys().filter { $0 != "log" } == [])
         }
     }
@@ -61,14 +61,14 @@ import Testing
         }
         let before = try await setting()
         try #require(before != nil && before != "0")
-        let inside = try await store.withAutomaticAOFRewritesPaused { paused in
+        let inside = try await store.admin.withAutomaticAOFRewritesPaused { paused in
             (paused, try await setting())
         }
         #expect(inside.0 && inside.1 == "0")
         #expect(try await setting() == before)
         struct Failure: Error {}
         await #expect(throws: Failure.self) {
-            try await store.withAutomaticAOFRewritesPaused { _ -> Int in throw Failure() }
+            try await store.admin.withAutomaticAOFRewritesPaused { _ -> Int in throw Failure() }
         }
         #expect(try await setting() == before)
     }

@@ -72,13 +72,13 @@ public enum TestStores {
     ) async throws -> T {
         let layout = RedisLayout(prefix: uniqueName("t") + ":")
         let client = RedisClient(configuration: redis, logger: logger) { connection in
-            try await RedisEventStore.prepare(connection, layout: layout)
+            try await RedisStoreClient.prepare(connection, layout: layout)
         }
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             defer { group.cancelAll() }
             try await client.waitUntilAvailable(timeout: .seconds(10))
-            let store = RedisEventStore(client: client, layout: layout)
+            let store = RedisEventStore(redis: RedisStoreClient(client: client, layout: layout))
             do {
                 let result = try await body(store)
                 try await store.deleteAllKeys()
@@ -112,6 +112,13 @@ public enum TestStores {
 }
 
 extension RedisEventStore {
+    /// The client under the store, for tests that send commands of their own.
+    public var client: RedisClient { redis.client }
+    /// The admin commands on this store's keys.
+    public var admin: RedisAdmin { RedisAdmin(redis: redis) }
+    /// The event log of this store's keys.
+    public var log: RedisEventLog { RedisEventLog(redis: redis) }
+
     /// Every key under this store's prefix, for tests.
     public func deleteAllKeys() async throws {
         var cursor = "0"

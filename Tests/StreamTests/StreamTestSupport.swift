@@ -28,7 +28,7 @@ enum StreamTesting {
 
     struct Health: HealthProbe {
         func report() async -> HealthReport {
-            HealthReport(redis: .init(isUp: true), mariadb: .init(isUp: true), pipeline: nil, archiver: nil)
+            HealthReport(redis: .init(isUp: true), mariadb: .init(isUp: true), eventLog: nil, archiver: nil)
         }
     }
 

@@ -93,8 +93,8 @@ import Testing
         #expect(visited == naive.buckets.count)
         for (second, entries) in naive.fine {
             #expect(model.fineLog(of: second) == entries)
-            #expect(model.packedFineLogs[second] == entries.map(\.packed))
-            #expect(AggregateModel.secondStats(second, entries.map(\.packed)) == naive.buckets[RollupBucket(level: .second, index: second)])
+            #expect(model.compactFineLogs[second] == entries.map(\.compact))
+            #expect(AggregateModel.secondStats(second, entries.map(\.compact)) == naive.buckets[RollupBucket(level: .second, index: second)])
         }
         var requests = Set<RequestID>()
         model.forEachRequest { requests.insert($0) }

@@ -56,25 +56,22 @@ import Testing
 }
 
 @Suite struct FineLogTests {
-    @Test func packsIntoFourBytesAndBack() {
+    @Test func compactFormRoundTrips() {
         for offset: Int64 in [0, 1, 999_999, 524_288] {
             for symbol in [Symbol.all[0], Symbol.all[25]] {
                 for isFollowup in [false, true] {
                     for answeredTrue in [false, true] {
                         let entry = FineLogEntry(second: 7, offset: offset, symbol: symbol, answeredTrue: answeredTrue, isFollowup: isFollowup)
-                        #expect(entry.bytes.count == 4)
-                        #expect(FineLogEntry.decode(entry.bytes, second: 7) == [entry])
+                        #expect(FineLogEntry(second: 7, compact: entry.compact) == entry)
                     }
                 }
             }
         }
     }
 
-    @Test func rejectsTruncatedOrInvalidLogs() {
-        #expect(FineLogEntry.decode([0, 0, 0], second: 0) == nil)
-        #expect(FineLogEntry.decode([0xff, 0xff, 0xff, 0xff], second: 0) == nil)  // offset >= 10^6
-        #expect(FineLogEntry.decode([0, 0, 0, 0x7c], second: 0) == nil)  // symbol 31
-        #expect(FineLogEntry.decode([], second: 0) == [])
+    @Test func rejectsInvalidCompactEntries() {
+        #expect(FineLogEntry(second: 0, compact: 0xffff_ffff) == nil)  // offset >= 10^6
+        #expect(FineLogEntry(second: 0, compact: 0x7c) == nil)  // symbol 31
     }
 }
 

@@ -147,7 +147,7 @@ import Testing
                 archiver.retries = 2
                 return HealthReport(
                     redis: .init(isUp: true, latencyMilliseconds: 0.5), mariadb: .init(isUp: false, error: "connection refused"),
-                    pipeline: PipelineStatus(backlog: 7, oldestUnarchived: Timestamp(microseconds: 1_498_742_100_000_000), archived: 90, waitingRequests: 1),
+                    eventLog: EventLogStatus(backlog: 7, oldestUnarchived: Timestamp(microseconds: 1_498_742_100_000_000), archived: 90, waitingRequests: 1),
                     archiver: archiver)
             }
         }

@@ -20,7 +20,7 @@ import Testing
         func report() async -> HealthReport {
             HealthReport(
                 redis: .init(isUp: redisUp, error: redisUp ? nil : "connection refused"),
-                mariadb: .init(isUp: mariadbUp, error: mariadbUp ? nil : "connection refused"), pipeline: nil, archiver: nil)
+                mariadb: .init(isUp: mariadbUp, error: mariadbUp ? nil : "connection refused"), eventLog: nil, archiver: nil)
         }
     }
 

@@ -23,25 +23,32 @@ public enum StoredKey: Sendable, Hashable {
     case unreadable(key: String, reason: String)
 }
 
-extension RedisEventStore {
+extension RedisAdmin {
+    /// Writes every aggregate of `model` (see `write(_:window:progress:)`).
+    public func write(
+        _ model: AggregateModel, chunkBytes: Int = 1 << 20, window: Int = 4,
+        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) async throws {
+        try await write(RedisSnapshot(model: model, layout: layout, chunkBytes: chunkBytes), window: window, progress: progress)
+    }
+
     /// Reads every key under the prefix, `batch` keys per `SCAN` step and one
     /// pipeline of reads per step, and hands them over decoded. Cost grows with
     /// the number of keys (buckets, seconds, uuid hashes), not of events.
     /// - Parameter body: called once per step with the keys it read.
     public func scanStoredKeys(batch: Int = 1000, _ body: ([StoredKey]) async throws -> Void) async throws {
-        let prefix = Array(layout.prefix.utf8)
-        let pattern = RedisArgument(Self.globEscaped(layout.prefix) + "*")
+        let pattern = RedisArgument(layout.scanPattern)
         var cursor = "0"
         repeat {
-            let reply = try await call(RedisCommand("SCAN", RedisArgument(cursor), "MATCH", pattern, "COUNT", RedisArgument(batch)))
+            let reply = try await redis.send(RedisCommand("SCAN", RedisArgument(cursor), "MATCH", pattern, "COUNT", RedisArgument(batch)))
             guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
-                throw Self.unexpected(reply)
+                throw RedisStoreClient.unexpected(reply)
             }
             cursor = next
-            let names = keys.compactMap(\.bytes).filter { $0.starts(with: prefix) }.map { Array($0.dropFirst(prefix.count)) }
+            let names = keys.compactMap(\.bytes).filter { $0.starts(with: Array(layout.prefix.utf8)) }
             guard !names.isEmpty else { continue }
             let reads = names.map { name in Self.read(name, layout: layout) }
-            let replies = try await Self.pipelineOnce(reads.map(\.command), client: client)
+            let replies = try await redis.pipeline(reads.map(\.command))
             try await body(zip(reads, replies).map { read, reply in read.decode(reply) })
         } while cursor != "0"
     }
@@ -53,9 +60,8 @@ extension RedisEventStore {
     }
 
     private static func read(_ name: [UInt8], layout: RedisLayout) -> KeyRead {
-        let key = RedisArgument(bytes: Array(layout.prefix.utf8) + name)
-        let text = String(decoding: name, as: UTF8.self)
-        func unreadable(_ reason: String) -> StoredKey { .unreadable(key: layout.prefix + printable(name), reason: reason) }
+        let key = RedisArgument(bytes: name)
+        func unreadable(_ reason: String) -> StoredKey { .unreadable(key: printable(name), reason: reason) }
         func hash(_ reply: RESPValue) -> [([UInt8], [UInt8])]? {
             guard let fields = reply.array, fields.count % 2 == 0 else { return nil }
             var pairs = [([UInt8], [UInt8])]()
@@ -72,19 +78,19 @@ extension RedisEventStore {
             var result = [Symbol: BucketStats]()
             for (field, value) in pairs {
                 let letter = String(decoding: field, as: UTF8.self)
-                guard let symbol = Symbol(parsing: letter), symbol.letter == letter, let stats = RecordCodec.stats(value)
+                guard let symbol = Symbol(parsing: letter), symbol.letter == letter, let stats = StatsRecord.decode(value)
                 else { return nil }
                 result[symbol] = stats
             }
             return result
         }
 
-        switch text {
-        case "totals":
+        switch layout.key(named: name) {
+        case .totals:
             return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
-                symbolStats(reply).map { .totals($0) } ?? unreadable("not a hash of packed symbol statistics: \(reply)")
+                symbolStats(reply).map { .totals($0) } ?? unreadable("not a hash of symbol stats records: \(reply)")
             }
-        case "stats":
+        case .stats:
             return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
                 guard let pairs = hash(reply) else { return unreadable("not a hash: \(reply)") }
                 var values = [String: Int64]()
@@ -97,50 +103,41 @@ extension RedisEventStore {
                 }
                 return .stats(archived: values["archived"], waiting: values["waiting"])
             }
-        case "log":
+        case .eventLog:
             return KeyRead(command: RedisCommand("TYPE", key)) { reply in
                 reply.string == "stream" ? .eventLog : unreadable("the event log is a \(reply), not a stream")
             }
-        case "deadletter":
+        case .deadLetters:
             return KeyRead(command: RedisCommand("XLEN", key)) { reply in
                 reply.int.map { .deadLetters(count: $0) } ?? unreadable("not a stream: \(reply)")
             }
-        default:
-            break
-        }
-        if text.hasPrefix("r:") {
-            let parts = text.split(separator: ":")
-            if parts.count == 3, let level = RollupLevel(rawValue: String(parts[1])), let index = Int64(parts[2]) {
-                let bucket = RollupBucket(level: level, index: index)
-                return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
-                    symbolStats(reply).map { .rollup(bucket, $0) } ?? unreadable("not a hash of packed symbol statistics: \(reply)")
-                }
+        case .rollup(let bucket):
+            return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
+                symbolStats(reply).map { .rollup(bucket, $0) } ?? unreadable("not a hash of symbol stats records: \(reply)")
             }
-        }
-        if text.hasPrefix("e:"), let second = Int64(text.dropFirst(2)) {
+        case .fineLog(let second):
             return KeyRead(command: RedisCommand("GET", key)) { reply in
-                guard let bytes = reply.bytes, let entries = FineLogEntry.decode(bytes, second: second) else {
+                guard let bytes = reply.bytes, let entries = FineLogFormat.decode(bytes, second: second) else {
                     return unreadable("not a fine log (4-byte entries): \(reply)")
                 }
                 return .fineLog(second: second, entries)
             }
-        }
-        if name.count == 4, name.starts(with: Array("u:".utf8)) {
-            let head = name[2...]
+        case .uuidMap(let head):
             return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
                 guard let pairs = hash(reply) else { return unreadable("not a hash: \(reply)") }
                 var records = [RequestRecord]()
                 records.reserveCapacity(pairs.count)
                 for (field, value) in pairs {
-                    guard let id = RequestID(bytes: Array(head) + field), let record = RecordCodec.record(value, id: id) else {
+                    guard let id = RedisLayout.uuid(head: head, field: field), let record = UUIDRecord.decode(value, id: id) else {
                         return unreadable("field \(printable(field)) is not a uuid record")
                     }
                     records.append(record)
                 }
                 return .uuidRecords(records)
             }
+        case nil:
+            return KeyRead(command: RedisCommand("TYPE", key)) { reply in unreadable("unexpected key (a \(reply))") }
         }
-        return KeyRead(command: RedisCommand("TYPE", key)) { reply in unreadable("unexpected key (a \(reply))") }
     }
 
     /// A key name for messages: text as is, other bytes as `\xNN`.

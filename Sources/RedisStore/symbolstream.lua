@@ -1,38 +1,51 @@
-/// The Redis function library (Redis 7 `FUNCTION LOAD`): every write an ingest
-/// batch makes happens inside one call of `ss_ingest`, atomically, in one
-/// round trip.
-///
-/// It is loaded with `FUNCTION LOAD REPLACE` on every new connection, so a
-/// restarted or flushed Redis gets it back before the connection is used; Redis
-/// also persists functions in its AOF.
-///
-/// Key layout (`p` is the configurable prefix, `ss:` by default; `<s>` a letter):
-///
-/// | key | type | contents |
-/// |---|---|---|
-/// | `p totals` | hash | all-time statistics, one field per symbol `<s>`: `>dddddd` count, followups, first and last µs since epoch, initials answered True, their followups (doubles are exact below 2^53). `/dashboard/symbol` is one `HGET` of it |
-/// | `p r:<L>:<n>` | hash | rollup bucket `n` of level `L` (`s` second, `m` minute, `h` hour, `d` day), same fields |
-/// | `p e:<second>` | string | the second's fine log: 4 bytes per initial (`offset<<7 \| symbol<<2 \| answeredTrue<<1`) and per attributed followup (`… \| 1`) |
-/// | `p u:<2 bytes>` | hash | uuid map: the uuid's other 14 bytes → record. An initial's record is `>I5 I3 B` (second, offset, symbol·2+guess) then `>I5 I3` per followup; a request with only followups so far is byte 0xFF then their times. 65,536 buckets keep each hash small enough for listpack encoding |
-/// | `p log` | stream | the durable event log, one entry per ingest batch: `t` first µs, `n` events, `e` packed events (29 bytes each: kind `i`/`f`, 16-byte uuid, symbol or `-`, guess `0`/`1`/`-`, `>I5 I3` time, `>I2` followups adopted), and only when some initial adopted followups `a`: their times (`>I5 I3` each), initial by initial in `e`'s order, so the archiver gives those followups' rows the symbol within the same batch (entries written before `a` existed lack it) |
-/// | `p stats` | hash | `archived` events, `waiting` requests whose followups wait for their initial |
-///
-/// Reads need no function: the Swift side reads these keys directly
-/// (`RedisLayout`) and does the arithmetic, so Redis only serves plain `HGET`,
-/// `HGETALL` and `GET`.
-///
-/// Why batches: requests that arrive while a call is in flight share the next
-/// one. Per new initial Redis then does one `HSETNX` of the uuid map (a read
-/// only for retries, conflicts and followups); rollup deltas are summed in Lua
-/// and written once per bucket per batch. One field per symbol keeps every
-/// hash at 26 fields or fewer, so listpack lookups stay short.
-enum RedisFunctions {
-    static let library = #"""
 #!lua name=symbolstream
+-- SymbolStream's Redis function library: every write an ingest batch makes
+-- happens inside one call of ss_ingest, atomically, in one round trip.
+--
+-- The storage format is this file plus Sources/RedisStore/Format/*.swift,
+-- which decode (and, for rebuild, encode) the same bytes. The constants both
+-- sides share are below; ss_format reports them, and FunctionLibraryTests
+-- checks them against the Swift codecs on a real Redis.
+--
+-- Key layout (p is the configurable prefix, 'ss:' by default; <s> a letter):
+--   p totals        hash   all-time statistics, one field per symbol <s>: a
+--                          stats record (STATS_FORMAT): count, followups,
+--                          first and last µs since epoch, initials answered
+--                          True, their followups (doubles: exact below 2^53)
+--   p r:<L>:<n>     hash   rollup bucket n of level L (s, m, h, d), same fields
+--   p e:<second>    string the second's fine log: a FINE_FORMAT entry per
+--                          initial (offset<<7 | symbol<<2 | answeredTrue<<1)
+--                          and per attributed followup (... | 1)
+--   p u:<2 bytes>   hash   uuid map: the uuid's other 14 bytes -> record; an
+--                          initial's record is RECORD_FORMAT (second, offset,
+--                          symbol*2+guess) then TIME_FORMAT per followup; a
+--                          request with only followups so far is ORPHAN then
+--                          their times. 65,536 hashes keep each one small
+--                          enough for listpack encoding
+--   p log           stream the event log, one entry per ingest batch: t first
+--                          µs, n events, e the events (LOG_EVENT_BYTES each:
+--                          the ingest record, then '>I2' followups adopted),
+--                          and, only when an initial adopted followups, a:
+--                          their times, initial by initial in e's order
+--   p stats         hash   archived events; waiting requests (followups
+--                          waiting for their initial)
+--   p deadletter    stream entries the archiver could not write, with why
+--
+-- Reads need no function: the Swift side reads these keys directly.
 
 local LEVELS = { {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400} }
 local ARCHIVER = 'archiver'
-local ORPHAN = '\255'
+
+-- The storage format's shared constants (see ss_format).
+local TIME_FORMAT = '>I5I3'           -- a receive time: second, µs offset
+local STATS_FORMAT = '>dddddd'        -- one symbol's statistics in a bucket
+local RECORD_FORMAT = '>I5I3B'        -- an initial's uuid record, before its followups' times
+local FINE_FORMAT = '>I4'             -- one fine log entry
+local INGEST_FORMAT = 'c1c16c1c1>I5I3' -- one event of ss_ingest's packed argument
+local INGEST_BYTES = 27
+local ADOPTED_FORMAT = '>I2'          -- appended to an event's ingest record in the log:
+local NONE_ADOPTED = '\0\0'           --   followups an initial adopted (none for a followup)
+local ORPHAN = '\255'                -- first byte of a record with only followups
 
 -- Outcome codes returned per event (pairs: code, value).
 local NEW, RETRY, CONFLICT, ATTRIBUTED, PENDING = 1, 2, 3, 4, 5
@@ -81,12 +94,12 @@ local function flush(key, d)
     local c, f, n, x, tc, tf = 0, 0, e[3], e[4], 0, 0
     if cur[i] then
       local n0, x0
-      c, f, n0, x0, tc, tf = struct.unpack('>dddddd', cur[i])
+      c, f, n0, x0, tc, tf = struct.unpack(STATS_FORMAT, cur[i])
       if not n or n0 < n then n = n0 end
       if not x or x0 > x then x = x0 end
     end
     out[#out + 1] = fields[i]
-    out[#out + 1] = struct.pack('>dddddd', c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
+    out[#out + 1] = struct.pack(STATS_FORMAT, c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
   end
   redis.call('HSET', key, unpack(out))
 end
@@ -106,14 +119,14 @@ local function bucket_keys(p, sec)
   return keys
 end
 
--- ARGV: prefix, replay (0/1), events: one string of 27-byte records, kind
--- (i/f), uuid (16 bytes), symbol (a-z, '-' for a followup), guess (0/1, '-'),
--- `>I5 I3` second and offset. One argument per batch rather than six per
+-- ARGV: prefix, events: one string of INGEST_BYTES records,
+-- INGEST_FORMAT: kind (i/f), uuid (16 bytes), symbol (a-z, '-' for a
+-- followup), guess (0/1, '-'), second and offset. One argument per batch rather than six per
 -- event: the caller builds one buffer and Redis converts one Lua string.
 -- Returns one string of 2 bytes per event, code then value: NEW 0 | RETRY
 -- guess | CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0.
 local function ingest(keys, args)
-  local p, replay, events = args[1], args[2] == '1', args[3]
+  local p, events = args[1], args[2]
   local out, fine, logged, adoptions = {}, {}, {}, {}
   local groups, order = {}, {}
   local waiting = 0
@@ -130,28 +143,27 @@ local function ingest(keys, args)
     local e = stats(groups, order, sec, si)
     e[2] = e[2] + k
     if g == 1 then e[6] = e[6] + k end
-    fine_entry(sec, string.rep(struct.pack('>I4', off * 128 + si * 4 + g * 2 + 1), k))
+    fine_entry(sec, string.rep(struct.pack(FINE_FORMAT, off * 128 + si * 4 + g * 2 + 1), k))
   end
 
   local function log(entry, sec, off)
-    if replay then return end
     logged[#logged + 1] = entry
     if not first_t then first_t = sec * 1000000 + off end
   end
 
-  for pos = 1, #events, 27 do
-    local kind, uid, s, g, sec, off = struct.unpack('c1c16c1c1>I5I3', events, pos)
+  for pos = 1, #events, INGEST_BYTES do
+    local kind, uid, s, g, sec, off = struct.unpack(INGEST_FORMAT, events, pos)
     local ukey, ufield = p .. 'u:' .. string.sub(uid, 1, 2), string.sub(uid, 3)
     if kind == 'i' then
       local si = string.byte(s) - 97
       local gi = g == '1' and 1 or 0
-      local record = struct.pack('>I5I3B', sec, off, si * 2 + gi)
+      local record = struct.pack(RECORD_FORMAT, sec, off, si * 2 + gi)
       -- A new uuid is the common case: one call. Otherwise read what is there.
       local rec = false
       if redis.call('HSETNX', ukey, ufield, record) == 0 then rec = redis.call('HGET', ukey, ufield) end
       local orphan = rec and string.sub(rec, 1, 1) == ORPHAN
       if rec and not orphan then
-        local _, _, flags = struct.unpack('>I5I3B', rec)
+        local _, _, flags = struct.unpack(RECORD_FORMAT, rec)
         local rsi = math.floor(flags / 2)
         if rsi == si then
           out[#out + 1] = string.char(RETRY, flags % 2)
@@ -164,7 +176,7 @@ local function ingest(keys, args)
           adopted = (#rec - 1) / 8
           redis.call('HSET', ukey, ufield, record .. string.sub(rec, 2))
           waiting = waiting - 1
-          if not replay then adoptions[#adoptions + 1] = string.sub(rec, 2) end
+          adoptions[#adoptions + 1] = string.sub(rec, 2)
         end
         local t = sec * 1000000 + off
         local e = stats(groups, order, sec, si)
@@ -172,27 +184,27 @@ local function ingest(keys, args)
         if gi == 1 then e[5] = e[5] + 1 end
         if not e[3] or t < e[3] then e[3] = t end
         if not e[4] or t > e[4] then e[4] = t end
-        fine_entry(sec, struct.pack('>I4', off * 128 + si * 4 + gi * 2))
+        fine_entry(sec, struct.pack(FINE_FORMAT, off * 128 + si * 4 + gi * 2))
         if adopted > 0 then attribute(si, gi, sec, off, adopted) end
         -- The log entry is the event's own record plus the followups it adopted.
-        log(string.sub(events, pos, pos + 26) .. struct.pack('>I2', adopted), sec, off)
+        log(string.sub(events, pos, pos + INGEST_BYTES - 1) .. struct.pack(ADOPTED_FORMAT, adopted), sec, off)
         out[#out + 1] = string.char(NEW, 0)
       end
     else
-      local ftime = struct.pack('>I5I3', sec, off)
+      local ftime = struct.pack(TIME_FORMAT, sec, off)
       local rec = redis.call('HGET', ukey, ufield)
       local orphan = rec and string.sub(rec, 1, 1) == ORPHAN
       if rec and not orphan then
-        local isec, ioff, flags = struct.unpack('>I5I3B', rec)
+        local isec, ioff, flags = struct.unpack(RECORD_FORMAT, rec)
         local si = math.floor(flags / 2)
         redis.call('HSET', ukey, ufield, rec .. ftime)
         attribute(si, flags % 2, isec, ioff, 1)
-        log('f' .. uid .. LETTERS[si] .. '-' .. ftime .. '\0\0', sec, off)
+        log('f' .. uid .. LETTERS[si] .. '-' .. ftime .. NONE_ADOPTED, sec, off)
         out[#out + 1] = string.char(ATTRIBUTED, si)
       else
         if not rec then waiting = waiting + 1 end
         redis.call('HSET', ukey, ufield, (rec or ORPHAN) .. ftime)
-        log(string.sub(events, pos, pos + 26) .. '\0\0', sec, off)
+        log(string.sub(events, pos, pos + INGEST_BYTES - 1) .. NONE_ADOPTED, sec, off)
         out[#out + 1] = string.char(PENDING, 0)
       end
     end
@@ -304,10 +316,28 @@ local function reset(keys, args)
   return {scan[1], #doomed}
 end
 
+-- The format constants the Swift codecs must agree with, as name/value
+-- pairs: byte counts are measured by packing, so they cannot drift from the
+-- formats above.
+local function format(keys, args)
+  return {
+    'time_bytes', #struct.pack(TIME_FORMAT, 0, 0),
+    'stats_bytes', #struct.pack(STATS_FORMAT, 0, 0, 0, 0, 0, 0),
+    'record_bytes', #struct.pack(RECORD_FORMAT, 0, 0, 0),
+    'fine_bytes', #struct.pack(FINE_FORMAT, 0),
+    'ingest_bytes', #struct.pack(INGEST_FORMAT, 'i', string.rep('\0', 16), 'a', '0', 0, 0),
+    'ingest_stride', INGEST_BYTES,
+    'log_event_bytes', INGEST_BYTES + #struct.pack(ADOPTED_FORMAT, 0),
+    'none_adopted', struct.unpack(ADOPTED_FORMAT, NONE_ADOPTED),
+    'orphan_marker', string.byte(ORPHAN),
+    'outcome_new', NEW, 'outcome_retry', RETRY, 'outcome_conflict', CONFLICT,
+    'outcome_attributed', ATTRIBUTED, 'outcome_pending', PENDING,
+  }
+end
+
 redis.register_function('ss_ingest', ingest)
 redis.register_function('ss_reset', reset)
 redis.register_function{function_name = 'ss_status', callback = status, flags = {'no-writes'}}
 redis.register_function('ss_setup', setup)
 redis.register_function('ss_ack', ack)
-"""#
-}
+redis.register_function{function_name = 'ss_format', callback = format, flags = {'no-writes'}}

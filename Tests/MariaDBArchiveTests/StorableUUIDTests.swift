@@ -1,8 +1,10 @@
+import MariaDBArchive
 import SymbolStreamCore
 import Testing
 
 /// The uuids the archive's MariaDB UUID column refuses are refused at the
-/// door (400), never acknowledged and then stuck in the archive. (The same
+/// door (400, `ArchiveAdmission`), never acknowledged and then stuck in the
+/// archive; validation itself takes every uuid. (The same
 /// rule is checked against the live MariaDB by `UUIDColumnTests`.)
 @Suite struct StorableUUIDTests {
     /// Answers of MariaDB 10.11.19 to `CAST(… AS UUID) IS NOT NULL`.
@@ -28,11 +30,12 @@ import Testing
     @Test func matchesWhatMariaDBTakes() throws {
         for (text, storable) in Self.measured {
             let id = try #require(RequestID(parsing: text))
-            #expect(id.isStorable == storable, "\(text)")
+            #expect(UUIDColumn.stores(id) == storable, "\(text)")
+            #expect(try Validate.requestID(text.uppercased()) == id)
             if storable {
-                #expect(try Validate.requestID(text.uppercased()) == id)
+                #expect(ArchiveAdmission().refusal(of: id) == nil)
             } else {
-                #expect(throws: ValidationError.self) { try Validate.requestID(text) }
+                #expect(throws: ValidationError.self) { try ArchiveAdmission().check(id) }
             }
         }
     }

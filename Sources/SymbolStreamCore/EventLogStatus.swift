@@ -1,0 +1,25 @@
+/// The state of the event log, the durable path from ingest to the archive,
+/// as the store that keeps it sees it.
+public struct EventLogStatus: Sendable, Hashable {
+    /// Log entries (ingest batches) not yet archived.
+    public var backlog: Int64
+    /// Receive time of the oldest event not yet archived.
+    public var oldestUnarchived: Timestamp?
+    /// Events archived since this Redis was set up.
+    public var archived: Int64
+    /// Requests whose followups wait for their initial.
+    public var waitingRequests: Int64
+
+    public init(backlog: Int64, oldestUnarchived: Timestamp?, archived: Int64, waitingRequests: Int64) {
+        self.backlog = backlog
+        self.oldestUnarchived = oldestUnarchived
+        self.archived = archived
+        self.waitingRequests = waitingRequests
+    }
+
+    /// How far the archive is behind `now` (zero when nothing waits).
+    public func archiveLag(now: Timestamp) -> Double {
+        guard let oldestUnarchived else { return 0 }
+        return max(0, Double(now.microseconds - oldestUnarchived.microseconds) / 1_000_000)
+    }
+}

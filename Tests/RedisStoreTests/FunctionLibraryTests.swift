@@ -1,0 +1,83 @@
+import RedisClient
+import StoreTestSupport
+import SymbolStreamCore
+import Testing
+
+@testable import RedisStore
+
+/// The constants the function library (`symbolstream.lua`) and the Swift
+/// codecs share agree: asked of the library as loaded in a real Redis (its
+/// byte counts measured by packing its own formats).
+@Suite struct FunctionLibraryTests {
+    @Test func sharedConstantsAgree() async throws {
+        try await TestStores.withRedisStore { store in
+            let reply = try await store.redis.call(.format)
+            let pairs = try #require(reply.array)
+            var constants = [String: Int64?]()
+            for index in stride(from: 0, to: pairs.count - 1, by: 2) {
+                constants[try #require(pairs[index].string)] = pairs[index + 1].int
+            }
+            let expected: [String: Int] = [
+                "time_bytes": PackedTime.byteCount,
+                "stats_bytes": StatsRecord.byteCount,
+                "record_bytes": UUIDRecord.headerByteCount,
+                "fine_bytes": FineLogFormat.entryByteCount,
+                "ingest_bytes": IngestArgument.eventByteCount,
+                "ingest_stride": IngestArgument.eventByteCount,
+                "log_event_bytes": LogEntryFormat.eventByteCount,
+                "none_adopted": 0,
+                "orphan_marker": Int(UUIDRecord.orphanMarker),
+                "outcome_new": Int(IngestArgument.Outcome.new.rawValue),
+                "outcome_retry": Int(IngestArgument.Outcome.retry.rawValue),
+                "outcome_conflict": Int(IngestArgument.Outcome.conflict.rawValue),
+                "outcome_attributed": Int(IngestArgument.Outcome.attributed.rawValue),
+                "outcome_pending": Int(IngestArgument.Outcome.pending.rawValue),
+            ]
+            #expect(constants == expected.mapValues { Int64($0) })
+        }
+    }
+
+    @Test func everyFunctionIsRegistered() async throws {
+        try await TestStores.withRedisStore { store in
+            let reply = try await store.client.send(RedisCommand("FUNCTION", "LIST", "LIBRARYNAME", "symbolstream"))
+            let text = String(describing: reply)
+            for function in [FunctionLibrary.Function.ingest, .setup, .acknowledge, .status, .reset, .format] {
+                #expect(text.contains(function.rawValue), "\(function.rawValue) is not registered")
+            }
+        }
+    }
+}
+
+/// `RedisLayout` is the only Swift code that names keys; what the library
+/// names from the same prefix must parse there.
+@Suite struct LayoutTests {
+    @Test func everyKeyAnIngestWritesParses() async throws {
+        try await TestStores.withRedisStore { store in
+            var traffic = Traffic(seed: 12)
+            _ = try await store.ingest(traffic.events(2000), inBatchesOf: 64)
+            let keys = try await store.rawKeys()
+            var kinds = Set<String>()
+            for key in keys {
+                let parsed = store.layout.key(named: key)
+                #expect(parsed != nil, "\(String(decoding: key, as: UTF8.self)) is not a key of the layout")
+                if let parsed {
+                    #expect(store.layout.bytes(parsed) == key)
+                    kinds.insert(String(describing: parsed).prefix(while: { $0 != "(" }).description)
+                }
+            }
+            #expect(kinds.isSuperset(of: ["totals", "rollup", "fineLog", "uuidMap", "eventLog"]))
+        }
+    }
+
+    @Test func namesParseBack() {
+        let layout = RedisLayout(prefix: "x:")
+        let keys: [RedisLayout.Key] = [
+            .totals, .stats, .eventLog, .deadLetters, .fineLog(second: 1_700_000_000), .fineLog(second: -5), .uuidMap(0), .uuidMap(0xffff),
+            .uuidMap(0x3a3a), .rollup(RollupBucket(level: .second, index: 12)), .rollup(RollupBucket(level: .day, index: -1)),
+        ]
+        for key in keys { #expect(layout.key(named: layout.bytes(key)) == key) }
+        for name in ["x:", "y:totals", "x:r:s:1x", "x:r:w:1", "x:e:01", "x:u:abc", "x:totals2", "x:r:s"] {
+            #expect(layout.key(named: Array(name.utf8)) == nil, "\(name)")
+        }
+    }
+}
