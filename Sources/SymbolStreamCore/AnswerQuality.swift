@@ -1,7 +1,7 @@
 /// How the answers to one symbol went down, from its summary's four counts
 /// (initials, of them answered `True`, followups, of them to answers `True`).
 ///
-/// Two notions of "right answer" (the README's "Guess accuracy" section):
+/// Two notions of "right answer" (docs/dashboard.md, "Guess accuracy"):
 /// - **accuracy**: against the guess model's own definition of a vowel
 ///   (`a e i o u`; `y` is a coin toss by design, so it has none);
 /// - **implied accuracy**: against what the client's followups say. The client

@@ -221,7 +221,7 @@ def redis_crash(policy):
     """Redis killed -9 under load, AOF fsync policy `policy`: every acknowledged
     event survives. With everysec that holds for a crash of the process (its
     AOF writes are in the kernel's page cache before a client gets its 200);
-    an OS crash or power loss could lose the last second (see the README)."""
+    an OS crash or power loss could lose the last second (docs/guarantees.md)."""
     def scenario():
         server = Server(seed=16 if policy == "always" else 17).start()
         if redis_cli(server.env, "CONFIG", "SET", "appendfsync", policy) != "OK":
