@@ -115,15 +115,28 @@ let package = Package(
             path: "bench/StreamClient"
         ),
 
+        // What every test target may share: a manual clock for timing tests,
+        // and the one way tests start child processes (posix_spawn + waitpid).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore"]),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
-        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient"]),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "RedisClient", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "TestSupport"]),
         // Finds (or starts, through provisioning/stores.sh) the real Redis and
         // MariaDB that store tests run against.
         .target(
             name: "StoreTestSupport",
             dependencies: [
-                "RedisClient", "MariaDBClient", "RedisStore", "SymbolStreamCore",
+                "RedisClient", "MariaDBClient", "RedisStore", "SymbolStreamCore", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/StoreTestSupport"
@@ -131,13 +144,18 @@ let package = Package(
         .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore", "SymbolStreamCore", "StoreTestSupport"]),
         .testTarget(
             name: "MariaDBArchiveTests",
-            dependencies: ["MariaDBArchive", "RedisStore", "SymbolStreamCore", "StoreTestSupport", "MariaDBClient"]
+            dependencies: [
+                "MariaDBArchive", "RedisStore", "SymbolStreamCore", "StoreTestSupport", "MariaDBClient", "TestSupport",
+            ]
         ),
         .testTarget(
             name: "SymbolStreamServerTests",
             dependencies: [
-                "SymbolStreamServer", "SymbolStreamCore",
+                "SymbolStreamServer", "SymbolStreamCore", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The /stream WebSocket: message suite over a real socket, and
@@ -145,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "StreamTests",
             dependencies: [
-                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "RedisClient", "StoreTestSupport",
+                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "RedisClient", "StoreTestSupport", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
