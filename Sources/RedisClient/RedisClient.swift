@@ -165,8 +165,8 @@ public final class RedisClient: Service, Sendable {
     /// that batch per loop (see ``currentLane``) keep this many batches.
     public var laneCount: Int { min(self.eventLoops.count, self.slotCount) }
 
-    /// The caller's lane, in `0..<laneCount`: on one of the pool's event loops,
-    /// that loop's lane; anywhere else, the lanes in turn.
+    /// The caller's lane, in `0..<laneCount`: on an event loop that holds pool
+    /// connections, that loop's lane; anywhere else, the lanes in turn.
     ///
     /// A caller is on a loop when a channel handler calls, or when Swift's
     /// concurrency runs on NIO's loops: `serve` installs NIO as the global
