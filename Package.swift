@@ -124,24 +124,28 @@ let package = Package(
             path: "bench/StreamClient"
         ),
 
+        // What every test target may share: a manual clock for timing tests,
+        // and the one way tests start child processes (posix_spawn + waitpid).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SymbolStreamCoreTests", dependencies: ["SymbolStreamCore", "CivilCalendar"]),
         .testTarget(
             name: "RedisClientTests",
             dependencies: [
-                "RedisClient",
+                "RedisClient", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         // Finds (or starts, through provisioning/stores.sh) the real Redis and
         // MariaDB that store tests run against.
         .target(
             name: "StoreTestSupport",
             dependencies: [
-                "RedisClient", "MariaDBClient", "RedisStore", "SymbolStreamCore",
+                "RedisClient", "MariaDBClient", "RedisStore", "SymbolStreamCore", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/StoreTestSupport"
@@ -156,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "MariaDBArchiveTests",
             dependencies: [
-                "MariaDBArchive", "RedisStore", "RedisClient", "SymbolStreamCore", "StoreTestSupport", "MariaDBClient",
+                "MariaDBArchive", "RedisStore", "RedisClient", "SymbolStreamCore", "StoreTestSupport", "MariaDBClient", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -164,11 +168,13 @@ let package = Package(
         .testTarget(
             name: "SymbolStreamServerTests",
             dependencies: [
-                "SymbolStreamServer", "SymbolStreamCore", "MariaDBArchive", "RedisStore",
+                "SymbolStreamServer", "SymbolStreamCore", "MariaDBArchive", "RedisStore", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The /stream WebSocket: message suite over a real socket, and
@@ -176,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "StreamTests",
             dependencies: [
-                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "RedisClient", "StoreTestSupport",
+                "SymbolStreamServer", "SymbolStreamCore", "RedisStore", "RedisClient", "StoreTestSupport", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -37,17 +37,20 @@ public final class Archiver: Service {
     private let configuration: ArchiverConfiguration
     private let logger: Logger
     private let clock: EventClock
+    /// Times the retry delays and the claim interval (`clock` stamps batches).
+    private let timing: any Clock<Duration>
     private let statisticsBox = Mutex(ArchiverStatistics())
 
     public init(
         log: RedisEventLog, database: MariaDBPool, configuration: ArchiverConfiguration = .init(), logger: Logger,
-        clock: EventClock = EventClock()
+        clock: EventClock = EventClock(), timing: any Clock<Duration> = ContinuousClock()
     ) {
         self.log = log
         self.database = database
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
+        self.timing = timing
     }
 
     public var statistics: ArchiverStatistics { statisticsBox.withLock { $0 } }
@@ -64,7 +67,7 @@ public final class Archiver: Service {
                 guard !isStopping else { break }
                 statisticsBox.withLock { $0.interruptions += 1 }
                 logger.warning("archiver interrupted; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                try? await Task.sleep(for: delay)
+                try? await timing.sleep(for: delay)
                 delay = min(delay * 2, configuration.maximumRetryDelay)
                 continue
             }
@@ -97,7 +100,7 @@ public final class Archiver: Service {
                 return true
             } catch {
                 logger.warning("cannot migrate the archive schema yet; will retry", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                try? await Task.sleep(for: delay)
+                try? await timing.sleep(for: delay)
                 delay = min(delay * 2, configuration.maximumRetryDelay)
             }
         }
@@ -138,10 +141,10 @@ public final class Archiver: Service {
                 return batch.isExclusive ? try await settle(0, &group) : true
             }
 
-            var lastClaim = ContinuousClock.now
+            var sinceClaim = Stopwatch(timing)
             while !isStopping {
-                if ContinuousClock.now - lastClaim > configuration.abandonedAfter {
-                    lastClaim = ContinuousClock.now
+                if sinceClaim.elapsed > configuration.abandonedAfter {
+                    sinceClaim = Stopwatch(timing)
                     let claimed = try await reader.claimAbandoned(
                         consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter, count: configuration.entriesPerRead)
                     if !claimed.isEmpty {
@@ -228,7 +231,7 @@ public final class Archiver: Service {
                     "archive batch failed; will retry", metadata: ["events": "\(events.count)", "error": "\(error)", "retry_in": "\(delay)"])
                 if isStopping { return false }
                 statisticsBox.withLock { $0.retries += 1 }
-                try? await Task.sleep(for: delay)
+                try? await timing.sleep(for: delay)
                 delay = min(delay * 2, configuration.maximumRetryDelay)
             }
         }

@@ -39,27 +39,31 @@ public struct Rebuild: Sendable {
             if paused { logger.info("automatic AOF rewrites paused until the rebuild is written") }
             let started = ContinuousClock.now
             func seconds() -> String { String(describing: ContinuousClock.now - started) }
-            // Deleting the old aggregates (Redis) overlaps reading the history (MariaDB).
-            let reset = Task {
-                let deleted = try await admin.resetAggregates()
-                logger.info("deleted the old aggregates", metadata: ["keys": "\(deleted)", "after": "\(seconds())"])
-            }
-            let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
-                let history = try HistoryModel.read(on: connection) { done, total in
-                    progress(HistoryProgress(phase: .reading, done: done, total: total))
+            // Deleting the old aggregates (Redis) overlaps reading the history
+            // (MariaDB), then the uuid map's grouping; a child task, so that a
+            // failed read cancels it rather than leave it deleting on its own.
+            return try await withThrowingTaskGroup(of: Void.self) { reset in
+                reset.addTask {
+                    let deleted = try await admin.resetAggregates()
+                    logger.info("deleted the old aggregates", metadata: ["keys": "\(deleted)", "after": "\(seconds())"])
                 }
-                return (history.model, history.rows)
+                let (model, events) = try await database.withConnection { connection -> (AggregateModel, Int64) in
+                    let history = try HistoryModel.read(on: connection) { done, total in
+                        progress(HistoryProgress(phase: .reading, done: done, total: total))
+                    }
+                    return (history.model, history.rows)
+                }
+                logger.info("read the history", metadata: ["events": "\(events)", "after": "\(seconds())"])
+                let snapshot = RedisSnapshot(model: model, layout: admin.layout)
+                // The writer starts grouping the uuid map, then waits here for
+                // whatever is left of the reset before its first command.
+                try await admin.write(snapshot, beforeFirstCommand: { try await reset.waitForAll() }) { done, total in
+                    progress(HistoryProgress(phase: .writing, done: Int64(done), total: Int64(total)))
+                }
+                logger.info("wrote the aggregates", metadata: ["keys": "\(snapshot.keyCount)", "after": "\(seconds())"])
+                try await admin.setArchivedCount(events)
+                return events
             }
-            logger.info("read the history", metadata: ["events": "\(events)", "after": "\(seconds())"])
-            // Grouping the uuid map starts now, beside whatever is left of the reset.
-            let snapshot = RedisSnapshot(model: model, layout: admin.layout)
-            try await reset.value
-            try await admin.write(snapshot) { done, total in
-                progress(HistoryProgress(phase: .writing, done: Int64(done), total: Int64(total)))
-            }
-            logger.info("wrote the aggregates", metadata: ["keys": "\(snapshot.keyCount)", "after": "\(seconds())"])
-            try await admin.setArchivedCount(events)
-            return events
         }
     }
 }

@@ -107,38 +107,25 @@ struct RedisReplyDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Matches replies to commands: Redis answers in order, so a FIFO of waiting callers is
-/// all the bookkeeping pipelining needs.
+/// Matches replies to commands and keeps the connection's watchdog; the
+/// bookkeeping (the FIFO of commands in flight, closing) is
+/// `RedisCommandStateMachine`, and this class performs what it decides.
 ///
-/// Also the connection's watchdog: a periodic check of the oldest command in flight
-/// replaces a timer per command, which would cost an allocation and a scheduled task
-/// for every command.
+/// The watchdog is a periodic check of the oldest command in flight, which
+/// replaces a timer per command (an allocation and a scheduled task for
+/// every command). It reads the time from the event loop, so tests drive it
+/// on an embedded loop.
 final class RedisCommandHandler: ChannelInboundHandler {
     typealias InboundIn = RESPValue
     typealias OutboundOut = RedisCommand
+    typealias StateMachine = RedisCommandStateMachine<ReplyContinuation<RESPValue>, ReplyContinuation<[RESPValue]>>
 
     static let timeoutCheckInterval: TimeAmount = .milliseconds(100)
-
-    private struct InFlight {
-        enum Responder {
-            case single(ReplyContinuation<RESPValue>)
-            case pipeline(ReplyContinuation<[RESPValue]>, count: Int)
-        }
-
-        var responder: Responder
-        var deadline: NIODeadline
-    }
 
     private let inbox: RequestInbox
     private let logger: Logger
     private var context: ChannelHandlerContext?
-    private var inFlight = CircularBuffer<InFlight>(initialCapacity: 64)
-    /// Replies collected so far for the pipeline at the head of `inFlight`.
-    private var pipelineReplies: [RESPValue] = []
-    /// Why we closed the connection; handed to the commands still in flight.
-    private var failure: RedisClientError?
-    /// Set by a graceful close: close once every command in flight has its reply.
-    private var closeWhenIdle = false
+    private var state = StateMachine()
     private var timeoutCheck: Scheduled<Void>?
 
     init(inbox: RequestInbox, logger: Logger) {
@@ -159,7 +146,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
         self.context = nil
         // Normally channelInactive did this already; handler removal without it is a
         // pipeline misuse, but nobody may be left waiting either way.
-        self.failEverything(self.failure ?? .connectionClosed)
+        self.failEverything()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -172,38 +159,25 @@ final class RedisCommandHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.timeoutCheck?.cancel()
         self.timeoutCheck = nil
-        self.failEverything(self.failure ?? .connectionClosed)
+        self.failEverything()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let reply = self.unwrapInboundIn(data)
-        guard let head = self.inFlight.first else {
-            self.close(context: context, failure: .protocolError("reply without a command in flight: \(reply)"))
-            return
-        }
-        switch head.responder {
-        case .single(let continuation):
-            self.inFlight.removeFirst()
-            if case .error(let message) = reply {
-                continuation.resume(throwing: RedisClientError.server(message))
-            } else {
-                continuation.resume(returning: reply)
-            }
-        case .pipeline(let continuation, let count):
-            if self.pipelineReplies.isEmpty {
-                self.pipelineReplies.reserveCapacity(count)
-            }
-            self.pipelineReplies.append(reply)
-            if self.pipelineReplies.count == count {
-                self.inFlight.removeFirst()
-                let replies = self.pipelineReplies
-                self.pipelineReplies = []
-                continuation.resume(returning: replies)
-            }
-        }
-        if self.closeWhenIdle && self.inFlight.isEmpty {
-            context.close(promise: nil)
+        switch self.state.replyReceived(self.unwrapInboundIn(data)) {
+        case .succeed(let continuation, let reply, let thenClose):
+            continuation.resume(returning: reply)
+            if thenClose { context.close(promise: nil) }
+        case .fail(let continuation, let error, let thenClose):
+            continuation.resume(throwing: error)
+            if thenClose { context.close(promise: nil) }
+        case .succeedPipeline(let continuation, let replies, let thenClose):
+            continuation.resume(returning: replies)
+            if thenClose { context.close(promise: nil) }
+        case .wait:
+            break
+        case .close(let failure):
+            self.close(context: context, failure: failure)
         }
     }
 
@@ -217,7 +191,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
     func drainInbox() {
         let requests = self.inbox.takeAll()
         guard !requests.isEmpty else { return }
-        guard let context, self.failure == nil, !self.closeWhenIdle else {
+        guard let context, self.state.acceptsCommands else {
             // Closing: these were never written, so their outcome is known.
             for request in requests { request.fail(.unavailable("connection closing")) }
             return
@@ -225,17 +199,15 @@ final class RedisCommandHandler: ChannelInboundHandler {
         for request in requests {
             switch request.payload {
             case .single(let command, let continuation):
-                self.inFlight.append(InFlight(responder: .single(continuation), deadline: request.deadline))
+                self.state.written(.single(continuation), deadline: request.deadline)
                 context.write(self.wrapOutboundOut(command), promise: nil)
             case .pipeline(let commands, let continuation):
-                self.inFlight.append(
-                    InFlight(responder: .pipeline(continuation, count: commands.count), deadline: request.deadline)
-                )
+                self.state.written(.pipeline(continuation, replies: commands.count), deadline: request.deadline)
                 for command in commands {
                     context.write(self.wrapOutboundOut(command), promise: nil)
                 }
             case .encoded(let command, let count, let continuation):
-                self.inFlight.append(InFlight(responder: .pipeline(continuation, count: count), deadline: request.deadline))
+                self.state.written(.pipeline(continuation, replies: count), deadline: request.deadline)
                 context.write(self.wrapOutboundOut(command), promise: nil)
             }
         }
@@ -252,29 +224,26 @@ final class RedisCommandHandler: ChannelInboundHandler {
         for request in self.inbox.close(reason: "connection closing") {
             request.fail(.unavailable("connection closing"))
         }
-        self.closeWhenIdle = true
-        if self.inFlight.isEmpty {
+        if self.state.closeGracefully() {
             context.close(promise: nil)
         }
     }
 
     private func close(context: ChannelHandlerContext, failure: RedisClientError) {
-        if self.failure == nil {
-            self.failure = failure
-        }
+        self.state.fail(failure)
         for request in self.inbox.close(reason: "connection closing") {
             request.fail(.unavailable("connection closing"))
         }
         context.close(promise: nil)
     }
 
-    private func failEverything(_ error: RedisClientError) {
+    private func failEverything() {
         for request in self.inbox.close(reason: "connection closed") {
             request.fail(.unavailable("connection closed"))
         }
-        self.pipelineReplies = []
-        while let entry = self.inFlight.popFirst() {
-            switch entry.responder {
+        let (error, waiters) = self.state.channelClosed()
+        for waiter in waiters {
+            switch waiter {
             case .single(let continuation): continuation.resume(throwing: error)
             case .pipeline(let continuation, _): continuation.resume(throwing: error)
             }
@@ -289,16 +258,15 @@ final class RedisCommandHandler: ChannelInboundHandler {
 
     private func checkTimeout() {
         guard let context else { return }
-        // Replies come in order, so only the oldest command can be the first overdue one;
-        // commands behind a blocking command wait for it by design.
-        if let oldest = self.inFlight.first, oldest.deadline < .now() {
+        switch self.state.checkTimeout(now: context.eventLoop.now) {
+        case .scheduleNextCheck:
+            self.scheduleTimeoutCheck(context: context)
+        case .close(let inFlight):
             self.logger.warning(
                 "Redis command timed out; dropping the connection",
-                metadata: ["in_flight": "\(self.inFlight.count)"]
+                metadata: ["in_flight": "\(inFlight)"]
             )
             self.close(context: context, failure: .timeout)
-            return
         }
-        self.scheduleTimeoutCheck(context: context)
     }
 }

@@ -3,6 +3,7 @@ public import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 
 /// A pool of pipelined connections to one Redis server, run as a service.
 ///
@@ -25,6 +26,10 @@ public final class RedisClient: Service, Sendable {
     private let onConnect: (@Sendable (RedisConnection) async throws -> Void)?
     private let slotCount: Int
     private let state: NIOLockedValueBox<State>
+    /// Times the reconnect backoff (a manual clock in tests).
+    private let clock: any Clock<Duration>
+    /// Hands out lanes in turn to callers off the pool's event loops.
+    private let nextOffLoopLane = Atomic<UInt>(0)
 
     private struct State {
         var slots: [RedisConnection?]
@@ -48,13 +53,16 @@ public final class RedisClient: Service, Sendable {
     /// - Parameter onConnect: Runs on every new pool connection before it takes commands
     ///   (e.g. `FUNCTION LOAD REPLACE`). If it throws, the connection is dropped and
     ///   retried like a failed connect. Dedicated connections do not run it.
+    /// - Parameter clock: Times the backoff between reconnect attempts.
     public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
+        clock: any Clock<Duration> = ContinuousClock(),
         onConnect: (@Sendable (RedisConnection) async throws -> Void)? = nil
     ) {
         self.configuration = configuration
+        self.clock = clock
         self.eventLoopGroup = eventLoopGroup
         let eventLoops = Array(eventLoopGroup.makeIterator())
         self.eventLoops = eventLoops.isEmpty ? [eventLoopGroup.next()] : eventLoops
@@ -148,7 +156,7 @@ public final class RedisClient: Service, Sendable {
                     logger.debug("Redis connect failed; retrying", metadata: ["error": "\(error)"])
                 }
             }
-            try? await Task.sleep(for: backoff)
+            try? await self.clock.sleep(for: backoff)
             backoff = min(backoff * 2, Self.maximumBackoff)
         }
     }
@@ -157,10 +165,23 @@ public final class RedisClient: Service, Sendable {
     /// that batch per loop (see ``currentLane``) keep this many batches.
     public var laneCount: Int { min(self.eventLoops.count, self.slotCount) }
 
-    /// The lane (event loop) the caller runs on, or 0 off the pool's loops.
+    /// The caller's lane, in `0..<laneCount`: on an event loop that holds pool
+    /// connections, that loop's lane; anywhere else, the lanes in turn.
+    ///
+    /// A caller is on a loop when a channel handler calls, or when Swift's
+    /// concurrency runs on NIO's loops: `serve` installs NIO as the global
+    /// executor (`NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor`),
+    /// so every request handler runs on a loop and its batch goes out, and
+    /// comes back, on that loop's connection. Without that (tests, or the
+    /// install refused) callers run on the cooperative pool: taking lanes in
+    /// turn still spreads them over every lane, so callers batch as many at
+    /// once as on the loops, only with a thread hop per call. Nothing breaks
+    /// either way; only the hop differs (see `LoopAffinityTests`).
     public var currentLane: Int {
-        guard let loop = self.currentLoop, loop < self.laneCount else { return 0 }
-        return loop
+        if let loop = self.currentLoop, loop < self.laneCount { return loop }
+        let lanes = UInt(self.laneCount)
+        if lanes == 1 { return 0 }
+        return Int(self.nextOffLoopLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes)
     }
 
     /// The index of the pool's event loop the caller runs on, if any (nil with one loop:

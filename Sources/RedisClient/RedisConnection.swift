@@ -56,12 +56,7 @@ public final class RedisConnection: Sendable {
                 .connectTimeout(configuration.connectTimeout)
                 .connect(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = RedisCommandHandler(inbox: inbox, logger: handlerLogger)
-                        let pipeline = channel.pipeline.syncOperations
-                        try pipeline.addHandler(ByteToMessageHandler(RedisReplyDecoder()))
-                        try pipeline.addHandler(RedisCommandEncoder())
-                        try pipeline.addHandler(handler)
-                        return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                        (channel, try Self.addHandlers(to: channel, inbox: inbox, logger: handlerLogger))
                     }
                 }
         } catch {
@@ -88,6 +83,29 @@ public final class RedisConnection: Sendable {
         }
         logger.debug("Redis connection established")
         return connection
+    }
+
+    /// Sets up a new channel's pipeline: RESP decoder, encoder, command handler.
+    /// Runs on the channel's event loop.
+    private static func addHandlers(
+        to channel: any Channel, inbox: RequestInbox, logger: Logger
+    ) throws -> NIOLoopBound<RedisCommandHandler> {
+        let handler = RedisCommandHandler(inbox: inbox, logger: logger)
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(ByteToMessageHandler(RedisReplyDecoder()))
+        try pipeline.addHandler(RedisCommandEncoder())
+        try pipeline.addHandler(handler)
+        return NIOLoopBound(handler, eventLoop: channel.eventLoop)
+    }
+
+    /// A connection over a channel that is already set up, without handshake:
+    /// for tests, which pass an `NIOAsyncTestingChannel` and play the server.
+    static func wrapping(_ channel: any Channel, commandTimeout: TimeAmount, logger: Logger) async throws -> RedisConnection {
+        let inbox = RequestInbox()
+        let handler = try await channel.eventLoop.submit {
+            try Self.addHandlers(to: channel, inbox: inbox, logger: logger)
+        }.get()
+        return RedisConnection(channel: channel, handler: handler, inbox: inbox, commandTimeout: commandTimeout, logger: logger)
     }
 
     /// AUTH and SELECT in one round trip, closed by a PING, which also catches a server
@@ -118,12 +136,15 @@ public final class RedisConnection: Sendable {
 
     /// Sends one command and waits for its reply.
     ///
+    /// Its deadline is read from the event loop's clock, the one the command
+    /// handler's watchdog checks it against (and tests advance).
+    ///
     /// - Throws: ``RedisClientError/server(_:)`` for an error reply; see
     ///   ``RedisClientError`` for the rest.
     @discardableResult
     public func send(_ command: RedisCommand) async throws -> RESPValue {
         guard !command.arguments.isEmpty else { throw RedisClientError.protocolError("empty command") }
-        let deadline = NIODeadline.now() + (command.timeout ?? self.commandTimeout)
+        let deadline = self.channel.eventLoop.now + (command.timeout ?? self.commandTimeout)
         return try await withReplyContinuation { continuation in
             self.submit(RedisRequest(payload: .single(command, continuation), deadline: deadline))
         }
@@ -139,7 +160,7 @@ public final class RedisConnection: Sendable {
             guard !command.arguments.isEmpty else { throw RedisClientError.protocolError("empty command") }
             timeout = max(timeout, command.timeout ?? self.commandTimeout)
         }
-        let deadline = NIODeadline.now() + timeout
+        let deadline = self.channel.eventLoop.now + timeout
         return try await withReplyContinuation { continuation in
             self.submit(RedisRequest(payload: .pipeline(commands, continuation), deadline: deadline))
         }
@@ -154,7 +175,7 @@ public final class RedisConnection: Sendable {
         guard commands.count > 0 else { return [] }
         var command = RedisCommand(arguments: [RedisArgument(bytes: Array(commands.complete.readableBytesView))])
         command.isEncoded = true
-        let deadline = NIODeadline.now() + (timeout ?? self.commandTimeout)
+        let deadline = self.channel.eventLoop.now + (timeout ?? self.commandTimeout)
         return try await withReplyContinuation { continuation in
             self.submit(RedisRequest(payload: .encoded(command, count: commands.count, continuation), deadline: deadline))
         }

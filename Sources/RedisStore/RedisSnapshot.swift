@@ -14,8 +14,9 @@ import SymbolStreamCore
 /// buckets), not of events: a second's bucket is one `HSET`, fine logs go
 /// 500 to an `MSET`, and each of the 65,536 uuid-map hashes is one `HSET` of
 /// all its fields. Those fields are grouped by hash in one pass over every
-/// request, which starts at once on a thread of its own and goes on while the
-/// rest is written (it is the bulk of the encoding work).
+/// request (``groupUUIDMap()``, the bulk of the encoding work), which the
+/// writer runs on a thread of its own while the rest is written, and hands
+/// over when the encoding reaches the uuid map (``needsUUIDMap``).
 public struct RedisSnapshot: Sendable {
     private let model: AggregateModel
     private let chunkBytes: Int
@@ -27,8 +28,7 @@ public struct RedisSnapshot: Sendable {
     private static let hsetName = Array("HSET".utf8)
     private static let msetName = Array("MSET".utf8)
     /// The uuid map's hash fields, by the hash's 2-byte suffix, once grouped.
-    private let uuidMap: Task<[RedisEncodedArguments], Never>
-    private var uuidBuckets: [RedisEncodedArguments] = []
+    private var uuidBuckets: [RedisEncodedArguments]?
     /// Keys the whole snapshot writes (for progress).
     public let keyCount: Int
 
@@ -48,12 +48,34 @@ public struct RedisSnapshot: Sendable {
         secondKey = layout.rollupPrefix(.second)
         fineLogKey = layout.fineLogPrefix
         statsKey = layout.bytes(.stats)
-        uuidMap = Task { await Self.offloaded { Self.groupUUIDMap(model) } }
         var hashes = [Bool](repeating: false, count: 65_536)
         model.forEachRequest { hashes[Int(RedisLayout.uuidMapHash(of: $0))] = true }
         var keys = 1 + 2 * model.compactFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
         for level in Self.levelsAboveSeconds { keys += model.rollups(of: level).count }
         self.keyCount = keys
+    }
+
+    /// The uuid map grouped by hash, for ``provideUUIDMap(_:)``: on a
+    /// Dispatch thread, as Swift concurrency runs on the NIO event loops
+    /// here, which must not stall for seconds.
+    public func groupUUIDMap() async -> UUIDMap {
+        let model = self.model
+        return UUIDMap(buckets: await Self.offloaded { Self.groupUUIDMap(model) })
+    }
+
+    /// The uuid map's fields, grouped by hash (see ``groupUUIDMap()``).
+    public struct UUIDMap: Sendable {
+        fileprivate var buckets: [RedisEncodedArguments]
+    }
+
+    /// Whether encoding waits for the uuid map: ``next()`` returns nil until
+    /// it is provided.
+    public var needsUUIDMap: Bool {
+        if case .uuids = phase { uuidBuckets == nil } else { false }
+    }
+
+    public mutating func provideUUIDMap(_ map: UUIDMap) {
+        uuidBuckets = map.buckets
     }
 
     /// Every request's uuid-map field and record, by hash.
@@ -75,8 +97,7 @@ public struct RedisSnapshot: Sendable {
         return buckets
     }
 
-    /// Runs CPU-heavy work on a Dispatch thread: Swift concurrency runs on
-    /// the NIO event loops here, which must not stall for seconds.
+    /// Runs CPU-heavy work on a Dispatch thread.
     private static func offloaded<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: work()) }
@@ -93,8 +114,9 @@ public struct RedisSnapshot: Sendable {
         buckets[slot].argument(length: length, write)
     }
 
-    /// The next chunk of commands and how many keys they write; nil when done.
-    mutating func next() async -> (commands: RedisEncodedCommands, keys: Int)? {
+    /// The next chunk of commands and how many keys they write; nil when
+    /// done, or while the uuid map is needed (``needsUUIDMap``).
+    mutating func next() -> (commands: RedisEncodedCommands, keys: Int)? {
         var commands = RedisEncodedCommands(reservingCapacity: chunkBytes + 64 * 1024)
         var keys = 0
         while commands.byteCount < chunkBytes {
@@ -148,14 +170,16 @@ public struct RedisSnapshot: Sendable {
                 keys += end - start
                 phase = .rollups(level: level, position: end)
             case .uuids(let slot):
-                if slot == 0 && uuidBuckets.isEmpty { uuidBuckets = await uuidMap.value }
-                guard slot < uuidBuckets.count else {
+                guard uuidBuckets != nil else {
+                    return commands.count > 0 ? (commands, keys) : nil
+                }
+                guard slot < uuidBuckets!.count else {
                     phase = .stats
                     continue
                 }
-                if !uuidBuckets[slot].isEmpty {
-                    commands.command([Self.hsetName, layout.bytes(.uuidMap(UInt16(slot)))], arguments: uuidBuckets[slot])
-                    uuidBuckets[slot] = RedisEncodedArguments()  // sent: free it
+                if !uuidBuckets![slot].isEmpty {
+                    commands.command([Self.hsetName, layout.bytes(.uuidMap(UInt16(slot)))], arguments: uuidBuckets![slot])
+                    uuidBuckets![slot] = RedisEncodedArguments()  // sent: free it
                     keys += 1
                 }
                 phase = .uuids(slot + 1)

@@ -63,6 +63,12 @@ final class RequestBatcher<Request: Sendable, Reply: Sendable>: Sendable {
                 return true
             }
             if startSender {
+                // An unstructured task on purpose: the sender is the group
+                // commit, and serves whoever queues while it runs, so it
+                // outlives the caller that started it; as a child of that
+                // caller it would hold its reply back until the lane ran
+                // dry. It cannot leak: it ends once the queue is empty, and
+                // every waiter it took is resumed (replies or the error).
                 Task { await self.sendUntilEmpty(lane) }
             }
         }

@@ -26,6 +26,9 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         var maximumHeaderCount: Int
     }
 
+    /// After an answer of ours, how long the client has to close before we do.
+    static let closeGracePeriod: TimeAmount = .seconds(2)
+
     private let limits: Limits
     private let counters: ServiceCounters
     /// Requests passed on whose response has not ended: an answer of ours
@@ -136,7 +139,7 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             let (handler, context) = loopBound.value
             context.close(mode: .output, promise: nil)
-            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { handler.end(context) }
+            context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGracePeriod) { handler.end(context) }
         }
     }
 

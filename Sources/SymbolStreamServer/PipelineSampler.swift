@@ -10,12 +10,14 @@ struct PipelineSampler: Service {
     let health: any HealthProbe
     let counters: ServiceCounters
     let clock: EventClock
+    /// Times the interval (`clock` stamps the samples).
+    var timing: any Clock<Duration> = ContinuousClock()
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await sample()
-                try? await Task.sleep(for: history.interval)
+                try? await timing.sleep(for: history.interval)
             }
         }
     }

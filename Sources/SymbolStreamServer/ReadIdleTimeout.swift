@@ -12,13 +12,15 @@ import NIOCore
 /// counts decoded request parts, not bytes: headers trickled a byte at a time
 /// (slowloris) do not keep a connection open. `/stream` removes it once
 /// upgraded, as WebSocket connections have their own idle timeout
-/// (`StreamConfiguration.idleTimeout`).
+/// (`StreamConfiguration.idleTimeout`). Time is the event loop's, so tests
+/// run it on an embedded loop and advance that.
 final class ReadIdleTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     static let name = "symbolstream.read-idle-timeout"
 
     private let timeout: TimeAmount
-    private var lastRead = NIODeadline.now()
+    /// Set when the timer starts (the channel is active), then by every read.
+    private var lastRead = NIODeadline.uptimeNanoseconds(0)
     private var check: Scheduled<Void>?
 
     init(timeout: TimeAmount) {
@@ -26,7 +28,7 @@ final class ReadIdleTimeoutHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { schedule(context, in: timeout) }
+        if context.channel.isActive { start(context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -35,7 +37,7 @@ final class ReadIdleTimeoutHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if check == nil { schedule(context, in: timeout) }
+        if check == nil { start(context) }
         context.fireChannelActive()
     }
 
@@ -46,13 +48,18 @@ final class ReadIdleTimeoutHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastRead = .now()
+        lastRead = context.eventLoop.now
         context.fireChannelRead(data)
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        lastRead = context.eventLoop.now
+        schedule(context, in: timeout)
     }
 
     private func schedule(_ context: ChannelHandlerContext, in delay: TimeAmount) {
         check = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-            let idle = NIODeadline.now() - lastRead
+            let idle = context.eventLoop.now - lastRead
             if idle >= timeout {
                 // As if the client had stopped sending: the upgrade handler then
                 // ends quietly (a bare close makes hummingbird-websocket log an error).

@@ -15,6 +15,8 @@ public struct StreamConfiguration: Sendable {
     /// Messages refused as a whole (not an array of events) in a row before the
     /// connection is closed with 1008: a client stuck sending garbage.
     public var maximumRefusedInARow = 16
+    /// Times the idle and close timeouts above (tests pass a manual clock).
+    public var clock: any Clock<Duration> = ContinuousClock()
 
     public init() {}
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import SymbolStreamCore
 
 /// One `/stream` WebSocket connection: reads a message, answers it, then
 /// reads the next. Never more than one message in flight per connection, so a
@@ -22,7 +23,7 @@ struct StreamConnection: Sendable {
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel) async throws {
         // The HTTP read timeout gives way to the stream's own idle timeout.
         try? await channel.pipeline.removeHandler(name: ReadIdleTimeoutHandler.name).get()
-        let activity = ActivityClock()
+        let activity = ActivityClock(configuration.clock)
         let closeTimeout = TimeAmount.nanoseconds(configuration.closeTimeout.nanoseconds)
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -111,31 +112,37 @@ struct StreamConnection: Sendable {
         while !Task.isCancelled {
             let idle = activity.idleNanoseconds
             guard idle >= limit else {
-                try? await Task.sleep(for: .nanoseconds(Int64(limit - idle)))
+                try? await configuration.clock.sleep(for: .nanoseconds(Int64(limit - idle)))
                 continue
             }
             logger.debug("closing an idle stream connection")
             let seconds = configuration.idleTimeout.components.seconds
             try? await outbound.close(.normalClosure, reason: "idle timeout: no message for \(seconds) s")
-            try? await Task.sleep(for: configuration.closeTimeout)
+            try? await configuration.clock.sleep(for: configuration.closeTimeout)
             if !Task.isCancelled { channel.close(promise: nil) }
             return
         }
     }
 }
 
-/// When the connection last received or answered a message (monotonic).
+/// When the connection last received or answered a message, on the
+/// configuration's clock (monotonic).
 final class ActivityClock: Sendable {
-    private let last = Atomic<UInt64>(NIODeadline.now().uptimeNanoseconds)
+    private let stopwatch: Stopwatch
+    /// Nanoseconds from the stopwatch's start to the last activity.
+    private let last = Atomic<Int64>(0)
+
+    init(_ clock: any Clock<Duration>) {
+        stopwatch = Stopwatch(clock)
+    }
 
     func touch() {
-        last.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+        last.store(stopwatch.elapsed.nanoseconds, ordering: .relaxed)
     }
 
     var idleNanoseconds: UInt64 {
-        let now = NIODeadline.now().uptimeNanoseconds
-        let then = last.load(ordering: .relaxed)
-        return now > then ? now - then : 0
+        let idle = stopwatch.elapsed.nanoseconds - last.load(ordering: .relaxed)
+        return idle > 0 ? UInt64(idle) : 0
     }
 }
 

@@ -15,10 +15,16 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let logger = try stores.makeLogger(label: "symbolstream.migrate")
         let database = MariaDBPool(configuration: try stores.mariadb(), size: 1, logger: logger)
-        defer { Task { await database.shutdown() } }
-        let applied = try await database.withConnection { try Schema.migrate($0, logger: logger) }
-        print(applied.isEmpty ? "schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+        // Shut down on every path, and before returning (a `defer` cannot await).
+        let applied: [Int]
+        do {
+            applied = try await database.withConnection { try Schema.migrate($0, logger: logger) }
+        } catch {
+            await database.shutdown()
+            throw error
+        }
         await database.shutdown()
+        print(applied.isEmpty ? "schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import MariaDBClient
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -11,13 +12,15 @@ import MariaDBClient
 /// killed and started again on the same data and port (to test recovery),
 /// and `destroy()` stops it and deletes its data.
 ///
-/// Reusable: depends only on Foundation and the MariaDB server packages
-/// (`mariadb-install-db`, `mariadbd`).
+/// Needs the MariaDB server packages (`mariadb-install-db`, `mariadbd`);
+/// children are started and reaped through `ChildProcess` (posix_spawn and
+/// waitpid, not Foundation's `Process`, which can hang waiting for a SIGCHLD
+/// that the test runner blocks).
 final class MariaDBTestServer: @unchecked Sendable {
     let port: Int
     let directory: URL
     private let lock = NSLock()
-    private var process: Process?
+    private var process: ChildProcess?
 
     static let user = "og"
     static let password = "og"
@@ -130,9 +133,7 @@ final class MariaDBTestServer: @unchecked Sendable {
     }
 
     private func startProcess() throws {
-        let process = Process()
         guard let mariadbd = Self.executable("mariadbd") else { throw TestServerError.notInstalled("mariadbd") }
-        process.executableURL = mariadbd
         var arguments = [
             "--no-defaults", "--datadir=\(dataDirectory)", "--tmpdir=\(temporaryDirectory)", "--port=\(port)",
             "--bind-address=127.0.0.1",
@@ -143,16 +144,12 @@ final class MariaDBTestServer: @unchecked Sendable {
             "--character-set-server=utf8mb4", "--skip-log-bin",
         ]
         if getuid() == 0 { arguments.append("--user=root") }
-        process.arguments = arguments + extraArguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess.spawn(mariadbd.path, arguments + extraArguments)
         lock.withLock { self.process = process }
         try waitUntilReady(process)
     }
 
-    private func waitUntilReady(_ process: Process) throws {
+    private func waitUntilReady(_ process: ChildProcess) throws {
         let deadline = Date().addingTimeInterval(60)
         // Through this server's own socket: over TCP, a server of another test
         // that won the port would answer instead (this one then fails to bind and exits).
@@ -160,7 +157,7 @@ final class MariaDBTestServer: @unchecked Sendable {
         configuration.unixSocket = socketPath
         configuration.connectTimeoutSeconds = 1
         while Date() < deadline {
-            guard process.isRunning else {
+            guard !process.hasExited else {
                 throw TestServerError.startFailed(port: port, log: (try? String(contentsOfFile: errorLogPath, encoding: .utf8)) ?? "")
             }
             if let connection = try? MariaDBConnection(configuration: configuration), connection.ping() {
@@ -185,31 +182,27 @@ final class MariaDBTestServer: @unchecked Sendable {
     /// Freezes the server (SIGSTOP): it keeps its sockets but answers nothing, like a hung host.
     func pause() {
         guard let process = lock.withLock({ self.process }) else { return }
-        _ = Glibc.kill(process.processIdentifier, SIGSTOP)
+        process.send(SIGSTOP)
         // The signal is delivered asynchronously: wait until the process shows as stopped.
-        let stat = "/proc/\(process.processIdentifier)/stat"
         for _ in 0..<200 {
-            guard let text = try? String(contentsOfFile: stat, encoding: .utf8),
-                let state = text.split(separator: ")").last?.split(separator: " ").first
-            else { return }
-            if state == "T" || state == "t" { return }
+            if process.isStopped || process.hasExited { return }
             usleep(10_000)
         }
     }
 
     func resume() {
-        lock.withLock { process }.map { _ = Glibc.kill($0.processIdentifier, SIGCONT) }
+        lock.withLock { process }?.send(SIGCONT)
     }
 
     private func signal(_ signal: Int32) {
-        let process = lock.withLock { () -> Process? in
+        let process = lock.withLock { () -> ChildProcess? in
             defer { self.process = nil }
             return self.process
         }
-        guard let process, process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, signal)
-        Glibc.kill(process.processIdentifier, SIGCONT)  // a paused server must run to act on SIGTERM
-        process.waitUntilExit()
+        guard let process, !process.hasExited else { return }
+        process.send(signal)
+        process.send(SIGCONT)  // a paused server must run to act on SIGTERM
+        process.waitForExit()
     }
 
     /// Stops the server and deletes its files.
@@ -243,28 +236,12 @@ final class MariaDBTestServer: @unchecked Sendable {
     }
 
     static func executable(_ name: String) -> URL? {
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/usr/local/sbin:/sbin:/usr/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        return nil
+        ChildProcess.executable(name).map { URL(fileURLWithPath: $0) }
     }
 
     private static func run(_ name: String, _ arguments: [String], log: URL) throws {
         guard let url = executable(name) else { throw TestServerError.notInstalled(name) }
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let output = try FileHandle(forWritingTo: log)
-        defer { try? output.close() }
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        guard try ChildProcess.run(url.path, arguments, output: .file(log.path)) == 0 else {
             throw TestServerError.startFailed(port: 0, log: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
         }
     }

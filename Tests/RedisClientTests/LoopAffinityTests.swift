@@ -54,3 +54,44 @@ struct LoopAffinityTests {
         try await group.shutdownGracefully()
     }
 }
+
+/// Which lane (`RedisClient.currentLane`, the queue `RequestBatcher` puts a
+/// caller in) a caller gets, on the pool's loops and off them. In `serve`
+/// NIO is Swift's global executor, so handlers run on the loops; tests and
+/// anything else run on the cooperative pool, where lanes go in turn.
+@Suite struct LaneTests {
+    @Test func onALoopTheLoopsLaneOffTheLoopsEveryLaneInTurn() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let client = RedisClient(configuration: RedisConfiguration(), eventLoopGroup: group, logger: TestRedis.logger)
+        #expect(client.laneCount == 2)
+
+        // Off the loops (this test runs on Swift's default executor).
+        let offLoop = (0..<6).map { _ in client.currentLane }
+        #expect(Set(offLoop) == [0, 1])
+        #expect(zip(offLoop, offLoop.dropFirst()).allSatisfy { $0 != $1 }, "\(offLoop)")
+
+        for (index, loop) in loops.enumerated() {
+            // On the loop's own thread, as a channel handler is.
+            let onLoop = try await loop.submit { (0..<4).map { _ in client.currentLane } }.get()
+            #expect(onLoop == [index, index, index, index])
+            // A task whose jobs run on the loop, as every task does when NIO is
+            // the global executor.
+            let inTask = await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) { client.currentLane }
+            #expect(inTask == index)
+        }
+        try await group.shutdownGracefully()
+    }
+
+    @Test func oneConnectionOrOneLoopIsOneLane() async throws {
+        var configuration = RedisConfiguration()
+        configuration.connectionCount = 1
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let client = RedisClient(configuration: configuration, eventLoopGroup: group, logger: TestRedis.logger)
+        #expect(client.laneCount == 1)
+        #expect((0..<4).map { _ in client.currentLane } == [0, 0, 0, 0])
+        let onLoop = try await group.next().submit { client.currentLane }.get()
+        #expect(onLoop == 0)
+        try await group.shutdownGracefully()
+    }
+}

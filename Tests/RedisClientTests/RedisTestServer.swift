@@ -1,15 +1,12 @@
 // A throwaway redis-server for integration tests, and the test configuration.
 //
-// Self-contained on purpose (Foundation, libc, NIOConcurrencyHelpers only) so that other
-// test targets can copy it. Each server runs as a child process on a free loopback port,
-// with its data in a fresh temporary folder, without persistence.
-//
-// The child is started with posix_spawn rather than Foundation's Process: test runners
-// call from threads that block most signals, a spawned child inherits that mask, and a
-// redis-server with SIGTERM blocked never stops. posix_spawn lets us reset it.
+// Each server runs as a child process on a free loopback port, with its data in a fresh
+// temporary folder, without persistence. The child is started and reaped through
+// `ChildProcess` (posix_spawn + waitpid; see there why not Foundation's Process).
 
 import Foundation
 import NIOConcurrencyHelpers
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -21,14 +18,12 @@ enum RedisTestServerError: Error, CustomStringConvertible {
     case executableNotFound
     case didNotStart(port: Int, log: String)
     case noFreePort(errno: Int32)
-    case spawnFailed(errno: Int32)
 
     var description: String {
         switch self {
         case .executableNotFound: "redis-server not found (set SYMBOLSTREAM_REDIS_SERVER or PATH)"
         case .didNotStart(let port, let log): "redis-server on port \(port) did not start; log:\n\(log)"
         case .noFreePort(let errno): "could not find a free port (errno \(errno))"
-        case .spawnFailed(let errno): "could not start redis-server (errno \(errno))"
         }
     }
 }
@@ -39,8 +34,8 @@ final class RedisTestServer: Sendable {
     let password: String?
     let directory: URL
     private let extraArguments: [String]
-    /// The running child's pid; nil while stopped.
-    private let pid = NIOLockedValueBox<pid_t?>(nil)
+    /// The running child; nil while stopped.
+    private let process = NIOLockedValueBox<ChildProcess?>(nil)
     /// Completed starts: the log is appended to on restart, so readiness is counted.
     private let starts = NIOLockedValueBox(0)
 
@@ -116,14 +111,14 @@ final class RedisTestServer: Sendable {
 
     /// SIGTERM (SIGKILL after 5 s), and waits for the process to exit.
     func stop() async {
-        guard let pid = self.pid.withLockedValue({ value in defer { value = nil }; return value }) else { return }
+        guard let process = self.process.withLockedValue({ value in defer { value = nil }; return value }) else { return }
         // A stopped process would not act on SIGTERM until continued.
-        kill(pid, SIGCONT)
-        kill(pid, SIGTERM)
+        process.send(SIGCONT)
+        process.send(SIGTERM)
         let deadline = ContinuousClock.now.advanced(by: .seconds(5))
-        while !Self.hasExited(pid) {
+        while !process.hasExited {
             if ContinuousClock.now > deadline {
-                kill(pid, SIGKILL)
+                process.send(SIGKILL)
             }
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -145,15 +140,12 @@ final class RedisTestServer: Sendable {
     }
 
     private func signal(_ signal: Int32) {
-        self.pid.withLockedValue { pid in
-            if let pid { _ = kill(pid, signal) }
-        }
+        self.process.withLockedValue { $0?.send(signal) }
     }
 
     private func launch() async throws {
         guard let executable = Self.executable else { throw RedisTestServerError.executableNotFound }
         var arguments = [
-            executable,
             "--port", "\(self.port)",
             "--bind", self.host,
             "--dir", self.directory.path,
@@ -166,8 +158,8 @@ final class RedisTestServer: Sendable {
             arguments += ["--requirepass", password]
         }
         arguments += self.extraArguments
-        let pid = try Self.spawn(executable, arguments)
-        self.pid.withLockedValue { $0 = pid }
+        let process = try ChildProcess.spawn(executable, arguments)
+        self.process.withLockedValue { $0 = process }
 
         // Ready when our own server says so in its own log: a successful connect alone
         // could reach another process that took the port first.
@@ -175,8 +167,8 @@ final class RedisTestServer: Sendable {
         var log = ""
         let deadline = ContinuousClock.now.advanced(by: .seconds(5))
         while ContinuousClock.now < deadline {
-            if Self.hasExited(pid) {
-                self.pid.withLockedValue { $0 = nil }
+            if process.hasExited {
+                self.process.withLockedValue { $0 = nil }
                 break
             }
             log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
@@ -193,42 +185,6 @@ final class RedisTestServer: Sendable {
         log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? log
         await self.stop()
         throw RedisTestServerError.didNotStart(port: self.port, log: log)
-    }
-
-    /// posix_spawn with stdio on /dev/null, an empty signal mask and default handlers.
-    private static func spawn(_ executable: String, _ arguments: [String]) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard result == 0 else { throw RedisTestServerError.spawnFailed(errno: result) }
-        return pid
-    }
-
-    /// Reaps the child if it has exited.
-    private static func hasExited(_ pid: pid_t) -> Bool {
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        return result == pid || (result == -1 && errno == ECHILD)
     }
 
     /// A port that is free right now, chosen at random below the kernel's ephemeral

@@ -63,13 +63,6 @@ enum TestRedis {
     }
 }
 
-/// Runs `body` and returns how long it took, with its result.
-func timed<T>(_ body: () async throws -> T) async rethrows -> (Duration, T) {
-    let start = ContinuousClock.now
-    let result = try await body()
-    return (ContinuousClock.now - start, result)
-}
-
 /// The error `body` throws, as a `RedisClientError`; records an issue when it throws
 /// something else or nothing.
 func redisError<T>(

@@ -42,6 +42,25 @@ import Testing
         }
     }
 
+    /// The encoder stops at the uuid map until the writer hands over its
+    /// grouping (a child task of the writer), then goes on to the end.
+    @Test func encodingWaitsForTheUUIDMapItIsGiven() async {
+        var traffic = Traffic(seed: 43)
+        var model = AggregateModel()
+        for event in traffic.events(500) { _ = model.apply(event) }
+        var encoder = RedisSnapshot(model: model, layout: RedisLayout(prefix: "t:"), chunkBytes: 2048)
+        var keys = 0
+        while let chunk = encoder.next() { keys += chunk.keys }
+        #expect(encoder.needsUUIDMap)
+        #expect(keys > 0 && keys < encoder.keyCount)
+        #expect(encoder.next() == nil)
+        encoder.provideUUIDMap(await encoder.groupUUIDMap())
+        #expect(!encoder.needsUUIDMap)
+        while let chunk = encoder.next() { keys += chunk.keys }
+        #expect(keys == encoder.keyCount)
+        #expect(!encoder.needsUUIDMap)
+    }
+
     @Test func anEmptyModelWritesNothing() async throws {
         try await TestStores.withRedisStore { store in
             try await store.admin.write(AggregateModel())

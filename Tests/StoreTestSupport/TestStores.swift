@@ -3,6 +3,7 @@ import Logging
 import MariaDBClient
 import RedisClient
 import RedisStore
+import TestSupport
 
 /// The real Redis and MariaDB that store tests use: the ones named by the
 /// `SYMBOLSTREAM_*` environment (as ./test.sh exports), or else the `test`
@@ -14,10 +15,9 @@ public enum TestStores {
         guard values["SYMBOLSTREAM_REDIS_PORT"] == nil else { return values }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("provisioning/stores.sh").path
-        // system(3), not Foundation's Process: the test runner blocks SIGCHLD,
-        // which Process waits for, so `waitUntilExit()` could hang forever on
-        // a script that had long exited.
-        let status = system("/bin/bash '\(script)' start --profile test")
+        // Through ChildProcess (posix_spawn + waitpid), like every test server:
+        // Foundation's Process waits for a SIGCHLD that the test runner blocks.
+        let status = (try? ChildProcess.run("/bin/bash", [script, "start", "--profile", "test"], output: .inherit)) ?? -1
         let envFile = root.appendingPathComponent(".data/test/env").path
         guard status == 0, let text = try? String(contentsOfFile: envFile, encoding: .utf8) else {
             fatalError("provisioning/stores.sh start --profile test failed; run ./test.sh")

@@ -261,48 +261,33 @@ enum RawWebSocketError: Error {
     case notUpgraded(String)
 }
 
-/// A plain TCP client: how long until the server closes a connection on
-/// which `payload` (maybe nothing, maybe half a request) was sent.
+/// A plain TCP client that sends `payload` (maybe nothing, maybe half a
+/// request) and waits for the server to close the connection.
 enum RawConnection {
     /// Sends `payload` (a byte at a time, `trickle` apart, when given) and
-    /// waits for the server to close: how long that took, or nil after `limit`.
-    static func secondsUntilClosed(
-        port: Int, sending payload: String, trickle: Duration? = nil, giveUpAfter limit: Duration = .seconds(15)
-    ) async throws -> Duration? {
+    /// returns once the server has closed the connection.
+    static func waitUntilClosed(port: Int, sending payload: String, trickle: Duration? = nil) async throws {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
             }
-        let started = ContinuousClock.now
-        return try await withThrowingTaskGroup(of: Duration?.self) { group in
-            group.addTask {
-                try await channel.executeThenClose { inbound, outbound in
-                    try await withThrowingTaskGroup(of: Void.self) { sending in
-                        sending.addTask {
-                            if let trickle {
-                                for byte in payload.utf8 {
-                                    try await outbound.write(ByteBuffer(bytes: [byte]))
-                                    try await Task.sleep(for: trickle)
-                                }
-                            } else if !payload.isEmpty {
-                                try await outbound.write(ByteBuffer(string: payload))
-                            }
+        try await channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: Void.self) { sending in
+                sending.addTask {
+                    if let trickle {
+                        for byte in payload.utf8 {
+                            try await outbound.write(ByteBuffer(bytes: [byte]))
+                            try await Task.sleep(for: trickle)
                         }
-                        do {
-                            for try await _ in inbound {}
-                        } catch {}
-                        sending.cancelAll()
+                    } else if !payload.isEmpty {
+                        try await outbound.write(ByteBuffer(string: payload))
                     }
-                    return ContinuousClock.now - started
                 }
+                do {
+                    for try await _ in inbound {}
+                } catch {}
+                sending.cancelAll()
             }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                channel.channel.close(promise: nil)
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
         }
     }
 }
