@@ -27,10 +27,13 @@ public struct ArchiverConfiguration: Sendable, Hashable {
     public init() {}
 }
 
-/// Moves events from the Redis log into MariaDB: read a batch through the
-/// consumer group, write it in one transaction, commit, then acknowledge.
-/// A crash anywhere leaves the batch pending, to be delivered again; the
-/// idempotent insert makes that harmless. MariaDB being down only delays it.
+/// Moves events from the Redis logs into MariaDB: for each shard, read a
+/// batch through the shard's consumer group, write it in one transaction,
+/// commit, then acknowledge. A crash anywhere leaves the batch pending, to be
+/// delivered again (to this consumer on restart, or to another that takes it
+/// over); the idempotent insert makes that harmless. MariaDB being down only
+/// delays it. Any number of archivers share the shards: each reads every
+/// shard, and the consumer groups deal each entry to one of them.
 public final class Archiver: Service {
     private let log: RedisEventLog
     private let database: MariaDBPool
@@ -57,10 +60,24 @@ public final class Archiver: Service {
 
     public func run() async throws {
         guard await migrate() else { return }
+        // A reader per shard, each on its own connection (a blocking read
+        // cannot wait on several slots of a cluster at once).
+        await withDiscardingTaskGroup { group in
+            for shard in log.layout.shards {
+                group.addTask { await self.archive(shard: shard) }
+            }
+        }
+        logger.info("archiver stopped")
+    }
+
+    /// Archives one shard's log until asked to stop, reconnecting after errors.
+    private func archive(shard: RedisLayout.Shard) async {
+        var logger = self.logger
+        logger[metadataKey: "shard"] = "\(shard.index)"
         var delay = configuration.retryDelay
         while !isStopping {
             do {
-                try await log.withReader { reader in
+                try await log.withReader(shard: shard) { reader in
                     try await self.consume(with: reader, untilDrained: false)
                 }
             } catch {
@@ -73,16 +90,23 @@ public final class Archiver: Service {
             }
             delay = configuration.retryDelay
         }
-        logger.info("archiver stopped")
     }
 
-    /// Archives everything logged so far and returns (for `rebuild`, tests and
-    /// tools that need the archive complete).
-    public func drain() async throws {
+    /// Archives everything logged so far, every shard at once, and returns
+    /// (for `rebuild`, tests and tools that need the archive complete).
+    /// - Parameter shards: the layout's by default; `rebuild` also drains
+    ///   those of an earlier layout.
+    public func drain(shards: [RedisLayout.Shard]? = nil) async throws {
         let logger = self.logger
         try await database.withConnection { try Schema.migrate($0, logger: logger) }
-        try await log.withReader { reader in
-            try await self.consume(with: reader, untilDrained: true)
+        try await withThrowingDiscardingTaskGroup { group in
+            for shard in shards ?? log.layout.shards {
+                group.addTask {
+                    try await self.log.withReader(shard: shard) { reader in
+                        try await self.consume(with: reader, untilDrained: true)
+                    }
+                }
+            }
         }
     }
 
@@ -115,7 +139,7 @@ public final class Archiver: Service {
                 consumer: configuration.consumer, count: configuration.entriesPerRead, pending: true, block: nil)
             if pending.isEmpty { break }
             logger.info("re-archiving entries left pending by an earlier run", metadata: ["count": "\(pending.count)"])
-            guard try await archive(try await prepare(pending)) else { return }
+            guard try await archive(try await prepare(pending, shard: reader.shard)) else { return }
         }
         // Then new entries: the next batch is read and prepared while earlier
         // ones are written.
@@ -132,7 +156,7 @@ public final class Archiver: Service {
                 return written
             }
             func submit(_ entries: [RedisEventLog.Entry], _ group: inout ThrowingTaskGroup<Bool, any Error>) async throws -> Bool {
-                let batch = try await prepare(entries)
+                let batch = try await prepare(entries, shard: reader.shard)
                 // A batch that looks rows up sees only committed ones: alone.
                 let limit = batch.isExclusive ? 0 : max(1, configuration.concurrentBatches) - 1
                 guard try await settle(limit, &group) else { return false }
@@ -170,8 +194,9 @@ public final class Archiver: Service {
         }
     }
 
-    /// A batch read from the log, ready to write: its events and their rows.
+    /// A batch read from a shard's log, ready to write: its events and their rows.
     struct PreparedBatch: Sendable {
+        var shard: RedisLayout.Shard
         var entries: [RedisEventLog.Entry]
         var events: [LoggedEvent]
         var rows: MariaDBBatch
@@ -180,7 +205,7 @@ public final class Archiver: Service {
 
     /// Decodes a batch and builds its rows; malformed entries go to the
     /// dead-letter stream.
-    private func prepare(_ entries: [RedisEventLog.Entry]) async throws -> PreparedBatch {
+    private func prepare(_ entries: [RedisEventLog.Entry], shard: RedisLayout.Shard) async throws -> PreparedBatch {
         var events = [LoggedEvent]()
         events.reserveCapacity(entries.count)
         for entry in entries {
@@ -189,14 +214,14 @@ public final class Archiver: Service {
                 events += batch
             case .malformed(let streamID, let fields):
                 logger.error("malformed log entry moved to the dead-letter stream", metadata: ["stream_id": "\(streamID)"])
-                try await log.deadLetter(streamID: streamID, fields: fields)
+                try await log.deadLetter(streamID: streamID, fields: fields, shard: shard)
                 statisticsBox.withLock { $0.deadLetters += 1 }
             case .gone:
                 break
             }
         }
         return PreparedBatch(
-            entries: entries, events: events, rows: ArchiveWriter.rows(events), isExclusive: ArchiveWriter.needsExclusiveWrite(events))
+            shard: shard, entries: entries, events: events, rows: ArchiveWriter.rows(events), isExclusive: ArchiveWriter.needsExclusiveWrite(events))
     }
 
     /// Writes and acknowledges one batch, retrying MariaDB until it succeeds.
@@ -209,7 +234,7 @@ public final class Archiver: Service {
         while true {
             do {
                 if eventByEvent {
-                    refused = try await writeEventByEvent(events)
+                    refused = try await writeEventByEvent(events, shard: batch.shard)
                 } else {
                     try await database.withConnection { connection in
                         try ArchiveWriter.write(batch.events, rows: batch.rows, on: connection)
@@ -235,7 +260,7 @@ public final class Archiver: Service {
                 delay = min(delay * 2, configuration.maximumRetryDelay)
             }
         }
-        try await log.acknowledge(entries.map(\.streamID), events: events.count - refused)
+        try await log.acknowledge(entries.map(\.streamID), events: events.count - refused, shard: batch.shard)
         let now = clock.now()
         statisticsBox.withLock {
             $0.batches += 1
@@ -250,7 +275,7 @@ public final class Archiver: Service {
     /// go to the dead-letter stream (with the error), so they are kept, shown
     /// in `/health` and by `verify`, and the archive goes on.
     /// - Returns: how many were refused.
-    private func writeEventByEvent(_ events: [LoggedEvent]) async throws -> Int {
+    private func writeEventByEvent(_ events: [LoggedEvent], shard: RedisLayout.Shard) async throws -> Int {
         let refused = try await database.withConnection { connection -> [(LoggedEvent, MariaDBError)] in
             var refused = [(LoggedEvent, MariaDBError)]()
             for event in events {
@@ -272,7 +297,7 @@ public final class Archiver: Service {
                 fields: [
                     "received_at": Array(row[0].utf8), "uuid": Array(row[1].utf8), "kind": Array(row[2].utf8),
                     "symbol": Array(row[3].utf8), "guess": Array(row[4].utf8), "error": Array("\(error)".utf8),
-                ])
+                ], shard: shard)
             statisticsBox.withLock { $0.deadLetters += 1 }
         }
         return refused.count

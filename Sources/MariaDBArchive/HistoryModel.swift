@@ -1,23 +1,27 @@
 import MariaDBClient
+import RedisStore
 import SymbolStreamCore
 
-/// The raw history read once, in receive order, into the reference
-/// `AggregateModel`: what every Redis aggregate must hold. Shared by `rebuild`
-/// (which writes it) and `verify` (which compares with it).
+/// The raw history read once, in receive order, into the reference model,
+/// sharded as the store shards events (`ShardedModel`): what every Redis
+/// aggregate must hold. Shared by `rebuild` (which writes it) and `verify`
+/// (which compares with it).
 public enum HistoryModel {
     static let scan = """
         SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', received_at), CAST(uuid AS BINARY(16)), kind + 0, symbol, guess
         FROM events ORDER BY received_at, uuid, kind
         """
 
-    /// Reads every row of `events` into a model. `extra` events (the log's
-    /// un-archived backlog, for `verify`) are merged in by receive time; one
-    /// that is also a row (committed but not yet acknowledged) counts once.
-    /// - Returns: the model, the rows read, and how many `extra` events were
-    ///   not rows.
+    /// Reads every row of `events` into a model of `layout`'s shards. `extra`
+    /// events (the logs' un-archived backlog, for `verify`) are merged in by
+    /// receive time; one that is also a row (committed but not yet
+    /// acknowledged) counts once.
+    /// - Returns: the model, the rows read (in all and by shard), and how many
+    ///   `extra` events were not rows.
     public static func read(
-        on connection: MariaDBConnection, merging extra: [IngestEvent] = [], progress: (_ done: Int64, _ total: Int64) -> Void
-    ) throws -> (model: AggregateModel, rows: Int64, extraApplied: Int64) {
+        on connection: MariaDBConnection, layout: RedisLayout, merging extra: [IngestEvent] = [],
+        progress: (_ done: Int64, _ total: Int64) -> Void
+    ) throws -> (model: ShardedModel, rows: Int64, rowsByShard: [Int64], extraApplied: Int64) {
         // InnoDB's estimate: an exact COUNT(*) would read an index of the
         // whole table first (4 s at 10M rows). For progress and sizing only.
         let total =
@@ -25,7 +29,8 @@ public enum HistoryModel {
                 "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'events'"
             ).first?[0].int ?? 0
         progress(0, total)
-        var model = AggregateModel(expectedRequests: Int(total) + extra.count)
+        var model = ShardedModel(layout: layout, expectedRequests: Int(total) + extra.count)
+        var rowsByShard = [Int64](repeating: 0, count: layout.shardCount)
         let pending = extra.sorted { $0.receivedAt < $1.receivedAt }
         var identities = Set(pending.map(Identity.init))
         var next = 0
@@ -46,13 +51,14 @@ public enum HistoryModel {
                 next += 1
             }
             if !identities.isEmpty { identities.remove(Identity(event)) }
-            _ = model.apply(event)
+            model.apply(event)
+            rowsByShard[layout.shard(of: event.id).index] += 1
             read += 1
             if read % 200_000 == 0 { progress(read, max(total, read)) }
         }
         for event in pending[next...] { applyExtra(event) }
         progress(read, read)
-        return (model, read, applied)
+        return (model, read, rowsByShard, applied)
     }
 
     /// An event's identity in the archive: its primary key.

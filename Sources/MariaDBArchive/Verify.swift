@@ -57,21 +57,31 @@ public struct Verify: Sendable {
 
         // The log first, then MariaDB: an entry archived in between is then
         // seen twice (and counted once), never missed.
-        let backlog = try await RedisEventLog(redis: redis).backlog()
+        let layout = redis.layout
+        let log = RedisEventLog(redis: redis)
+        let admin = RedisAdmin(redis: redis)
+        if let recorded = try await admin.recordedShardCount(), recorded != layout.shardCount {
+            differ("layout", "Redis records \(recorded) shards (\(layout.meta)); verifying as \(layout.shardCount)")
+        }
+        if try await admin.holdsLegacyLayout() {
+            differ("layout", "Redis holds keys of the unsharded layout of an earlier version; `symbolstream rebuild` moves them")
+        }
         var extra = [IngestEvent]()
-        var logEntries = 0
-        for entry in backlog {
-            logEntries += 1
-            switch entry {
-            case .events(_, let events): extra += events.map(\.ingestEvent)
-            case .malformed(let id, _): differ("log", "entry \(id) is malformed; the archiver will dead-letter it")
-            case .gone: break
+        var logEntries = [Int](repeating: 0, count: layout.shardCount)
+        for shard in layout.shards {
+            for entry in try await log.backlog(of: shard) {
+                logEntries[shard.index] += 1
+                switch entry {
+                case .events(_, let events): extra += events.map(\.ingestEvent)
+                case .malformed(let id, _): differ("log", "shard \(shard.index): entry \(id) is malformed; the archiver will dead-letter it")
+                case .gone: break
+                }
             }
         }
 
         let backlogEvents = extra
         let history = try await database.withConnection { connection in
-            let history = try HistoryModel.read(on: connection, merging: backlogEvents) { done, total in
+            let history = try HistoryModel.read(on: connection, layout: layout, merging: backlogEvents) { done, total in
                 progress(HistoryProgress(phase: .reading, done: done, total: total))
             }
             let duplicates = try connection.query(
@@ -84,7 +94,7 @@ public struct Verify: Sendable {
                 """)
             return (history, duplicates, misattributed)
         }
-        let model = history.0.model
+        let models = history.0.model
         report.rows = history.0.rows
         report.backlogEvents = history.0.extraApplied
         for row in history.1 {
@@ -97,100 +107,109 @@ public struct Verify: Sendable {
             )
         }
 
-        // Every key Redis holds, against the model; then what the model has
-        // that Redis lacks.
-        var expectedKeys: Int64 = 2
-        model.forEachRollup { _, _ in expectedKeys += 1 }
-        model.forEachFineLog { _, _ in expectedKeys += 1 }
-        var seenBuckets = Set<RollupBucket>()
-        var seenSeconds = Set<Int64>()
-        var seenRequests = Set<RequestID>()
-        var sawTotals = false
-        var sawStats = false
-        var deadLetters: Int64 = 0
-        try await RedisAdmin(redis: redis).scanStoredKeys { keys in
-            for key in keys {
-                report.keys += 1
-                switch key {
-                case .totals(let stored):
-                    sawTotals = true
-                    for symbol in Symbol.all {
-                        let want = model.totals[symbol.index]
-                        let got = stored[symbol] ?? BucketStats()
-                        if got != want { differ("totals", "symbol \(symbol.letter): Redis \(Self.describe(got)), history \(Self.describe(want))") }
-                    }
-                case .rollup(let bucket, let stored):
-                    seenBuckets.insert(bucket)
-                    let want = model.stats(in: bucket) ?? SymbolStats()
-                    for symbol in Symbol.all {
-                        let got = stored[symbol] ?? BucketStats()
-                        if got != want[symbol.index] {
-                            differ(
-                                "rollup", "bucket \(bucket) symbol \(symbol.letter): Redis \(Self.describe(got)), history \(Self.describe(want[symbol.index]))")
+        var expectedKeys: Int64 = 0
+        for model in models.shards {
+            expectedKeys += 2
+            model.forEachRollup { _, _ in expectedKeys += 1 }
+            model.forEachFineLog { _, _ in expectedKeys += 1 }
+        }
+        let differInShard = differ
+        for shard in layout.shards {
+            // Every key of the shard, against the shard's model; then what the
+            // model has that Redis lacks.
+            let model = models.shards[shard.index]
+            let rows = history.0.rowsByShard[shard.index]
+            func differ(_ kind: String, _ message: @autoclosure () -> String) { differInShard(kind, "shard \(shard.index): " + message()) }
+            var seenBuckets = Set<RollupBucket>()
+            var seenSeconds = Set<Int64>()
+            var seenRequests = Set<RequestID>()
+            var sawTotals = false
+            var sawStats = false
+            var deadLetters: Int64 = 0
+            try await RedisAdmin(redis: redis).scanStoredKeys(of: shard) { keys in
+                for key in keys {
+                    report.keys += 1
+                    switch key {
+                    case .totals(let stored):
+                        sawTotals = true
+                        for symbol in Symbol.all {
+                            let want = model.totals[symbol.index]
+                            let got = stored[symbol] ?? BucketStats()
+                            if got != want { differ("totals", "symbol \(symbol.letter): Redis \(Self.describe(got)), history \(Self.describe(want))") }
                         }
-                    }
-                case .fineLog(let second, let entries):
-                    seenSeconds.insert(second)
-                    // Order inside a second follows arrival at Redis, which
-                    // may differ from receive order: compare as multisets.
-                    let got = entries.map(\.compact).sorted()
-                    let want = model.fineLog(of: second).map(\.compact).sorted()
-                    if got != want {
-                        differ("fine log", "second \(Timestamp(second: second, offset: 0)): Redis \(got.count) entries, history \(want.count)\(got.count == want.count ? " (different entries)" : "")")
-                    }
-                case .uuidRecords(let records):
-                    for record in records {
-                        seenRequests.insert(record.id)
-                        let want = model.request(record.id)
-                        if record != want {
-                            differ("request", "\(record.id): Redis \(Self.describe(record)), history \(want.map(Self.describe) ?? "none")")
+                    case .rollup(let bucket, let stored):
+                        seenBuckets.insert(bucket)
+                        let want = model.stats(in: bucket) ?? SymbolStats()
+                        for symbol in Symbol.all {
+                            let got = stored[symbol] ?? BucketStats()
+                            if got != want[symbol.index] {
+                                differ(
+                                    "rollup", "bucket \(bucket) symbol \(symbol.letter): Redis \(Self.describe(got)), history \(Self.describe(want[symbol.index]))")
+                            }
                         }
+                    case .fineLog(let second, let entries):
+                        seenSeconds.insert(second)
+                        // Order inside a second follows arrival at Redis, which
+                        // may differ from receive order: compare as multisets.
+                        let got = entries.map(\.compact).sorted()
+                        let want = model.fineLog(of: second).map(\.compact).sorted()
+                        if got != want {
+                            differ("fine log", "second \(Timestamp(second: second, offset: 0)): Redis \(got.count) entries, history \(want.count)\(got.count == want.count ? " (different entries)" : "")")
+                        }
+                    case .uuidRecords(let records):
+                        for record in records {
+                            seenRequests.insert(record.id)
+                            let want = model.request(record.id)
+                            if record != want {
+                                differ("request", "\(record.id): Redis \(Self.describe(record)), history \(want.map(Self.describe) ?? "none")")
+                            }
+                        }
+                    case .stats(let archived, let waiting):
+                        sawStats = true
+                        if (waiting ?? 0) != Int64(model.orphans.count) {
+                            differ("stats", "waiting is \(waiting ?? 0) in Redis; \(model.orphans.count) requests have only followups in the history")
+                        }
+                        // Every archived event is one row; with a backlog some rows
+                        // may be committed and not yet acknowledged, so compare only
+                        // when the log is empty.
+                        if logEntries[shard.index] == 0, (archived ?? 0) != rows {
+                            differ("stats", "archived is \(archived ?? 0) in Redis; MariaDB holds \(rows) events of this shard")
+                        }
+                    case .eventLog:
+                        break
+                    case .deadLetters(let count):
+                        deadLetters = count
+                    case .unreadable(let key, let reason):
+                        differ("key", "\(key): \(reason)")
                     }
-                case .stats(let archived, let waiting):
-                    sawStats = true
-                    if (waiting ?? 0) != Int64(model.orphans.count) {
-                        differ("stats", "waiting is \(waiting ?? 0) in Redis; \(model.orphans.count) requests have only followups in the history")
-                    }
-                    // Every archived event is one row; with a backlog some rows
-                    // may be committed and not yet acknowledged, so compare only
-                    // when the log is empty.
-                    if logEntries == 0, (archived ?? 0) != report.rows {
-                        differ("stats", "archived is \(archived ?? 0) in Redis; MariaDB holds \(report.rows) events")
-                    }
-                case .eventLog:
-                    break
-                case .deadLetters(let count):
-                    deadLetters = count
-                case .unreadable(let key, let reason):
-                    differ("key", "\(key): \(reason)")
+                }
+                progress(HistoryProgress(phase: .comparing, done: report.keys, total: max(expectedKeys, report.keys)))
+            }
+            if deadLetters > 0 {
+                differ("log", "\(deadLetters) log entries were dead-lettered: their events are not in MariaDB")
+            }
+            if !sawTotals, model.totals.contains(where: { !$0.isEmpty }) {
+                differ("totals", "Redis has no totals; the history has \(rows) events of this shard")
+            }
+            if !sawStats, !model.orphans.isEmpty || (logEntries[shard.index] == 0 && rows > 0) {
+                differ("stats", "Redis has no stats hash (waiting \(model.orphans.count), archived \(rows) expected)")
+            }
+            model.forEachRollup { bucket, stats in
+                if !seenBuckets.contains(bucket) {
+                    differ("rollup", "bucket \(bucket) missing in Redis (history: \(stats.present.map { "\($0.symbol.letter) \(Self.describe($0.stats))" }.joined(separator: ", ")))")
                 }
             }
-            progress(HistoryProgress(phase: .comparing, done: report.keys, total: max(expectedKeys, report.keys)))
-        }
-        if deadLetters > 0 {
-            differ("log", "\(deadLetters) log entries were dead-lettered: their events are not in MariaDB")
-        }
-        if !sawTotals, model.totals.contains(where: { !$0.isEmpty }) {
-            differ("totals", "Redis has no totals; the history has \(report.rows) events")
-        }
-        if !sawStats, !model.orphans.isEmpty || (logEntries == 0 && report.rows > 0) {
-            differ("stats", "Redis has no stats hash (waiting \(model.orphans.count), archived \(report.rows) expected)")
-        }
-        model.forEachRollup { bucket, stats in
-            if !seenBuckets.contains(bucket) {
-                differ("rollup", "bucket \(bucket) missing in Redis (history: \(stats.present.map { "\($0.symbol.letter) \(Self.describe($0.stats))" }.joined(separator: ", ")))")
+            model.forEachFineLog { second, entries in
+                if !entries.isEmpty, !seenSeconds.contains(second) {
+                    differ("fine log", "second \(Timestamp(second: second, offset: 0)) missing in Redis (history: \(entries.count) entries)")
+                }
             }
-        }
-        model.forEachFineLog { second, entries in
-            if !entries.isEmpty, !seenSeconds.contains(second) {
-                differ("fine log", "second \(Timestamp(second: second, offset: 0)) missing in Redis (history: \(entries.count) entries)")
+            for id in model.records.keys where !seenRequests.contains(id) {
+                differ("request", "\(id) missing in Redis (history: \(model.request(id).map(Self.describe) ?? ""))")
             }
-        }
-        for id in model.records.keys where !seenRequests.contains(id) {
-            differ("request", "\(id) missing in Redis (history: \(model.request(id).map(Self.describe) ?? ""))")
-        }
-        for id in model.orphans.keys where !seenRequests.contains(id) {
-            differ("request", "\(id) missing in Redis (history: \(model.request(id).map(Self.describe) ?? ""))")
+            for id in model.orphans.keys where !seenRequests.contains(id) {
+                differ("request", "\(id) missing in Redis (history: \(model.request(id).map(Self.describe) ?? ""))")
+            }
         }
         progress(HistoryProgress(phase: .comparing, done: report.keys, total: report.keys))
         return report

@@ -24,31 +24,41 @@ public enum StoredKey: Sendable, Hashable {
 }
 
 extension RedisAdmin {
-    /// Writes every aggregate of `model` (see `write(_:window:progress:)`).
+    /// Writes every shard of `model`, shard after shard (see
+    /// `write(_:window:beforeFirstCommand:progress:)`).
     public func write(
-        _ model: AggregateModel, chunkBytes: Int = 1 << 20, window: Int = 4,
+        _ model: ShardedModel, chunkBytes: Int = 1 << 20, window: Int = 4,
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws {
-        try await write(RedisSnapshot(model: model, layout: layout, chunkBytes: chunkBytes), window: window, progress: progress)
+        let snapshots = layout.shards.map { RedisSnapshot(model: model.shards[$0.index], shard: $0, of: layout, chunkBytes: chunkBytes) }
+        let total = snapshots.reduce(0) { $0 + $1.keyCount }
+        var written = 0
+        for snapshot in snapshots {
+            let before = written
+            try await write(snapshot, window: window, progress: { done, _ in progress(before + done, total) })
+            written += snapshot.keyCount
+        }
     }
 
-    /// Reads every key under the prefix, `batch` keys per `SCAN` step and one
+    /// Reads every key of `shard`, `batch` keys per `SCAN` step and one
     /// pipeline of reads per step, and hands them over decoded. Cost grows with
     /// the number of keys (buckets, seconds, uuid hashes), not of events.
     /// - Parameter body: called once per step with the keys it read.
-    public func scanStoredKeys(batch: Int = 1000, _ body: ([StoredKey]) async throws -> Void) async throws {
-        let pattern = RedisArgument(layout.scanPattern)
+    public func scanStoredKeys(of shard: RedisLayout.Shard, batch: Int = 1000, _ body: ([StoredKey]) async throws -> Void) async throws {
+        let pattern = RedisArgument(shard.scanPattern)
+        let prefix = Array(shard.prefix.utf8)
         var cursor = "0"
         repeat {
-            let reply = try await redis.send(RedisCommand("SCAN", RedisArgument(cursor), "MATCH", pattern, "COUNT", RedisArgument(batch)))
+            let reply = try await redis.send(
+                RedisCommand("SCAN", RedisArgument(cursor), "MATCH", pattern, "COUNT", RedisArgument(batch)), shard: shard)
             guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
                 throw RedisStoreClient.unexpected(reply)
             }
             cursor = next
-            let names = keys.compactMap(\.bytes).filter { $0.starts(with: Array(layout.prefix.utf8)) }
+            let names = keys.compactMap(\.bytes).filter { $0.starts(with: prefix) }
             guard !names.isEmpty else { continue }
-            let reads = names.map { name in Self.read(name, layout: layout) }
-            let replies = try await redis.pipeline(reads.map(\.command))
+            let reads = names.map { name in Self.read(name, shard: shard) }
+            let replies = try await redis.pipelinesOrThrow([(shard, reads.map(\.command))])[0]
             try await body(zip(reads, replies).map { read, reply in read.decode(reply) })
         } while cursor != "0"
     }
@@ -59,7 +69,7 @@ extension RedisAdmin {
         var decode: (RESPValue) -> StoredKey
     }
 
-    private static func read(_ name: [UInt8], layout: RedisLayout) -> KeyRead {
+    private static func read(_ name: [UInt8], shard: RedisLayout.Shard) -> KeyRead {
         let key = RedisArgument(bytes: name)
         func unreadable(_ reason: String) -> StoredKey { .unreadable(key: printable(name), reason: reason) }
         func hash(_ reply: RESPValue) -> [([UInt8], [UInt8])]? {
@@ -85,7 +95,7 @@ extension RedisAdmin {
             return result
         }
 
-        switch layout.key(named: name) {
+        switch shard.key(named: name[...]) {
         case .totals:
             return KeyRead(command: RedisCommand("HGETALL", key)) { reply in
                 symbolStats(reply).map { .totals($0) } ?? unreadable("not a hash of symbol stats records: \(reply)")

@@ -1,4 +1,5 @@
 import RedisClient
+import SymbolStreamCore
 
 /// Whole-keyspace work on a deployment's Redis, for `rebuild` and `verify`:
 /// deleting every aggregate, writing a recomputed snapshot, reading every key
@@ -12,62 +13,107 @@ public struct RedisAdmin: Sendable {
 
     public var layout: RedisLayout { redis.layout }
 
-    /// Deletes every aggregate (totals, rollups, fine logs, the uuid map and the
-    /// count of requests waiting for their initial), keeping the event log,
-    /// dead letters and the archived count: the first step of `rebuild`. Works
-    /// server-side in steps of about ten thousand keys, so Redis keeps serving
-    /// and millions of keys need no round trip each.
+    /// Deletes every aggregate of `shards` (totals, rollups, fine logs, the
+    /// uuid map and the count of requests waiting for their initial),
+    /// keeping each shard's event log, dead letters and archived count: the
+    /// first step of `rebuild`. Works server-side in steps of about ten
+    /// thousand keys, so Redis keeps serving and millions of keys need no
+    /// round trip each.
+    /// - Parameter shards: every shard of the layout by default; `rebuild`
+    ///   also passes those of an earlier layout (another shard count, or the
+    ///   unsharded one).
     /// - Returns: the number of keys deleted.
     @discardableResult
-    public func resetAggregates() async throws -> Int {
-        let pattern = RedisArgument(layout.scanPattern)
-        var cursor = "0"
+    public func resetAggregates(of shards: [RedisLayout.Shard]? = nil) async throws -> Int {
         var deleted = 0
-        repeat {
-            let reply = try await redis.call(.reset, [pattern, RedisArgument(cursor)])
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let count = parts[1].int else {
-                throw RedisStoreClient.unexpected(reply)
-            }
-            deleted += Int(count)
-            cursor = next
-        } while cursor != "0"
-        _ = try await redis.send(RedisCommand("HDEL", RedisArgument(layout.stats), "waiting"))
+        for shard in shards ?? layout.shards {
+            let pattern = RedisArgument(shard.scanPattern)
+            var cursor = "0"
+            repeat {
+                let reply = try await redis.call(.reset, shard: shard, [pattern, RedisArgument(cursor)])
+                guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let count = parts[1].int else {
+                    throw RedisStoreClient.unexpected(reply)
+                }
+                deleted += Int(count)
+                cursor = next
+            } while cursor != "0"
+            _ = try await redis.send(RedisCommand("HDEL", RedisArgument(shard.stats), "waiting"), shard: shard)
+        }
         return deleted
     }
 
-    /// Sets the count of archived events (`rebuild`: after it, every row of
-    /// the history is an archived event, whatever the counter said before,
-    /// possibly nothing, if Redis was lost).
-    public func setArchivedCount(_ events: Int64) async throws {
-        _ = try await redis.send(RedisCommand("HSET", RedisArgument(layout.stats), "archived", RedisArgument(events)))
+    /// Sets a shard's count of archived events (`rebuild`: after it, every
+    /// row of the shard's history is an archived event, whatever the counter
+    /// said before, possibly nothing, if Redis was lost).
+    public func setArchivedCount(_ events: Int64, shard: RedisLayout.Shard) async throws {
+        _ = try await redis.send(RedisCommand("HSET", RedisArgument(shard.stats), "archived", RedisArgument(events)), shard: shard)
     }
 
-    /// Runs `body` with Redis's automatic AOF rewrites paused, then restores
-    /// the setting. For rewriting the whole keyspace (`rebuild`): Redis would
-    /// otherwise start a rewrite while the aggregates are deleted, and then
-    /// one each time the file doubles from that small base, each forking and
-    /// copying the dataset on a machine busy with the rebuild. The AOF itself
-    /// stays on, every write is logged and synced as configured; a rewrite
-    /// that is due starts once the setting is back.
+    /// Deletes keys that are not aggregates (a drained event log, dead
+    /// letters, counters) of shards a deployment no longer uses, and the
+    /// layout record, after a rebuild moved it to another layout.
+    public func deleteLeftovers(of shards: [RedisLayout.Shard]) async throws {
+        for shard in shards {
+            for key in [shard.stream, shard.stats] {
+                _ = try await redis.send(RedisCommand("UNLINK", RedisArgument(key)), shard: shard)
+            }
+        }
+    }
+
+    /// Records the layout's shard count (after a rebuild into it).
+    public func recordLayout() async throws {
+        let slot = HashSlot.of(key: layout.meta)
+        _ = try await redis.send(RedisCommand("HSET", RedisArgument(layout.meta), "shards", RedisArgument(layout.shardCount)), slot: slot)
+    }
+
+    /// The shard count Redis records, if any.
+    public func recordedShardCount() async throws -> Int? {
+        let reply = try await redis.send(RedisCommand("HGET", RedisArgument(layout.meta), "shards"), slot: HashSlot.of(key: layout.meta))
+        return reply.int.map { Int($0) }
+    }
+
+    /// Whether Redis holds keys of the unsharded layout of earlier versions.
+    public func holdsLegacyLayout() async throws -> Bool {
+        for key in [layout.legacy.stream, layout.legacy.totals, layout.legacy.stats] {
+            if try await redis.send(RedisCommand("EXISTS", RedisArgument(key)), slot: HashSlot.of(key: key)).int == 1 { return true }
+        }
+        return false
+    }
+
+    /// Runs `body` with Redis's automatic AOF rewrites paused on every server
+    /// that holds a shard, then restores the setting. For rewriting the whole
+    /// keyspace (`rebuild`): Redis would otherwise start a rewrite while the
+    /// aggregates are deleted, and then one each time the file doubles from
+    /// that small base, each forking and copying the dataset on a machine
+    /// busy with the rebuild. The AOF itself stays on, every write is logged
+    /// and synced as configured; a rewrite that is due starts once the
+    /// setting is back.
     ///
     /// Best effort: where `CONFIG` is not allowed, `body` runs all the same
     /// (`paused` false). The setting is server-wide and is lost if this
     /// process dies before restoring it; Redis's configuration file has it.
     public func withAutomaticAOFRewritesPaused<T: Sendable>(_ body: (_ paused: Bool) async throws -> T) async throws -> T {
-        let client = redis.client
         let name: RedisArgument = "auto-aof-rewrite-percentage"
-        let previous = try? await client.send(RedisCommand("CONFIG", "GET", name)).array?.last?.bytes
-        guard let previous, previous != Array("0".utf8),
-            (try? await client.send(RedisCommand("CONFIG", "SET", name, "0"))) != nil
-        else {
-            return try await body(false)
+        // Shards on one server find it paused after the first: "0" is skipped.
+        var paused = [(slot: UInt16, previous: [UInt8])]()
+        for shard in layout.shards {
+            guard let previous = try? await redis.redis.send(RedisCommand("CONFIG", "GET", name), slot: shard.slot).array?.last?.bytes,
+                previous != Array("0".utf8),
+                (try? await redis.redis.send(RedisCommand("CONFIG", "SET", name, "0"), slot: shard.slot)) != nil
+            else { continue }
+            paused.append((shard.slot, previous))
+        }
+        func restore() async {
+            for (slot, previous) in paused.reversed() {
+                _ = try? await redis.redis.send(RedisCommand("CONFIG", "SET", name, RedisArgument(bytes: previous)), slot: slot)
+            }
         }
         do {
-            let result = try await body(true)
-            _ = try await client.send(RedisCommand("CONFIG", "SET", name, RedisArgument(bytes: previous)))
+            let result = try await body(!paused.isEmpty)
+            await restore()
             return result
         } catch {
-            _ = try? await client.send(RedisCommand("CONFIG", "SET", name, RedisArgument(bytes: previous)))
+            await restore()
             throw error
         }
     }
@@ -99,7 +145,7 @@ public struct RedisAdmin: Sendable {
             case chunk(keys: Int)
             case uuidMap(RedisSnapshot.UUIDMap)
         }
-        try await redis.withDedicatedConnection { connection in
+        try await redis.withDedicatedConnection(shard: snapshot.shard) { connection in
             try await withThrowingTaskGroup(of: Finished.self) { group in
                 group.addTask { .uuidMap(await snapshot.groupUUIDMap()) }
                 try await beforeFirstCommand()

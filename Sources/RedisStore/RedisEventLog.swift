@@ -1,10 +1,11 @@
 import RedisClient
 import SymbolStreamCore
 
-/// The durable event log: a Redis stream of ingest batches, read by the
-/// archiver through the `archiver` consumer group, so an entry stays pending
-/// until it is acknowledged after MariaDB committed it (at-least-once
-/// delivery; the archive's idempotent insert makes it exactly-once in effect).
+/// The durable event log: a Redis stream per shard of the shard's ingest
+/// calls, read by archivers through each stream's `archiver` consumer group,
+/// so an entry stays pending until it is acknowledged after MariaDB committed
+/// it (at-least-once delivery; the archive's idempotent insert makes it
+/// exactly-once in effect). Any number of archivers share the shards.
 public struct RedisEventLog: Sendable {
     public let redis: RedisStoreClient
 
@@ -30,16 +31,19 @@ public struct RedisEventLog: Sendable {
         }
     }
 
-    /// Reads from a connection of its own: a blocking read would stall every
-    /// command pipelined behind it on a shared one.
-    public func withReader<T: Sendable>(_ body: (Reader) async throws -> T) async throws -> T {
-        try await redis.withDedicatedConnection { connection in try await body(Reader(connection: connection, log: self)) }
+    /// Reads `shard`'s log from a connection of its own: a blocking read
+    /// would stall every command pipelined behind it on a shared one.
+    public func withReader<T: Sendable>(shard: RedisLayout.Shard, _ body: (Reader) async throws -> T) async throws -> T {
+        try await redis.withDedicatedConnection(shard: shard) { connection in
+            try await body(Reader(connection: connection, log: self, shard: shard))
+        }
     }
 
-    /// A consumer's reads of the log, on a dedicated connection.
+    /// A consumer's reads of one shard's log, on a dedicated connection.
     public struct Reader: Sendable {
         let connection: RedisConnection
         let log: RedisEventLog
+        public let shard: RedisLayout.Shard
 
         /// Reads up to `count` entries for `consumer`. With `pending`, its own
         /// delivered-but-unacknowledged entries (after a crash); otherwise new
@@ -54,14 +58,17 @@ public struct RedisEventLog: Sendable {
                 arguments += ["BLOCK", RedisArgument(milliseconds)]
                 timeout = .milliseconds(Int64(milliseconds) + 2000)
             }
-            arguments += ["STREAMS", RedisArgument(log.layout.stream), pending ? "0" : ">"]
+            arguments += ["STREAMS", RedisArgument(shard.stream), pending ? "0" : ">"]
+            let command = RedisCommand(arguments: arguments, timeout: timeout)
             let reply: RESPValue
             do {
-                reply = try await connection.send(RedisCommand(arguments: arguments, timeout: timeout))
+                reply = try await connection.send(command)
             } catch RedisClientError.server(let message) where message.hasPrefix("NOGROUP") {
-                // The stream or group vanished (e.g. FLUSHALL): recreate it from the start.
-                _ = try await connection.send(log.redis.functionCall(.setup))
-                return []
+                // No group yet (a shard's first read), or the stream vanished
+                // (FLUSHALL): create it from the stream's start, so that
+                // entries logged before it are read too, and read again.
+                _ = try await connection.send(log.redis.functionCall(.setup, shard: shard))
+                reply = try await connection.send(command)
             }
             return try RedisEventLog.entries(reply)
         }
@@ -72,7 +79,7 @@ public struct RedisEventLog: Sendable {
             let idle = Int(minimumIdle.components.seconds * 1000)
             let reply = try await connection.send(
                 RedisCommand(
-                    "XAUTOCLAIM", RedisArgument(log.layout.stream), RedisArgument(RedisLayout.archiverGroup), RedisArgument(consumer),
+                    "XAUTOCLAIM", RedisArgument(shard.stream), RedisArgument(RedisLayout.archiverGroup), RedisArgument(consumer),
                     RedisArgument(idle), "0", "COUNT", RedisArgument(count)))
             guard let parts = reply.array, parts.count >= 2, let claimed = parts[1].array else {
                 throw RedisStoreClient.unexpected(reply)
@@ -85,44 +92,64 @@ public struct RedisEventLog: Sendable {
         }
     }
 
-    /// Acknowledges archived entries (holding `events` events in all) and
-    /// trims them from the stream. Returns the number of entries acknowledged.
+    /// Acknowledges archived entries of `shard`'s log (holding `events`
+    /// events in all) and trims them from the stream. Returns the number of
+    /// entries acknowledged.
     @discardableResult
-    public func acknowledge(_ streamIDs: [String], events: Int) async throws -> Int {
+    public func acknowledge(_ streamIDs: [String], events: Int, shard: RedisLayout.Shard) async throws -> Int {
         guard !streamIDs.isEmpty else { return 0 }
-        let reply = try await redis.call(.acknowledge, [RedisArgument(events)] + streamIDs.map { RedisArgument($0) })
+        let reply = try await redis.call(.acknowledge, shard: shard, [RedisArgument(events)] + streamIDs.map { RedisArgument($0) })
         return Int(reply.int ?? 0)
     }
 
-    /// Keeps an entry the archive cannot take in the dead-letter stream.
-    public func deadLetter(streamID: String, fields: [String: [UInt8]]) async throws {
-        var arguments: [RedisArgument] = ["XADD", RedisArgument(layout.deadLetters), "*", "source-id", RedisArgument(streamID)]
+    /// Keeps an entry of `shard`'s log that the archive cannot take in the
+    /// shard's dead-letter stream.
+    public func deadLetter(streamID: String, fields: [String: [UInt8]], shard: RedisLayout.Shard) async throws {
+        var arguments: [RedisArgument] = ["XADD", RedisArgument(shard.deadLetters), "*", "source-id", RedisArgument(streamID)]
         for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
             arguments += [RedisArgument(name), RedisArgument(bytes: value)]
         }
-        _ = try await redis.send(RedisCommand(arguments: arguments))
+        _ = try await redis.send(RedisCommand(arguments: arguments), shard: shard)
     }
 
-    /// Backlog, lag, the archived count and requests waiting for their initial.
+    /// Backlog, lag, the archived count and requests waiting for their
+    /// initial, over every shard (one read-only call per shard, one round
+    /// trip per server).
     public func status() async throws -> EventLogStatus {
-        let reply = try await redis.call(.status)
-        guard let parts = reply.array, parts.count == 4, let backlog = parts[0].int, let archived = parts[2].int,
-            let waiting = parts[3].int
-        else { throw RedisStoreClient.unexpected(reply) }
-        return EventLogStatus(
-            backlog: backlog, oldestUnarchived: parts[1].int.map(Timestamp.init(microseconds:)), archived: archived,
-            waitingRequests: waiting)
+        let replies = try await redis.pipelinesOrThrow(layout.shards.map { ($0, [redis.functionCall(.status, shard: $0)]) })
+        var total = EventLogStatus(backlog: 0, oldestUnarchived: nil, archived: 0, waitingRequests: 0)
+        for reply in replies.map({ $0.first ?? .null }) {
+            if let error = RedisStoreClient.error(in: reply) { throw error }
+            guard let parts = reply.array, parts.count == 4, let backlog = parts[0].int, let archived = parts[2].int,
+                let waiting = parts[3].int
+            else { throw RedisStoreClient.unexpected(reply) }
+            total.backlog += backlog
+            total.archived += archived
+            total.waitingRequests += waiting
+            if let oldest = parts[1].int.map(Timestamp.init(microseconds:)) {
+                total.oldestUnarchived = total.oldestUnarchived.map { min($0, oldest) } ?? oldest
+            }
+        }
+        return total
     }
 
-    /// Every entry still in the log (logged, not yet archived and trimmed), in
-    /// log order, read `page` entries at a time with `XRANGE`. Reading does not
-    /// deliver them to the consumer group: the archiver is not disturbed.
+    /// Every entry still in the logs (logged, not yet archived and trimmed),
+    /// shard by shard in log order, read `page` entries at a time with
+    /// `XRANGE`. Reading does not deliver them to the consumer group: the
+    /// archivers are not disturbed.
     public func backlog(page: Int = 500) async throws -> [Entry] {
+        var entries = [Entry]()
+        for shard in layout.shards { entries += try await backlog(of: shard, page: page) }
+        return entries
+    }
+
+    /// The entries still in one shard's log (`shard` may be the legacy layout's).
+    public func backlog(of shard: RedisLayout.Shard, page: Int = 500) async throws -> [Entry] {
         var entries = [Entry]()
         var start = "-"
         while true {
             let reply = try await redis.send(
-                RedisCommand("XRANGE", RedisArgument(layout.stream), RedisArgument(start), "+", "COUNT", RedisArgument(page)))
+                RedisCommand("XRANGE", RedisArgument(shard.stream), RedisArgument(start), "+", "COUNT", RedisArgument(page)), shard: shard)
             guard let items = reply.array else { throw RedisStoreClient.unexpected(reply) }
             let batch = try items.map(Self.entry)
             entries += batch

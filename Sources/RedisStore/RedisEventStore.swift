@@ -1,13 +1,14 @@
 import RedisClient
 import SymbolStreamCore
 
-/// The production `EventStore`: ingests go to Redis in batches, one
-/// `ss_ingest` function call each (one round trip, atomic); every dashboard
-/// read is a bounded number of hash reads, summed here so that Redis only
-/// serves plain reads.
+/// The production `EventStore`: events go to Redis in batches, split by
+/// shard, one `ss_ingest` function call per shard (atomic, single-slot),
+/// every shard's call of a batch sent in one round trip per server; every
+/// dashboard read is a bounded number of hash reads per shard, merged here
+/// so that Redis only serves plain reads.
 public final class RedisEventStore: EventStore {
     public let redis: RedisStoreClient
-    private let batcher: RequestBatcher<IngestEvent, IngestOutcome>
+    private let batcher: RequestBatcher<IngestEvent, IngestResult>
     private let summaries: RequestBatcher<Symbol, SymbolSummary>
     /// Events per `ss_ingest` call at most.
     public static let maximumBatch = 256
@@ -16,21 +17,16 @@ public final class RedisEventStore: EventStore {
 
     public init(redis: RedisStoreClient) {
         self.redis = redis
-        let client = redis.client
+        let topology = redis.redis
         // A queue per event loop (see `RequestBatcher`); two calls in flight
-        // per connection keep every connection busy while the next batch fills.
-        let lanes = client.laneCount
-        let currentLane: @Sendable () -> Int = { [client] in client.currentLane }
-        let connectionsPerLane = max(1, client.configuration.connectionCount / lanes)
-        self.batcher = RequestBatcher(
-            lanes: lanes, currentLane: currentLane, maximumSenders: 2 * connectionsPerLane, maximumBatch: Self.maximumBatch
-        ) { events in
+        // per lane keep the connections busy while the next batch fills.
+        let lanes = topology.laneCount
+        let currentLane: @Sendable () -> Int = { topology.currentLane }
+        self.batcher = RequestBatcher(lanes: lanes, currentLane: currentLane, maximumSenders: 2, maximumBatch: Self.maximumBatch) { events in
             try await Self.ingest(events, redis: redis)
         }
-        // Concurrent symbol dashboards share one HMGET of the symbols they ask for.
-        self.summaries = RequestBatcher(
-            lanes: lanes, currentLane: currentLane, maximumSenders: connectionsPerLane, maximumBatch: 1024
-        ) { symbols in
+        // Concurrent symbol dashboards share one HMGET per shard of the symbols they ask for.
+        self.summaries = RequestBatcher(lanes: lanes, currentLane: currentLane, maximumSenders: 1, maximumBatch: 1024) { symbols in
             try await Self.summaries(of: symbols, redis: redis)
         }
     }
@@ -38,45 +34,93 @@ public final class RedisEventStore: EventStore {
     // MARK: Ingest
 
     public func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
-        guard case .initial(let outcome) = try await batcher.submit(.initial(event)) else { throw RedisStoreClient.unexpected(.null) }
+        guard case .initial(let outcome) = try await batcher.submit(.initial(event)).get() else { throw RedisStoreClient.unexpected(.null) }
         return outcome
     }
 
     public func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome {
-        guard case .followup(let outcome) = try await batcher.submit(.followup(event)) else { throw RedisStoreClient.unexpected(.null) }
+        guard case .followup(let outcome) = try await batcher.submit(.followup(event)).get() else { throw RedisStoreClient.unexpected(.null) }
         return outcome
     }
 
-    /// The events of one batch in as few calls as possible (one up to
-    /// `maximumBatch` events), outcomes in order.
-    public func ingest(_ events: [IngestEvent]) async throws -> [IngestOutcome] {
+    /// The events of one batch: one call per shard (more only beyond
+    /// `maximumBatch` events of one shard), a result per event in order.
+    public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
         try await Self.ingest(events, redis: redis)
     }
 
-    private static func ingest(_ events: [IngestEvent], redis: RedisStoreClient) async throws -> [IngestOutcome] {
-        var outcomes = [IngestOutcome]()
-        outcomes.reserveCapacity(events.count)
-        var start = 0
-        // Chunks go one after another, never pipelined: if Redis lost the library
-        // between two of them, a retried chunk must not overtake a later one
-        // (an initial and its retry could swap winners).
-        while start < events.count {
-            let chunk = events[start..<min(start + maximumBatch, events.count)]
-            let reply = try await redis.call(.ingest, [RedisArgument(bytes: IngestArgument.encode(chunk))])
-            guard let bytes = reply.bytes, case .bulkString = reply, let decoded = IngestArgument.decodeOutcomes(bytes, for: chunk) else {
-                throw RedisStoreClient.unexpected(reply)
+    private static func ingest(_ events: [IngestEvent], redis: RedisStoreClient) async throws -> [IngestResult] {
+        let layout = redis.layout
+        // Each shard's events, in batch order.
+        var byShard = [[Int]](repeating: [], count: layout.shardCount)
+        for (position, event) in events.enumerated() { byShard[layout.shard(of: event.id).index].append(position) }
+        var results = [IngestResult?](repeating: nil, count: events.count)
+        // With replicated acknowledgement, each call is followed by a `WAIT`
+        // on the same connection: it returns once that many replicas have
+        // every write made before it (or the timeout passed).
+        let wait: RedisCommand? =
+            redis.replicasAck > 0
+            ? RedisCommand("WAIT", RedisArgument(redis.replicasAck), RedisArgument(Int(redis.replicaTimeout.components.seconds * 1000 + redis.replicaTimeout.components.attoseconds / 1_000_000_000_000_000)))
+            : nil
+        var next = [Int](repeating: 0, count: layout.shardCount)
+        // Rounds of one call per shard that still has events; a shard's
+        // chunks go one round after another, never pipelined: if Redis lost
+        // the library between two of them, a retried chunk must not overtake
+        // a later one (an initial and its retry could swap winners).
+        while true {
+            var calls = [(shard: RedisLayout.Shard, positions: ArraySlice<Int>)]()
+            for index in byShard.indices where next[index] < byShard[index].count {
+                let end = min(next[index] + maximumBatch, byShard[index].count)
+                calls.append((layout.shard(index), byShard[index][next[index]..<end]))
+                next[index] = end
             }
-            outcomes += decoded
-            start += chunk.count
+            if calls.isEmpty { break }
+            let replies = await redis.pipelines(
+                calls.map { call in
+                    let ingest = redis.functionCall(.ingest, shard: call.shard, [RedisArgument(bytes: IngestArgument.encode(call.positions.map { events[$0] }))])
+                    return (call.shard, wait.map { [ingest, $0] } ?? [ingest])
+                })
+            for (call, reply) in zip(calls, replies) {
+                let outcomes: [IngestResult]
+                switch reply {
+                case .success(let values):
+                    guard let value = values.first else { throw RedisStoreClient.unexpected(.null) }
+                    if wait != nil, let acknowledged = values.last?.int, acknowledged < redis.replicasAck, RedisStoreClient.error(in: value) == nil {
+                        // Stored on the primary, not (yet) on enough replicas:
+                        // not acknowledged. A retried initial gets its stored
+                        // answer; see docs/scaling.md for followups.
+                        let reason = "stored on the primary but acknowledged by \(acknowledged) of \(redis.replicasAck) replicas in time"
+                        outcomes = Array(repeating: .failure(StoreUnavailableError(dependency: "redis", reason: reason)), count: call.positions.count)
+                    } else if let error = RedisStoreClient.error(in: value) {
+                        guard let unavailable = error as? StoreUnavailableError else { throw error }
+                        outcomes = Array(repeating: .failure(unavailable), count: call.positions.count)
+                    } else {
+                        guard case .bulkString(let bytes) = value,
+                            let decoded = IngestArgument.decodeOutcomes(bytes, for: call.positions.map { events[$0] })
+                        else { throw RedisStoreClient.unexpected(value) }
+                        outcomes = decoded.map { .success($0) }
+                    }
+                case .failure(let error):
+                    guard let unavailable = error as? StoreUnavailableError else { throw error }
+                    outcomes = Array(repeating: .failure(unavailable), count: call.positions.count)
+                }
+                for (position, outcome) in zip(call.positions, outcomes) { results[position] = outcome }
+                if case .failure = outcomes.first {
+                    // The shard's server is out: its later chunks would fail the same way.
+                    for position in byShard[call.shard.index][next[call.shard.index]...] { results[position] = outcomes.first }
+                    next[call.shard.index] = byShard[call.shard.index].count
+                }
+            }
         }
-        return outcomes
+        return results.map { $0! }
     }
 
     // MARK: Dashboards
 
-    /// The symbol's field of the totals hash: one hash read, shared with the
-    /// symbol dashboards asked for at the same time (one `HMGET` of the
-    /// distinct symbols they want), so its cost does not grow with the data.
+    /// The symbol's field of every shard's totals hash, summed: one hash read
+    /// per shard, shared with the symbol dashboards asked for at the same
+    /// time (one `HMGET` per shard of the distinct symbols they want), so its
+    /// cost does not grow with the data.
     public func summary(of symbol: Symbol) async throws -> SymbolSummary {
         try await summaries.submit(symbol)
     }
@@ -88,29 +132,34 @@ public final class RedisEventStore: EventStore {
             seen[symbol.index] = true
             wanted.append(symbol)
         }
-        let reply = try await redis.send(
-            RedisCommand(arguments: ["HMGET", RedisArgument(redis.layout.totals)] + wanted.map { RedisArgument($0.letter) }))
-        guard let values = reply.array, values.count == wanted.count else { throw RedisStoreClient.unexpected(reply) }
+        let fields = wanted.map { RedisArgument($0.letter) }
+        let replies = try await redis.pipelinesOrThrow(
+            redis.layout.shards.map { shard in (shard, [RedisCommand(arguments: ["HMGET", RedisArgument(shard.totals)] + fields)]) })
         var byIndex = [SymbolSummary?](repeating: nil, count: Symbol.all.count)
-        for (symbol, value) in zip(wanted, values) {
-            var summary = SymbolSummary(symbol: symbol)
-            if !value.isNull {
-                guard let bytes = value.bytes, let stats = StatsRecord.decode(bytes) else { throw RedisStoreClient.unexpected(reply) }
-                summary.merge(stats)
+        for symbol in wanted { byIndex[symbol.index] = SymbolSummary(symbol: symbol) }
+        for reply in replies {
+            guard let values = reply.first?.array, values.count == wanted.count else { throw RedisStoreClient.unexpected(reply.first ?? .null) }
+            for (symbol, value) in zip(wanted, values) where !value.isNull {
+                guard let bytes = value.bytes, let stats = StatsRecord.decode(bytes) else { throw RedisStoreClient.unexpected(value) }
+                byIndex[symbol.index]!.merge(stats)
             }
-            byIndex[symbol.index] = summary
         }
         return symbols.map { byIndex[$0.index]! }
     }
 
-    /// All 26 all-time summaries: one `HGETALL`.
+    /// All 26 all-time summaries: one `HGETALL` per shard.
     public func totals() async throws -> [SymbolSummary] {
-        Self.summaries(try Self.symbolStats(try await redis.send(RedisCommand("HGETALL", RedisArgument(layout.totals)))))
+        let replies = try await redis.pipelinesOrThrow(layout.shards.map { ($0, [RedisCommand("HGETALL", RedisArgument($0.totals))]) })
+        var accumulator = RangeAccumulator()
+        for reply in replies {
+            for (symbol, stats) in try Self.symbolStats(reply.first ?? .null).present { accumulator.merge(stats, for: symbol) }
+        }
+        return accumulator.summaries
     }
 
     /// The buckets of the range's decomposition and its edge seconds' fine
-    /// logs, read in one pipeline and summed here: Redis only serves plain
-    /// reads, the arithmetic stays off its single thread.
+    /// logs, read from every shard (one pipeline per server) and summed here:
+    /// Redis only serves plain reads, the arithmetic stays off its thread.
     public func summaries(in range: TimeRange) async throws -> [SymbolSummary] {
         let empty = Symbol.all.map { SymbolSummary(symbol: $0) }
         guard !range.isEmpty else { return empty }
@@ -121,33 +170,50 @@ public final class RedisEventStore: EventStore {
         let decomposition = RangeDecomposition(range, dataSpan: earliest...latest)
         guard !decomposition.buckets.isEmpty || !decomposition.edges.isEmpty else { return empty }
 
-        var commands = decomposition.buckets.map { RedisCommand("HGETALL", RedisArgument(layout.bucket($0))) }
-        commands += decomposition.edges.map { RedisCommand("GET", RedisArgument(layout.fineLog(second: $0.second))) }
-        let replies = try await redis.pipeline(commands)
+        let replies = try await redis.pipelinesOrThrow(
+            layout.shards.map { shard in
+                (
+                    shard,
+                    decomposition.buckets.map { RedisCommand("HGETALL", RedisArgument(shard.bucket($0))) }
+                        + decomposition.edges.map { RedisCommand("GET", RedisArgument(shard.fineLog(second: $0.second))) }
+                )
+            })
         var accumulator = RangeAccumulator()
-        for reply in replies.prefix(decomposition.buckets.count) {
-            for (symbol, stats) in try Self.symbolStats(reply).present { accumulator.merge(stats, for: symbol) }
-        }
-        for (edge, reply) in zip(decomposition.edges, replies.dropFirst(decomposition.buckets.count)) {
-            if case .error = reply { throw RedisStoreClient.unexpected(reply) }
-            guard let entries = FineLogFormat.decode(reply.bytes ?? [], second: edge.second) else { throw RedisStoreClient.unexpected(reply) }
-            accumulator.merge(fineLog: entries, offsets: edge.offsets)
+        for shardReplies in replies {
+            for reply in shardReplies.prefix(decomposition.buckets.count) {
+                for (symbol, stats) in try Self.symbolStats(reply).present { accumulator.merge(stats, for: symbol) }
+            }
+            for (edge, reply) in zip(decomposition.edges, shardReplies.dropFirst(decomposition.buckets.count)) {
+                if let error = RedisStoreClient.error(in: reply) { throw error }
+                guard let entries = FineLogFormat.decode(reply.bytes ?? [], second: edge.second) else { throw RedisStoreClient.unexpected(reply) }
+                accumulator.merge(fineLog: entries, offsets: edge.offsets)
+            }
         }
         return accumulator.summaries
     }
 
-    /// One pipeline of `HGETALL`, one per bucket of the span: the cost is the
-    /// number of buckets, never the number of events.
+    /// One `HGETALL` per bucket of the span and shard: the cost is the number
+    /// of buckets, never the number of events.
     public func series(_ span: BucketSpan) async throws -> [SymbolStats] {
         guard span.count > 0 else { return [] }
-        let replies = try await redis.pipeline(span.buckets.map { RedisCommand("HGETALL", RedisArgument(layout.bucket($0))) })
-        guard replies.count == span.count else { throw RedisStoreClient.unexpected(.null) }
-        return try replies.map(Self.symbolStats)
+        let replies = try await redis.pipelinesOrThrow(
+            layout.shards.map { shard in (shard, span.buckets.map { RedisCommand("HGETALL", RedisArgument(shard.bucket($0))) }) })
+        var series = [SymbolStats](repeating: SymbolStats(), count: span.count)
+        for shardReplies in replies {
+            guard shardReplies.count == span.count else { throw RedisStoreClient.unexpected(.null) }
+            for (position, reply) in shardReplies.enumerated() {
+                for (symbol, stats) in try Self.symbolStats(reply).present {
+                    series[position].modify(symbol.index) { $0.merge(stats) }
+                }
+            }
+        }
+        return series
     }
 
     /// A bucket hash (`HGETALL` reply: symbol → stats record); empty when the
     /// bucket has no events.
     static func symbolStats(_ reply: RESPValue) throws -> SymbolStats {
+        if let error = RedisStoreClient.error(in: reply) { throw error }
         guard let fields = reply.array, fields.count % 2 == 0 else { throw RedisStoreClient.unexpected(reply) }
         var stats = SymbolStats()
         var index = 0
@@ -161,16 +227,11 @@ public final class RedisEventStore: EventStore {
         return stats
     }
 
-    private static func summaries(_ stats: SymbolStats) -> [SymbolSummary] {
-        var accumulator = RangeAccumulator()
-        for (symbol, stats) in stats.present { accumulator.merge(stats, for: symbol) }
-        return accumulator.summaries
-    }
-
-    /// One `HGET` of the uuid map.
+    /// One `HGET` of the uuid map, on the uuid's shard.
     public func request(_ id: RequestID) async throws -> RequestRecord? {
-        let slot = layout.uuidSlot(id)
-        let reply = try await redis.send(RedisCommand("HGET", slot.key, slot.field))
+        let shard = layout.shard(of: id)
+        let slot = shard.uuidSlot(id)
+        let reply = try await redis.send(RedisCommand("HGET", slot.key, slot.field), shard: shard)
         if reply.isNull { return nil }
         guard let bytes = reply.bytes, let record = UUIDRecord.decode(bytes, id: id) else { throw RedisStoreClient.unexpected(reply) }
         return record

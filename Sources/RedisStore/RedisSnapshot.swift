@@ -20,7 +20,10 @@ import SymbolStreamCore
 public struct RedisSnapshot: Sendable {
     private let model: AggregateModel
     private let chunkBytes: Int
-    private let layout: RedisLayout
+    /// Where the snapshot goes.
+    public let shard: RedisLayout.Shard
+    /// The uuid map's hashes this shard holds (every `shardCount`th).
+    private let shardCount: Int
     private let totalsKey: [UInt8]
     private let secondKey: [UInt8]
     private let fineLogKey: [UInt8]
@@ -40,17 +43,21 @@ public struct RedisSnapshot: Sendable {
     private static let levelsAboveSeconds = Array(RollupLevel.allCases.dropFirst())
     static let pairsPerMSET = 500
 
-    public init(model: AggregateModel, layout: RedisLayout, chunkBytes: Int = 1 << 20) {
+    /// - Parameters:
+    ///   - model: the events of one shard (`RedisLayout.shard(of:)`).
+    ///   - shard: where they go.
+    public init(model: AggregateModel, shard: RedisLayout.Shard, of layout: RedisLayout, chunkBytes: Int = 1 << 20) {
         self.model = model
         self.chunkBytes = chunkBytes
-        self.layout = layout
-        totalsKey = layout.bytes(.totals)
-        secondKey = layout.rollupPrefix(.second)
-        fineLogKey = layout.fineLogPrefix
-        statsKey = layout.bytes(.stats)
+        self.shard = shard
+        self.shardCount = layout.shardCount
+        totalsKey = shard.bytes(.totals)
+        secondKey = shard.rollupPrefix(.second)
+        fineLogKey = shard.fineLogPrefix
+        statsKey = shard.bytes(.stats)
         var hashes = [Bool](repeating: false, count: 65_536)
         model.forEachRequest { hashes[Int(RedisLayout.uuidMapHash(of: $0))] = true }
-        var keys = 1 + 2 * model.compactFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
+        var keys = (model.totals.contains { !$0.isEmpty } ? 1 : 0) + 2 * model.compactFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
         for level in Self.levelsAboveSeconds { keys += model.rollups(of: level).count }
         self.keyCount = keys
     }
@@ -59,8 +66,8 @@ public struct RedisSnapshot: Sendable {
     /// Dispatch thread, as Swift concurrency runs on the NIO event loops
     /// here, which must not stall for seconds.
     public func groupUUIDMap() async -> UUIDMap {
-        let model = self.model
-        return UUIDMap(buckets: await Self.offloaded { Self.groupUUIDMap(model) })
+        let (model, shard, shardCount) = (self.model, self.shard.index, self.shardCount)
+        return UUIDMap(buckets: await Self.offloaded { Self.groupUUIDMap(model, shard: shard, of: shardCount) })
     }
 
     /// The uuid map's fields, grouped by hash (see ``groupUUIDMap()``).
@@ -79,11 +86,13 @@ public struct RedisSnapshot: Sendable {
     }
 
     /// Every request's uuid-map field and record, by hash.
-    private static func groupUUIDMap(_ model: AggregateModel) -> [RedisEncodedArguments] {
+    private static func groupUUIDMap(_ model: AggregateModel, shard: Int, of shardCount: Int) -> [RedisEncodedArguments] {
         // About 45 bytes of RESP per request (14-byte field, 9-byte record, framing).
-        let perBucket = (model.recordCount + model.orphans.count) / 65_536 * 48 + 64
+        let perBucket = (model.recordCount + model.orphans.count) / (65_536 / shardCount) * 48 + 64
         var buckets = [RedisEncodedArguments](repeating: RedisEncodedArguments(), count: 65_536)
-        for index in buckets.indices { buckets[index] = RedisEncodedArguments(reservingCapacity: perBucket) }
+        for index in stride(from: shard, to: buckets.count, by: shardCount) {
+            buckets[index] = RedisEncodedArguments(reservingCapacity: perBucket)
+        }
         model.forEachRecord { id, record in
             addField(id, to: &buckets, length: UUIDRecord.byteCount(record)) {
                 UUIDRecord.write(record, to: &$0)
@@ -163,7 +172,7 @@ public struct RedisSnapshot: Sendable {
                     phase = .rollups(level: level + 1, position: 0)
                     continue
                 }
-                let key = layout.rollupPrefix(Self.levelsAboveSeconds[level])
+                let key = shard.rollupPrefix(Self.levelsAboveSeconds[level])
                 for position in start..<end {
                     hset(key, decimal: rollups.keys[position], rollups.values[position].present, into: &commands)
                 }
@@ -178,7 +187,7 @@ public struct RedisSnapshot: Sendable {
                     continue
                 }
                 if !uuidBuckets![slot].isEmpty {
-                    commands.command([Self.hsetName, layout.bytes(.uuidMap(UInt16(slot)))], arguments: uuidBuckets![slot])
+                    commands.command([Self.hsetName, shard.bytes(.uuidMap(UInt16(slot)))], arguments: uuidBuckets![slot])
                     uuidBuckets![slot] = RedisEncodedArguments()  // sent: free it
                     keys += 1
                 }

@@ -38,8 +38,10 @@ local ARCHIVER = 'archiver'
 
 -- The storage format's shared constants (see ss_format).
 local TIME_FORMAT = '>I5I3'           -- a receive time: second, µs offset
+local TIME_BYTES = 8
 local STATS_FORMAT = '>dddddd'        -- one symbol's statistics in a bucket
 local RECORD_FORMAT = '>I5I3B'        -- an initial's uuid record, before its followups' times
+local RECORD_BYTES = 9
 local FINE_FORMAT = '>I4'             -- one fine log entry
 local INGEST_FORMAT = 'c1c16c1c1>I5I3' -- one event of ss_ingest's packed argument
 local INGEST_BYTES = 27
@@ -119,6 +121,29 @@ local function bucket_keys(p, sec)
   return keys
 end
 
+-- A followup's receive time, made unique among the times its request's
+-- record holds (rec: the record so far). Fronts stamp times independently,
+-- so two followups of one uuid can get the same microsecond on two of them;
+-- the archive identifies a followup by (time, uuid), so the later one takes
+-- the next free microsecond instead of collapsing into the first. All of a
+-- uuid's events go through its shard, one call at a time, so this sees every
+-- earlier followup.
+local function unique_time(rec, sec, off)
+  local first = string.sub(rec, 1, 1) == ORPHAN and 2 or RECORD_BYTES + 1
+  while true do
+    local t = struct.pack(TIME_FORMAT, sec, off)
+    local taken = false
+    for pos = first, #rec, TIME_BYTES do
+      if string.sub(rec, pos, pos + TIME_BYTES - 1) == t then taken = true; break end
+    end
+    if not taken then return sec, off, t end
+    off = off + 1
+    if off == 1000000 then sec, off = sec + 1, 0 end
+  end
+end
+
+-- KEYS: the shard's log (declared so that a cluster routes the call to the
+-- shard's slot; every key touched shares its hash tag).
 -- ARGV: prefix, events: one string of INGEST_BYTES records,
 -- INGEST_FORMAT: kind (i/f), uuid (16 bytes), symbol (a-z, '-' for a
 -- followup), guess (0/1, '-'), second and offset. One argument per batch rather than six per
@@ -191,8 +216,9 @@ local function ingest(keys, args)
         out[#out + 1] = string.char(NEW, 0)
       end
     else
-      local ftime = struct.pack(TIME_FORMAT, sec, off)
       local rec = redis.call('HGET', ukey, ufield)
+      local ftime
+      if rec then sec, off, ftime = unique_time(rec, sec, off) else ftime = struct.pack(TIME_FORMAT, sec, off) end
       local orphan = rec and string.sub(rec, 1, 1) == ORPHAN
       if rec and not orphan then
         local isec, ioff, flags = struct.unpack(RECORD_FORMAT, rec)
@@ -204,7 +230,7 @@ local function ingest(keys, args)
       else
         if not rec then waiting = waiting + 1 end
         redis.call('HSET', ukey, ufield, (rec or ORPHAN) .. ftime)
-        log(string.sub(events, pos, pos + INGEST_BYTES - 1) .. NONE_ADOPTED, sec, off)
+        log('f' .. uid .. '--' .. ftime .. NONE_ADOPTED, sec, off)
         out[#out + 1] = string.char(PENDING, 0)
       end
     end
@@ -291,21 +317,25 @@ local function status(keys, args)
   return {backlog, oldest, tonumber(stats[1] or '0'), tonumber(stats[2] or '0')}
 end
 
--- ARGV: prefix, glob pattern of the prefix's keys, cursor. One step of
--- deleting every aggregate key (all but the log, dead letters and stats),
--- server-side so that millions of keys need no round trips. Returns
--- {next cursor, keys deleted}; '0' when done. The keys found are deleted as
--- they are, unless a kept key is among them (a few steps of millions).
+-- KEYS: the shard's log. ARGV: prefix, glob pattern of the prefix's keys,
+-- cursor. One step of deleting every aggregate key of a shard (all but its
+-- log, dead letters and stats), server-side so that millions of keys need no
+-- round trips. Returns {next cursor, keys deleted}; '0' when done. The keys
+-- found are deleted as they are, unless one is to be kept (a few steps of
+-- millions). With the bare prefix of the unsharded layout of earlier
+-- versions, the glob also finds the shards' keys ('{' after the prefix) and
+-- the layout record: those are kept too.
 local function reset(keys, args)
   local p = args[1]
-  local keep = {[p .. 'log'] = true, [p .. 'deadletter'] = true, [p .. 'stats'] = true}
+  local keep = {[p .. 'log'] = true, [p .. 'deadletter'] = true, [p .. 'stats'] = true, [p .. 'meta'] = true}
+  local function kept(key) return keep[key] or string.sub(key, #p + 1, #p + 1) == '{' end
   local scan = redis.call('SCAN', args[3], 'MATCH', args[2], 'COUNT', 10000)
   local doomed = scan[2]
   for _, key in ipairs(doomed) do
-    if keep[key] then
+    if kept(key) then
       doomed = {}
       for _, other in ipairs(scan[2]) do
-        if not keep[other] then doomed[#doomed + 1] = other end
+        if not kept(other) then doomed[#doomed + 1] = other end
       end
       break
     end
@@ -324,6 +354,8 @@ local function format(keys, args)
     'time_bytes', #struct.pack(TIME_FORMAT, 0, 0),
     'stats_bytes', #struct.pack(STATS_FORMAT, 0, 0, 0, 0, 0, 0),
     'record_bytes', #struct.pack(RECORD_FORMAT, 0, 0, 0),
+    'record_stride', RECORD_BYTES,
+    'time_stride', TIME_BYTES,
     'fine_bytes', #struct.pack(FINE_FORMAT, 0),
     'ingest_bytes', #struct.pack(INGEST_FORMAT, 'i', string.rep('\0', 16), 'a', '0', 0, 0),
     'ingest_stride', INGEST_BYTES,

@@ -5,9 +5,11 @@ import Synchronization
 public protocol EventStore: Sendable {
     func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome
     func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome
-    /// Several events at once, outcomes in the same order (one round trip where
-    /// the store can).
-    func ingest(_ events: [IngestEvent]) async throws -> [IngestOutcome]
+    /// Several events at once, a result per event in the same order (one
+    /// round trip where the store can). A store spread over several servers
+    /// may be unavailable for some events and not others; any other failure
+    /// throws.
+    func ingest(_ events: [IngestEvent]) async throws -> [IngestResult]
     func summary(of symbol: Symbol) async throws -> SymbolSummary
     /// Exactly 26 summaries, `a` to `z`, of initials received in `range`.
     func summaries(in range: TimeRange) async throws -> [SymbolSummary]
@@ -16,17 +18,25 @@ public protocol EventStore: Sendable {
     func series(_ span: BucketSpan) async throws -> [SymbolStats]
 }
 
+/// What became of one event of a batch: its outcome, or the store being
+/// unreachable for it (the event may be sent again).
+public typealias IngestResult = Result<IngestOutcome, StoreUnavailableError>
+
 extension EventStore {
-    public func ingest(_ events: [IngestEvent]) async throws -> [IngestOutcome] {
-        var outcomes = [IngestOutcome]()
-        outcomes.reserveCapacity(events.count)
+    public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
+        var results = [IngestResult]()
+        results.reserveCapacity(events.count)
         for event in events {
-            switch event {
-            case .initial(let initial): outcomes.append(.initial(try await recordInitial(initial)))
-            case .followup(let followup): outcomes.append(.followup(try await recordFollowup(followup)))
+            do {
+                switch event {
+                case .initial(let initial): results.append(.success(.initial(try await recordInitial(initial))))
+                case .followup(let followup): results.append(.success(.followup(try await recordFollowup(followup))))
+                }
+            } catch let error as StoreUnavailableError {
+                results.append(.failure(error))
             }
         }
-        return outcomes
+        return results
     }
 }
 
@@ -58,8 +68,8 @@ public final class InMemoryEventStore: EventStore {
         model.withLock { $0.apply(event) }
     }
 
-    public func ingest(_ events: [IngestEvent]) async throws -> [IngestOutcome] {
-        model.withLock { model in events.map { model.apply($0) } }
+    public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
+        model.withLock { model in events.map { .success(model.apply($0)) } }
     }
 
     public func summary(of symbol: Symbol) async throws -> SymbolSummary {

@@ -27,12 +27,12 @@ public struct SymbolSummary: Sendable, Hashable {
 
     /// Adds the statistics of a disjoint set of events.
     public mutating func merge(_ other: BucketStats) {
-        count += other.count
-        followups += other.followups
-        answeredTrue += other.answeredTrue
-        followupsAnsweredTrue += other.followupsAnsweredTrue
-        if let minimum = other.earliest { earliest = earliest.map { Swift.min($0, minimum) } ?? minimum }
-        if let maximum = other.latest { latest = latest.map { Swift.max($0, maximum) } ?? maximum }
+        var stats = BucketStats(
+            count: count, followups: followups, earliest: earliest, latest: latest, answeredTrue: answeredTrue,
+            followupsAnsweredTrue: followupsAnsweredTrue)
+        stats.merge(other)
+        (count, followups, earliest, latest) = (stats.count, stats.followups, stats.earliest, stats.latest)
+        (answeredTrue, followupsAnsweredTrue) = (stats.answeredTrue, stats.followupsAnsweredTrue)
     }
 }
 
@@ -71,6 +71,16 @@ public struct BucketStats: Sendable, Hashable {
     public mutating func addFollowups(_ number: Int64, answeredTrue answer: Bool) {
         followups += number
         if answer { followupsAnsweredTrue += number }
+    }
+
+    /// Adds the statistics of a disjoint set of events (another shard's, say).
+    public mutating func merge(_ other: BucketStats) {
+        count += other.count
+        followups += other.followups
+        answeredTrue += other.answeredTrue
+        followupsAnsweredTrue += other.followupsAnsweredTrue
+        if let minimum = other.earliest { earliest = earliest.map { Swift.min($0, minimum) } ?? minimum }
+        if let maximum = other.latest { latest = latest.map { Swift.max($0, maximum) } ?? maximum }
     }
 }
 

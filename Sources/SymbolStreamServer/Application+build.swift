@@ -13,7 +13,15 @@ public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 5000
     public var redis = RedisConfiguration()
+    /// Seeds of a Redis Cluster (`host:port`); empty for one server (`redis`).
+    public var redisCluster: [String] = []
     public var redisPrefix = "ss:"
+    /// Logical shards events are spread over (`RedisLayout`).
+    public var shards = RedisLayout.defaultShardCount
+    /// Replicas that must have an event before its 200 (Redis `WAIT`).
+    public var replicasAck = 0
+    /// How long the service waits for Redis at start before it gives up.
+    public var redisStartupTimeout: Duration = .seconds(30)
     public var mariadb = MariaDBConfiguration()
     public var guess = GuessModel()
     public var seed: UInt64?
@@ -36,19 +44,20 @@ public struct AppConfiguration: Sendable {
 }
 
 /// Builds the service: the HTTP server plus its background services (Redis
-/// connections, the archiver, the MariaDB pool), shut down in reverse order so
-/// in-flight requests and the current archive batch finish first.
+/// connections, the archiver, the MariaDB pool, the pipeline sampler), run
+/// as one `ServiceGroup` that SIGTERM and SIGINT shut down gracefully, in
+/// reverse order: in-flight requests and the current archive batch finish
+/// first, the stores' connections close last.
+///
+/// The listener opens only once Redis is reachable and holds this layout
+/// (`ServeWhenReady`): a client never meets a 503 that only means "starting".
 ///
 /// `metrics` is the registry `/metrics` serves; the executable bootstraps
 /// `MetricsSystem` with its factory (once), tests pass their own.
-public func buildApplication(
-    _ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()
-) -> some ApplicationProtocol {
-    let layout = RedisLayout(prefix: configuration.redisPrefix)
-    let redis = RedisClient(configuration: configuration.redis, logger: logger) { connection in
-        try await RedisStoreClient.prepare(connection, layout: layout)
-    }
-    let storeClient = RedisStoreClient(client: redis, layout: layout)
+public func buildService(_ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) -> ServiceGroup {
+    let layout = RedisLayout(prefix: configuration.redisPrefix, shards: configuration.shards)
+    let redis = RedisStoreClient.topology(configuration: configuration.redis, clusterSeeds: configuration.redisCluster, logger: logger)
+    let storeClient = RedisStoreClient(redis: redis, layout: layout, replicasAck: configuration.replicasAck)
     let store = RedisEventStore(redis: storeClient)
     let log = RedisEventLog(redis: storeClient)
     // The archiver's concurrent batches, and one for health checks beside them.
@@ -67,18 +76,40 @@ public func buildApplication(
         store: store, health: health,
         guesser: Guesser(model: configuration.guess, seed: configuration.seed), clock: clock, counters: counters, logger: logger,
         observability: observability, admission: ArchiveAdmission())
-    let router = buildRouter(dependencies)
+    let application = Application(
+        router: buildRouter(dependencies),
+        server: .symbolStream(
+            dependencies, stream: configuration.stream, http1: httpConfiguration(configuration), limits: .init(configuration)),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SymbolStream"),
+        logger: logger)
 
     var services: [any Service] = [redis, MariaDBPoolService(pool: database)]
     services.append(PipelineSampler(history: observability.history, health: health, counters: counters, clock: clock))
     if let archiver { services.append(archiver) }
-    return Application(
-        router: router,
-        server: .symbolStream(
-            dependencies, stream: configuration.stream, http1: httpConfiguration(configuration), limits: .init(configuration)),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SymbolStream"),
-        services: services,
-        logger: logger)
+    services.append(
+        ServeWhenReady(application: application, redis: storeClient, startupTimeout: configuration.redisStartupTimeout, logger: logger))
+    return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+}
+
+/// Opens the listener once Redis answers and holds this deployment's layout
+/// (`RedisStoreClient.checkLayout`); gives up with a clear error if it does
+/// not within the startup timeout, or holds another layout.
+struct ServeWhenReady<App: ApplicationProtocol>: Service {
+    let application: App
+    let redis: RedisStoreClient
+    let startupTimeout: Duration
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await redis.redis.waitUntilAvailable(timeout: startupTimeout)
+            try await redis.checkLayout()
+        } catch {
+            logger.critical("cannot start: Redis is not ready", metadata: ["error": "\(error)"])
+            throw error
+        }
+        try await application.run()
+    }
 }
 
 /// Keeps the MariaDB pool open while the service runs and closes it last.

@@ -48,8 +48,9 @@ struct IngestService: Sendable {
     }
 
     /// The events of one `/stream` message, in order: the valid ones go to
-    /// the store in ONE call (one atomic `ss_ingest` on Redis), receive times
-    /// given in message order; rejects are counted here.
+    /// the store in ONE call (one atomic `ss_ingest` per shard on Redis, all
+    /// in one round trip per server), receive times given in message order;
+    /// rejects are counted here.
     func record(_ requests: [Swift.Result<IngestRequest, ValidationError>]) async throws -> [Result] {
         var results = [Result?](repeating: nil, count: requests.count)
         var events = [IngestEvent]()
@@ -68,15 +69,28 @@ struct IngestService: Sendable {
             }
         }
         if !events.isEmpty {
+            let stored: [IngestResult]
             do {
-                let outcomes = try await store.ingest(events)
-                guard outcomes.count == events.count else { throw IngestServiceError.outcomeCount(events.count, outcomes.count) }
-                counters.record(stream: outcomes)
-                for (position, outcome) in zip(positions, outcomes) { results[position] = .stored(outcome) }
+                stored = try await store.ingest(events)
             } catch let error as StoreUnavailableError {
-                counters.unavailable(events: events.count)
-                for position in positions { results[position] = .unavailable(error) }
+                stored = Array(repeating: .failure(error), count: events.count)
             }
+            guard stored.count == events.count else { throw IngestServiceError.outcomeCount(events.count, stored.count) }
+            var outcomes = [IngestOutcome]()
+            outcomes.reserveCapacity(stored.count)
+            var unavailable = 0
+            for (position, result) in zip(positions, stored) {
+                switch result {
+                case .success(let outcome):
+                    outcomes.append(outcome)
+                    results[position] = .stored(outcome)
+                case .failure(let error):
+                    unavailable += 1
+                    results[position] = .unavailable(error)
+                }
+            }
+            counters.record(stream: outcomes)
+            if unavailable > 0 { counters.unavailable(events: unavailable) }
         }
         return results.map { $0! }
     }

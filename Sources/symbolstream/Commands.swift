@@ -59,13 +59,14 @@ struct Archive: AsyncParsableCommand {
 struct RebuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild",
-        abstract: "Recompute every Redis aggregate from the raw history in MariaDB. Stop the service first.")
+        abstract: "Recompute every Redis aggregate from the raw history in MariaDB (also moves Redis to --shards, or off the unsharded layout of an earlier version). Stop the service first.")
 
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
         let logger = try stores.makeLogger(label: "symbolstream.rebuild")
-        try await StoreSession.with(stores, logger: logger) { session in
+        // Rebuild is what moves Redis to this layout: it must not refuse another one.
+        try await StoreSession.with(stores, logger: logger, checkLayout: false) { session in
             let rebuild = MariaDBArchive.Rebuild(redis: session.redis, archiver: session.archiver(), database: session.database, logger: logger)
             let events = try await rebuild.run(progress: HistoryProgressLines(command: "rebuild").report)
             print("rebuilt the aggregates of \(events) events")

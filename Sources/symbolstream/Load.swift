@@ -64,7 +64,7 @@ struct Load: AsyncParsableCommand {
                     }
                     let batch = chunk
                     group.addTask {
-                        _ = try await session.store.ingest(batch)
+                        for result in try await session.store.ingest(batch) { _ = try result.get() }
                         return batch.filter { if case .initial = $0 { true } else { false } }.count
                     }
                     inFlight += 1

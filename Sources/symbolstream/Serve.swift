@@ -64,22 +64,24 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.stream = try streamConfiguration()
         configuration.redis = try stores.redis()
+        configuration.redisCluster = try stores.clusterSeeds()
         configuration.redisPrefix = try stores.prefix()
+        configuration.shards = try stores.shardCount()
+        configuration.replicasAck = try stores.replicasAck()
         configuration.mariadb = try stores.mariadb()
 
         logger.info(
             "starting",
             metadata: [
                 "listen": "\(configuration.host):\(configuration.port)",
-                "redis": "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database) prefix \(configuration.redisPrefix)",
+                "redis": "\(configuration.redisCluster.isEmpty ? "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database)" : "cluster \(configuration.redisCluster.joined(separator: ","))") prefix \(configuration.redisPrefix) shards \(configuration.shards)\(configuration.replicasAck > 0 ? " replicas-ack \(configuration.replicasAck)" : "")",
                 "mariadb": "\(configuration.mariadb.unixSocket ?? "\(configuration.mariadb.host):\(configuration.mariadb.port)")/\(configuration.mariadb.database)",
                 "archiver": "\(configuration.runArchiver ? configuration.archiver.consumer : "off")",
             ])
         // The one MetricsSystem bootstrap: libraries' metrics join the registry /metrics serves.
         let metrics = ServiceMetrics()
         MetricsSystem.bootstrap(metrics.factory)
-        let app = buildApplication(configuration, logger: logger, metrics: metrics)
-        try await app.runService()
+        try await buildService(configuration, logger: logger, metrics: metrics).run()
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import MariaDBArchive
 import MariaDBClient
 import RedisClient
+import RedisStore
 import SymbolStreamCore
 
 #if canImport(Glibc)
@@ -48,6 +49,12 @@ struct StoreOptions: ParsableArguments {
     var redisDb: Int?
     @Option(help: "Prefix of every Redis key (env SYMBOLSTREAM_REDIS_PREFIX; default ss:).")
     var redisPrefix: String?
+    @Option(help: "Seeds of a Redis Cluster, host:port,… (env SYMBOLSTREAM_REDIS_CLUSTER; default none: one server at --redis-host/--redis-port).")
+    var redisCluster: String?
+    @Option(help: "Logical shards events are spread over; recorded in Redis, change it with `rebuild --shards N` (env SYMBOLSTREAM_SHARDS; default 16).")
+    var shards: Int?
+    @Option(help: "Replicas that must hold an event before it is acknowledged (Redis WAIT; env SYMBOLSTREAM_REDIS_REPLICAS_ACK; default 0).")
+    var redisReplicasAck: Int?
     @Option(help: "Redis connections shared by all requests (env SYMBOLSTREAM_REDIS_CONNECTIONS; default 2).")
     var redisConnections: Int?
     @Option(help: "Seconds before a Redis command counts as failed (env SYMBOLSTREAM_REDIS_TIMEOUT; default 0.75).")
@@ -81,6 +88,39 @@ struct StoreOptions: ParsableArguments {
         guard timeout > 0 else { throw ValidationError("--redis-timeout must be positive") }
         configuration.commandTimeout = .milliseconds(Int64(timeout * 1000))
         return configuration
+    }
+
+    /// The cluster's seeds, `host:port` each; empty for one server.
+    func clusterSeeds() throws -> [String] {
+        guard let text = try Settings.resolve(redisCluster, env: "SYMBOLSTREAM_REDIS_CLUSTER") else { return [] }
+        let seeds = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for seed in seeds {
+            let parts = seed.split(separator: ":")
+            guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw ValidationError("--redis-cluster: '\(seed)' is not host:port")
+            }
+        }
+        guard !seeds.isEmpty else { throw ValidationError("--redis-cluster: no host:port given") }
+        return seeds
+    }
+
+    func shardCount() throws -> Int {
+        let shards = try Settings.resolve(self.shards, env: "SYMBOLSTREAM_SHARDS", default: RedisLayout.defaultShardCount)
+        guard (1...RedisLayout.maximumShardCount).contains(shards) else {
+            throw ValidationError("--shards must be within 1...\(RedisLayout.maximumShardCount)")
+        }
+        return shards
+    }
+
+    func replicasAck() throws -> Int {
+        let replicas = try Settings.resolve(redisReplicasAck, env: "SYMBOLSTREAM_REDIS_REPLICAS_ACK", default: 0)
+        guard replicas >= 0 else { throw ValidationError("--redis-replicas-ack must be 0 or more") }
+        return replicas
+    }
+
+    /// The layout of the deployment's keys: prefix and shard count.
+    func layout() throws -> RedisLayout {
+        RedisLayout(prefix: try prefix(), shards: try shardCount())
     }
 
     func prefix() throws -> String {

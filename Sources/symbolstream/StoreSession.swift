@@ -19,17 +19,15 @@ struct StoreSession {
     }
 
     static func with<T: Sendable>(
-        _ options: StoreOptions, logger: Logger, redisTimeout: Duration = .seconds(30),
+        _ options: StoreOptions, logger: Logger, redisTimeout: Duration = .seconds(30), checkLayout: Bool = true,
         _ body: @Sendable (StoreSession) async throws -> T
     ) async throws -> T {
-        let layout = RedisLayout(prefix: try options.prefix())
+        let layout = try options.layout()
         var redisConfiguration = try options.redis()
-        // Bulk commands (replays, scans) take longer than a request's budget.
+        // Bulk commands (snapshots, scans) take longer than a request's budget.
         redisConfiguration.commandTimeout = .seconds(Int64(redisTimeout.components.seconds))
-        let client = RedisClient(configuration: redisConfiguration, logger: logger) { connection in
-            try await RedisStoreClient.prepare(connection, layout: layout)
-        }
-        let redis = RedisStoreClient(client: client, layout: layout)
+        let client = RedisStoreClient.topology(configuration: redisConfiguration, clusterSeeds: try options.clusterSeeds(), logger: logger)
+        let redis = RedisStoreClient(redis: client, layout: layout, replicasAck: try options.replicasAck())
         let database = MariaDBPool(configuration: try options.mariadb(), size: 2, logger: logger)
         let session = StoreSession(
             redis: redis, store: RedisEventStore(redis: redis), log: RedisEventLog(redis: redis), database: database, logger: logger)
@@ -38,6 +36,7 @@ struct StoreSession {
             defer { group.cancelAll() }
             do {
                 try await client.waitUntilAvailable(timeout: .seconds(10))
+                if checkLayout { try await redis.checkLayout() }
                 let result = try await body(session)
                 await database.shutdown()
                 return result

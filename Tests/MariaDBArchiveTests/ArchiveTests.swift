@@ -80,7 +80,8 @@ import Testing
     }
 
     @Test func aBatchRedeliveredAfterACrashIsInsertedOnce() async throws {
-        try await TestStores.withRedisStore { store in
+        // One shard: the batch redelivered is the log's first.
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 22)
                 let events = traffic.events(800)
@@ -89,7 +90,7 @@ import Testing
                 let logger = TestStores.logger
                 try await pool.withConnection { try Schema.migrate($0, logger: logger) }
                 // An archiver that committed a batch and died before acknowledging it.
-                let delivered = try await log.withReader { reader in
+                let delivered = try await log.withReader(shard: store.layout.shard(0)) { reader in
                     try await reader.read(consumer: "archiver", count: 2, pending: false, block: nil)
                 }
                 let batch = delivered.flatMap { entry -> [LoggedEvent] in if case .events(_, let events) = entry { events } else { [] } }

@@ -8,11 +8,12 @@ import Testing
 @testable import RedisStore
 
 /// Batches of the log commute: written in any order, or several at once, they
-/// leave the same rows, a followup logged before its initial included.
+/// leave the same rows, a followup logged before its initial included. (On
+/// one shard: these are the mechanics of one shard's log.)
 @Suite struct ConcurrentArchiveTests {
     static func logged(_ store: RedisEventStore) async throws -> [[LoggedEvent]] {
         let log = store.log
-        let entries = try await log.withReader { reader in
+        let entries = try await log.withReader(shard: store.layout.shard(0)) { reader in
             try await reader.read(consumer: "test", count: 100_000, pending: false, block: nil)
         }
         return entries.map { entry in if case .events(_, let events) = entry { events } else { [] } }
@@ -41,7 +42,7 @@ import Testing
     }
 
     @Test func batchesWrittenInAnyOrderGiveTheSameRows() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 51)
                 let events = traffic.events(2500)
@@ -67,7 +68,7 @@ import Testing
     }
 
     @Test func theArchiverWritesSeveralBatchesAtOnce() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 53)
                 let events = traffic.events(3000)
@@ -86,7 +87,7 @@ import Testing
     /// Traffic without followups before their initial: no batch needs a lookup,
     /// so every one is written beside others.
     @Test func batchesWithoutLookupsAreAllWrittenAtOnce() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 let events = Array(
                     SyntheticTraffic(
@@ -95,7 +96,7 @@ import Testing
                 let batches = try await Self.logged(store)
                 #expect(batches.allSatisfy { !ArchiveWriter.needsExclusiveWrite($0) })
                 // Put them back for the archiver.
-                _ = try await store.client.send(RedisCommand("XGROUP", "SETID", RedisArgument(store.layout.stream), "archiver", "0"))
+                _ = try await store.client.send(RedisCommand("XGROUP", "SETID", RedisArgument(store.layout.shard(0).stream), "archiver", "0"))
                 let statistics = try await Self.drainConcurrently(store, into: pool, entriesPerRead: 1, concurrentBatches: 4)
                 var model = AggregateModel()
                 #expect(try await ArchiveTests.rows(pool) == ArchiveTests.expectedRows(events, model: &model))
@@ -108,7 +109,7 @@ import Testing
     /// followups without saying when those came. Their batches look the
     /// followups up in the table, alone, after every batch before them.
     @Test func entriesFromBeforeAdoptionTimesStillAttributeTheirFollowups() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 54)
                 let events = traffic.events(2000)
@@ -116,8 +117,8 @@ import Testing
                 // Rewrite the log as the previous version wrote it: no `a` field.
                 let batches = try await Self.logged(store)
                 var legacy = 0
-                _ = try await store.client.send(RedisCommand("DEL", RedisArgument(store.layout.stream)))
-                _ = try await store.client.send(RedisCommand("FCALL", "ss_setup", "0", RedisArgument(store.layout.prefix)))
+                _ = try await store.client.send(RedisCommand("DEL", RedisArgument(store.layout.shard(0).stream)))
+                _ = try await store.client.send(RedisCommand("FCALL", "ss_setup", "1", RedisArgument(store.layout.shard(0).stream), RedisArgument(store.layout.shard(0).prefix)))
                 for batch in batches where !batch.isEmpty {
                     var packed = [UInt8]()
                     for event in batch {
@@ -131,7 +132,7 @@ import Testing
                     }
                     _ = try await store.client.send(
                         RedisCommand(
-                            "XADD", RedisArgument(store.layout.stream), "*", "t", "0", "n", RedisArgument(batch.count), "e",
+                            "XADD", RedisArgument(store.layout.shard(0).stream), "*", "t", "0", "n", RedisArgument(batch.count), "e",
                             RedisArgument(bytes: packed)))
                 }
                 #expect(legacy > 5)
@@ -146,7 +147,7 @@ import Testing
     /// order, whatever their version (MariaDB stores version 1 uuids with
     /// their time fields moved, for index locality).
     @Test func uuidsAreStoredAsTheirText() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 let ids = [
                     RequestID(high: 0, low: 0), RequestID(high: .max, low: .max),

@@ -33,14 +33,14 @@ import Testing
                 let expected = ArchiveTests.expectedRows(events, model: &model).filter { $0[1] != poison.description }
                 #expect(try await ArchiveTests.rows(pool) == expected)
                 let letters = try await store.client.send(
-                    RedisCommand("XRANGE", RedisArgument(store.layout.deadLetters), "-", "+"))
+                    RedisCommand("XRANGE", RedisArgument(store.layout.shard(of: poison).deadLetters), "-", "+"))
                 #expect(String(describing: letters).contains(poison.description))
 
                 var verify = Verify(redis: store.redis, database: pool, logger: TestStores.logger)
                 verify.listedPerKind = 100
                 let report = try await verify.run()
-                #expect(report.differences.contains("log: 1 log entries were dead-lettered: their events are not in MariaDB"))
-                #expect(report.differences.contains { $0.hasPrefix("request: \(poison)") })
+                #expect(report.differences.contains("log: shard \(store.layout.shard(of: poison).index): 1 log entries were dead-lettered: their events are not in MariaDB"))
+                #expect(report.differences.contains { $0.hasPrefix("request: shard \(store.layout.shard(of: poison).index): \(poison)") })
             }
         }
     }

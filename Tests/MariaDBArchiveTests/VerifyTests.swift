@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func aConsistentStateHasNoDifferenceWithOrWithoutABacklog() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 _ = try await Self.ingest(store, pool, seed: 31, archiveFirst: 900)
                 let before = try await Self.verify(store, pool)
@@ -56,12 +56,12 @@ import Testing
     }
 
     @Test func aBatchCommittedButNotAcknowledgedCountsOnce() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 _ = try await Self.ingest(store, pool, seed: 32, archiveFirst: 0)
                 // Committed to MariaDB, still in the log (a crash before XACK).
                 let log = store.log
-                let delivered = try await log.withReader { reader in
+                let delivered = try await log.withReader(shard: store.layout.shard(0)) { reader in
                     try await reader.read(consumer: "archiver", count: 1, pending: false, block: nil)
                 }
                 let batch = delivered.flatMap { entry -> [LoggedEvent] in if case .events(_, let events) = entry { events } else { [] } }
@@ -75,14 +75,14 @@ import Testing
     }
 
     @Test func findsEachPlantedDifference() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 let events = try await Self.ingest(store, pool, seed: 33, archiveFirst: 1500)
                 #expect(try await Self.verify(store, pool).differences == [])
                 var model = AggregateModel()
                 for event in events { _ = model.apply(event) }
                 let client = store.client
-                let layout = store.layout
+                let layout = store.layout.shard(0)
 
                 // A rollup bucket with a count off by one.
                 let (bucket, stats) = try #require(model.rollups.first { $0.key.level == .minute })
@@ -109,13 +109,13 @@ import Testing
 
                 let report = try await Self.verify(store, pool)
                 let text = report.differences.joined(separator: "\n")
-                #expect(text.contains("rollup: bucket \(bucket) symbol \(symbol.letter): Redis count \(wrong.count)"))
-                #expect(text.contains("fine log: second \(Timestamp(second: second, offset: 0)) missing in Redis"))
-                #expect(text.contains("key: \(layout.prefix)stray: unexpected key"))
-                #expect(text.contains("request: \(lost) missing in Redis"))
-                #expect(text.contains("request: \(gone): Redis \(record.symbol.letter)"))
-                #expect(text.contains("stats: archived is"))
-                #expect(text.contains("totals: symbol \(record.symbol.letter)"))
+                #expect(text.contains("rollup: shard 0: bucket \(bucket) symbol \(symbol.letter): Redis count \(wrong.count)"))
+                #expect(text.contains("fine log: shard 0: second \(Timestamp(second: second, offset: 0)) missing in Redis"))
+                #expect(text.contains("key: shard 0: \(layout.prefix)stray: unexpected key"))
+                #expect(text.contains("request: shard 0: \(lost) missing in Redis"))
+                #expect(text.contains("request: shard 0: \(gone): Redis \(record.symbol.letter)"))
+                #expect(text.contains("stats: shard 0: archived is"))
+                #expect(text.contains("totals: shard 0: symbol \(record.symbol.letter)"))
                 #expect(report.differenceCount == report.differences.count)
                 #expect(!report.isConsistent)
             }
@@ -123,7 +123,7 @@ import Testing
     }
 
     @Test func findsARetryStoredTwiceInTheHistory() async throws {
-        try await TestStores.withRedisStore { store in
+        try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 let events = try await Self.ingest(store, pool, seed: 34, archiveFirst: 1500)
                 let first = try #require(events.lazy.compactMap { if case .initial(let initial) = $0 { initial } else { nil } }.first)

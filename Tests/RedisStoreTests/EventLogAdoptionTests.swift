@@ -73,8 +73,11 @@ import Testing
                 }
             }
             try await store.ingest(events, inBatchesOf: 97)
-            let entries = try await log.withReader { reader in
-                try await reader.read(consumer: "test", count: 10_000, pending: false, block: nil)
+            var entries = [RedisEventLog.Entry]()
+            for shard in store.layout.shards {
+                entries += try await log.withReader(shard: shard) { reader in
+                    try await reader.read(consumer: "test", count: 10_000, pending: false, block: nil)
+                }
             }
             var adopted = [RequestID: [Timestamp]]()
             for entry in entries {

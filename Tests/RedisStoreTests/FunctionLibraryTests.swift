@@ -11,7 +11,7 @@ import Testing
 @Suite struct FunctionLibraryTests {
     @Test func sharedConstantsAgree() async throws {
         try await TestStores.withRedisStore { store in
-            let reply = try await store.redis.call(.format)
+            let reply = try await store.redis.call(.format, shard: store.layout.shard(0))
             let pairs = try #require(reply.array)
             var constants = [String: Int64?]()
             for index in stride(from: 0, to: pairs.count - 1, by: 2) {
@@ -21,6 +21,8 @@ import Testing
                 "time_bytes": PackedTime.byteCount,
                 "stats_bytes": StatsRecord.byteCount,
                 "record_bytes": UUIDRecord.headerByteCount,
+                "record_stride": UUIDRecord.headerByteCount,
+                "time_stride": PackedTime.byteCount,
                 "fine_bytes": FineLogFormat.entryByteCount,
                 "ingest_bytes": IngestArgument.eventByteCount,
                 "ingest_stride": IngestArgument.eventByteCount,
@@ -57,27 +59,50 @@ import Testing
             _ = try await store.ingest(traffic.events(2000), inBatchesOf: 64)
             let keys = try await store.rawKeys()
             var kinds = Set<String>()
+            var shards = Set<Int>()
             for key in keys {
-                let parsed = store.layout.key(named: key)
-                #expect(parsed != nil, "\(String(decoding: key, as: UTF8.self)) is not a key of the layout")
-                if let parsed {
-                    #expect(store.layout.bytes(parsed) == key)
-                    kinds.insert(String(describing: parsed).prefix(while: { $0 != "(" }).description)
+                guard case .shard(let index, let parsed) = store.layout.key(named: key) else {
+                    Issue.record("\(String(decoding: key, as: UTF8.self)) is not a key of a shard")
+                    continue
                 }
+                #expect(store.layout.shard(index).bytes(parsed) == key)
+                #expect(store.layout.shard(of: RequestID(high: 0, low: 0)).slot == store.layout.shard(0).slot)
+                kinds.insert(String(describing: parsed).prefix(while: { $0 != "(" }).description)
+                shards.insert(index)
             }
             #expect(kinds.isSuperset(of: ["totals", "rollup", "fineLog", "uuidMap", "eventLog"]))
+            #expect(shards.count == store.layout.shardCount)
         }
     }
 
     @Test func namesParseBack() {
-        let layout = RedisLayout(prefix: "x:")
+        let layout = RedisLayout(prefix: "x:", shards: 16)
         let keys: [RedisLayout.Key] = [
             .totals, .stats, .eventLog, .deadLetters, .fineLog(second: 1_700_000_000), .fineLog(second: -5), .uuidMap(0), .uuidMap(0xffff),
             .uuidMap(0x3a3a), .rollup(RollupBucket(level: .second, index: 12)), .rollup(RollupBucket(level: .day, index: -1)),
         ]
-        for key in keys { #expect(layout.key(named: layout.bytes(key)) == key) }
-        for name in ["x:", "y:totals", "x:r:s:1x", "x:r:w:1", "x:e:01", "x:u:abc", "x:totals2", "x:r:s"] {
+        for shard in [layout.shard(0), layout.shard(7), layout.shard(15)] {
+            for key in keys { #expect(layout.key(named: shard.bytes(key)) == .shard(shard.index, key)) }
+        }
+        for key in keys { #expect(layout.key(named: layout.legacy.bytes(key)) == .legacy(key)) }
+        #expect(layout.key(named: Array(layout.meta.utf8)) == .meta)
+        #expect(layout.shard(7).prefix == "x:{7}:")
+        for name in ["x:", "y:totals", "x:r:s:1x", "x:r:w:1", "x:e:01", "x:u:abc", "x:totals2", "x:r:s", "x:{16}:totals", "x:{07}:totals", "x:{}:totals", "x:{7}totals"] {
             #expect(layout.key(named: Array(name.utf8)) == nil, "\(name)")
         }
+    }
+
+    /// A uuid's events all go to one shard, every shard's keys to one slot,
+    /// and the shards spread over the uuid-map hashes evenly.
+    @Test func shardsAreSlotsAndSpreadEvenly() {
+        let layout = RedisLayout(prefix: "ss:", shards: 16)
+        for shard in layout.shards {
+            let keys = [shard.totals, shard.stream, shard.stats, shard.bucket(RollupBucket(level: .hour, index: 9)), shard.fineLog(second: 1)]
+            #expect(Set(keys.map { HashSlot.of(key: $0) }) == [shard.slot])
+        }
+        #expect(Set(layout.shards.map(\.slot)).count == 16)
+        var perShard = [Int](repeating: 0, count: 16)
+        for head in 0..<65_536 { perShard[layout.shard(of: RequestID(high: UInt64(head) << 48, low: 0)).index] += 1 }
+        #expect(perShard.allSatisfy { $0 == 4096 })
     }
 }

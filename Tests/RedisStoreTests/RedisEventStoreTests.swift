@@ -61,10 +61,11 @@ import Testing
     @Test func everyAcceptedEventIsLoggedOnceInOrderAndRetriesAreNot() async throws {
         try await TestStores.withRedisStore { store in
             let log = store.log
+            let layout = store.layout
             var traffic = Traffic(seed: 5)
             var model = AggregateModel()
             let events = traffic.events(1500)
-            let outcomes = try await store.ingest(events)
+            let outcomes = try await store.ingest(events).map { try $0.get() }
             var expected = [(IngestEvent, Int)]()
             for (event, outcome) in zip(events, outcomes) {
                 let before = model.request(event.id)
@@ -79,45 +80,47 @@ import Testing
                 }
             }
             let status = try await store.log.status()
-            #expect(status.oldestUnarchived == expected.first?.0.receivedAt)
+            #expect(status.oldestUnarchived == expected.map(\.0.receivedAt).min())
 
-            let entries = try await log.withReader { reader in
-                try await reader.read(consumer: "test", count: 10_000, pending: false, block: nil)
-            }
-            // One entry per call of at most 256 events.
-            #expect(entries.count == (events.count + 255) / 256)
-            #expect(status.backlog == Int64(entries.count))
-            let logged = entries.flatMap { entry -> [LoggedEvent] in
-                guard case .events(_, let events) = entry else {
-                    Issue.record("not events: \(entry)")
-                    return []
+            var entryCount = 0
+            var loggedCount = 0
+            for shard in layout.shards {
+                let entries = try await log.withReader(shard: shard) { reader in
+                    try await reader.read(consumer: "test", count: 10_000, pending: false, block: nil)
                 }
-                return events
-            }
-            #expect(logged.count == expected.count)
-            for (logged, (event, adopted)) in zip(logged, expected) {
-                #expect(logged.id == event.id)
-                #expect(logged.receivedAt == event.receivedAt)
-                switch event {
-                case .initial(let initial):
-                    #expect(logged.kind == .initial && logged.symbol == initial.symbol && logged.guess == initial.guess)
-                    #expect(logged.adopted == adopted)
-                case .followup:
-                    #expect(logged.kind == .followup && logged.guess == nil)
-                    #expect(logged.symbol == model.request(event.id)?.symbol || logged.symbol == nil)
+                let events = events.filter { layout.shard(of: $0.id) == shard }
+                let expectedHere = expected.filter { layout.shard(of: $0.0.id) == shard }
+                // One entry per call of at most 256 events of the shard.
+                #expect(entries.count == (events.count + 255) / 256, "shard \(shard.index)")
+                entryCount += entries.count
+                let logged = entries.flatMap { entry -> [LoggedEvent] in
+                    guard case .events(_, let events) = entry else {
+                        Issue.record("not events: \(entry)")
+                        return []
+                    }
+                    return events
                 }
+                #expect(logged.count == expectedHere.count)
+                loggedCount += logged.count
+                for (logged, (event, adopted)) in zip(logged, expectedHere) {
+                    #expect(logged.id == event.id)
+                    #expect(logged.receivedAt == event.receivedAt)
+                    switch event {
+                    case .initial(let initial):
+                        #expect(logged.kind == .initial && logged.symbol == initial.symbol && logged.guess == initial.guess)
+                        #expect(logged.adopted == adopted)
+                    case .followup:
+                        #expect(logged.kind == .followup && logged.guess == nil)
+                        #expect(logged.symbol == model.request(event.id)?.symbol || logged.symbol == nil)
+                    }
+                }
+                // Acknowledging trims: the log keeps only what is not archived.
+                #expect(try await log.acknowledge(entries.map(\.streamID), events: logged.count, shard: shard) == entries.count)
             }
-            // Acknowledging trims: the log keeps only what is not archived.
-            let firstEvents = entries.prefix(2).reduce(0) { count, entry in
-                if case .events(_, let events) = entry { count + events.count } else { count }
-            }
-            #expect(try await log.acknowledge(entries.prefix(2).map(\.streamID), events: firstEvents) == 2)
-            let afterSome = try await store.log.status()
-            #expect(afterSome.backlog == Int64(entries.count - 2))
-            #expect(afterSome.archived == Int64(firstEvents))
-            #expect(try await log.acknowledge(entries.dropFirst(2).map(\.streamID), events: logged.count - firstEvents) == entries.count - 2)
+            #expect(status.backlog == Int64(entryCount))
+            #expect(loggedCount == expected.count)
             let done = try await store.log.status()
-            #expect(done.backlog == 0 && done.oldestUnarchived == nil && done.archived == Int64(logged.count))
+            #expect(done.backlog == 0 && done.oldestUnarchived == nil && done.archived == Int64(loggedCount))
         }
     }
 
@@ -129,7 +132,7 @@ import Testing
             _ = try await store.client.send(RedisCommand("FUNCTION", "FLUSH"))
             #expect(try await store.summary(of: e).count == 1)
             #expect(try await store.recordFollowup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: 2_000_000))) == .attributed(e))
-            #expect(try await store.ingest([.followup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: 3_000_000)))]) == [.followup(.attributed(e))])
+            #expect(try await store.ingest([.followup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: 3_000_000)))]).map { try $0.get() } == [.followup(.attributed(e))])
         }
     }
 
@@ -139,7 +142,8 @@ import Testing
             _ = try await store.ingest(traffic.events(300))
             let backlog = try await store.log.status().backlog
             #expect(try await store.admin.resetAggregates() > 0)
-            #expect(Set(try await store.keys()).subtracting(["stats"]) == ["log"])
+            let kept = try await store.rawKeys().compactMap { store.layout.key(named: $0) }
+            #expect(!kept.isEmpty && kept.allSatisfy { if case .shard(_, .eventLog) = $0 { true } else if case .shard(_, .stats) = $0 { true } else { false } })
             #expect(try await store.log.status().waitingRequests == 0)
             #expect(try await store.log.status().backlog == backlog)
             #expect(try await store.totals().allSatisfy { $0.count == 0 && $0.followups == 0 })
@@ -150,8 +154,7 @@ import Testing
         try await TestStores.withRedisStore { store in
             var traffic = Traffic(seed: 9)
             _ = try await store.ingest(traffic.events(500))
-            let uuidMap = Array((store.layout.prefix + "u:").utf8)
-            let keys = try await store.rawKeys().filter { $0.starts(with: uuidMap) }
+            let keys = try await store.rawKeys().filter { if case .shard(_, .uuidMap) = store.layout.key(named: $0) { true } else { false } }
             #expect(!keys.isEmpty)
             for key in keys.prefix(20) {
                 let encoding = try await store.client.send(RedisCommand("OBJECT", "ENCODING", RedisArgument(bytes: key)))

@@ -18,7 +18,11 @@ import Testing
             var traffic = Traffic(seed: 41)
             let events = traffic.events(3000)
             var model = AggregateModel()
-            for event in events { _ = model.apply(event) }
+            var sharded = ShardedModel(layout: store.layout)
+            for event in events {
+                _ = model.apply(event)
+                sharded.apply(event)
+            }
             try await store.ingest(events, inBatchesOf: 150)
             let live = try await store.aggregateDump()
 
@@ -26,11 +30,12 @@ import Testing
             #expect(try await store.aggregateDump() == [:])
             // Small chunks, several in flight: every path of the encoder and the window.
             let progress = Progress()
-            try await store.admin.write(model, chunkBytes: 2048, window: 3) { done, total in progress.values.withLock { $0.append((done, total)) } }
+            try await store.admin.write(sharded, chunkBytes: 2048, window: 3) { done, total in progress.values.withLock { $0.append((done, total)) } }
             let written = try await store.aggregateDump()
 
-            #expect(live.keys.filter { $0.hasPrefix("r:s:") }.count > 500)
-            #expect(live.keys.contains("stats") == !model.orphans.isEmpty)  // requests still waiting for their initial
+            #expect(live.keys.filter { $0.contains("}:r:s:") }.count > 500)
+            // Requests still waiting for their initial, in the shards that have some.
+            #expect(Set(live.keys.filter { $0.hasSuffix("}:stats") }).count == sharded.shards.filter { !$0.orphans.isEmpty }.count)
             #expect(Set(live.keys).symmetricDifference(written.keys).sorted() == [])
             #expect(live.filter { written[$0.key] != $0.value }.map(\.key).sorted() == [])
             let reported = progress.values.withLock { $0 }
@@ -48,7 +53,8 @@ import Testing
         var traffic = Traffic(seed: 43)
         var model = AggregateModel()
         for event in traffic.events(500) { _ = model.apply(event) }
-        var encoder = RedisSnapshot(model: model, layout: RedisLayout(prefix: "t:"), chunkBytes: 2048)
+        let layout = RedisLayout(prefix: "t:", shards: 1)
+        var encoder = RedisSnapshot(model: model, shard: layout.shard(0), of: layout, chunkBytes: 2048)
         var keys = 0
         while let chunk = encoder.next() { keys += chunk.keys }
         #expect(encoder.needsUUIDMap)
@@ -63,8 +69,8 @@ import Testing
 
     @Test func anEmptyModelWritesNothing() async throws {
         try await TestStores.withRedisStore { store in
-            try await store.admin.write(AggregateModel())
-            #expect(try await store.keys().filter { $0 != "log" } == [])
+            try await store.admin.write(ShardedModel(layout: store.layout))
+            #expect(try await store.keys() == [])
         }
     }
 

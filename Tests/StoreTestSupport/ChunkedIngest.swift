@@ -11,7 +11,7 @@ extension RedisEventStore {
         var outcomes = [IngestOutcome]()
         outcomes.reserveCapacity(events.count)
         for start in stride(from: 0, to: events.count, by: size) {
-            outcomes += try await ingest(Array(events[start..<min(start + size, events.count)]))
+            outcomes += try await ingest(Array(events[start..<min(start + size, events.count)])).map { try $0.get() }
         }
         return outcomes
     }

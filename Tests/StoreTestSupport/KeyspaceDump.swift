@@ -4,14 +4,15 @@ import RedisStore
 extension RedisEventStore {
     /// Every aggregate under this store's prefix, as stored: key (without the
     /// prefix, binary parts in hex) → hash fields sorted, or the string's
-    /// bytes, in hex. The event log and the archive counter are left out, and
+    /// bytes, in hex. The event logs, the archive counters and the layout
+    /// record are left out, and
     /// the waiting counter is kept only when not zero (live ingest may leave
     /// a 0 behind, a rebuild does not write one): what two stores built from
     /// the same events, one way or another, must have byte for byte.
     public func aggregateDump() async throws -> [String: String] {
         var dump = [String: String]()
         let prefix = Array(layout.prefix.utf8)
-        for key in try await rawKeys() {
+        for key in try await rawKeys() where layout.key(named: key) != .meta {
             let name = Self.readable(Array(key.dropFirst(prefix.count)))
             let argument = RedisArgument(bytes: key)
             switch try await client.send(RedisCommand("TYPE", argument)).string {
@@ -21,7 +22,7 @@ extension RedisEventStore {
                 for index in stride(from: 0, to: fields.count - 1, by: 2) {
                     let field = Self.readable(fields[index].bytes ?? [])
                     let value = fields[index + 1].bytes ?? []
-                    if name == "stats" {
+                    if name == "stats" || name.hasSuffix("}:stats") {
                         guard field == "waiting", String(decoding: value, as: UTF8.self) != "0" else { continue }
                     }
                     pairs.append(field + "=" + Self.hex(value))

@@ -65,20 +65,23 @@ public enum TestStores {
         return logger
     }()
 
+    /// Shards of the layout store tests use: the default, so that every
+    /// test exercises the sharded layout (`SYMBOLSTREAM_TEST_SHARDS` to try
+    /// another count).
+    public static let shards = environment["SYMBOLSTREAM_TEST_SHARDS"].flatMap { Int($0) } ?? RedisLayout.defaultShardCount
+
     /// A running client for a fresh key prefix, the store on it, and the
     /// layout; the client is shut down when `body` returns.
     public static func withRedisStore<T: Sendable>(
-        _ body: @Sendable (RedisEventStore) async throws -> T
+        shards: Int = TestStores.shards, _ body: @Sendable (RedisEventStore) async throws -> T
     ) async throws -> T {
-        let layout = RedisLayout(prefix: uniqueName("t") + ":")
-        let client = RedisClient(configuration: redis, logger: logger) { connection in
-            try await RedisStoreClient.prepare(connection, layout: layout)
-        }
+        let layout = RedisLayout(prefix: uniqueName("t") + ":", shards: shards)
+        let client = RedisClient(configuration: redis, logger: logger, onConnect: RedisStoreClient.prepare)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             defer { group.cancelAll() }
             try await client.waitUntilAvailable(timeout: .seconds(10))
-            let store = RedisEventStore(redis: RedisStoreClient(client: client, layout: layout))
+            let store = RedisEventStore(redis: RedisStoreClient(redis: client, layout: layout))
             do {
                 let result = try await body(store)
                 try await store.deleteAllKeys()
@@ -112,8 +115,9 @@ public enum TestStores {
 }
 
 extension RedisEventStore {
-    /// The client under the store, for tests that send commands of their own.
-    public var client: RedisClient { redis.client }
+    /// The client under the store, for tests that send commands of their own
+    /// (store tests run on one server).
+    public var client: RedisClient { redis.redis as! RedisClient }
     /// The admin commands on this store's keys.
     public var admin: RedisAdmin { RedisAdmin(redis: redis) }
     /// The event log of this store's keys.

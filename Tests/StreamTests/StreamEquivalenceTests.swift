@@ -136,11 +136,15 @@ import Testing
 
     enum AnswerError: Error { case unexpected(String) }
 
-    /// The event log as the archiver would copy it, without the entry ids.
+    /// The event logs as the archiver would copy them, shard by shard,
+    /// without the entry ids.
     static func loggedEvents(_ store: RedisEventStore) async throws -> [LoggedEvent] {
-        let reply = try await store.client.send(RedisCommand("XRANGE", RedisArgument(store.layout.stream), "-", "+"))
+        var items = [RESPValue]()
+        for shard in store.layout.shards {
+            items += try await store.client.send(RedisCommand("XRANGE", RedisArgument(shard.stream), "-", "+")).array ?? []
+        }
         var events = [LoggedEvent]()
-        for item in reply.array ?? [] {
+        for item in items {
             guard case .events(_, let batch) = try RedisEventLog.entry(item) else { throw AnswerError.unexpected("\(item)") }
             events += batch.map { event in
                 var event = event

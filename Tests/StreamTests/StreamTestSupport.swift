@@ -161,7 +161,7 @@ final class RecordingStore: EventStore {
         return try await inner.recordFollowup(event)
     }
 
-    func ingest(_ events: [IngestEvent]) async throws -> [IngestOutcome] {
+    func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
         state.withLock { state in
             state.batches.append(events.count)
             state.inFlight += 1

@@ -1,0 +1,37 @@
+import SymbolStreamCore
+
+/// The reference model split the way the store splits events: one
+/// `AggregateModel` per shard, each applying the events of its own shard.
+/// What each shard's keys must hold (`rebuild` writes it, `verify` compares
+/// with it); the store's answers merge the shards' as these do.
+public struct ShardedModel: Sendable {
+    public let layout: RedisLayout
+    /// By shard index.
+    public private(set) var shards: [AggregateModel]
+
+    public init(layout: RedisLayout, expectedRequests: Int = 0) {
+        self.layout = layout
+        self.shards = Array(repeating: AggregateModel(expectedRequests: expectedRequests / layout.shardCount), count: layout.shardCount)
+    }
+
+    @discardableResult
+    public mutating func apply(_ event: IngestEvent) -> IngestOutcome {
+        shards[layout.shard(of: event.id).index].apply(event)
+    }
+
+    public func request(_ id: RequestID) -> RequestRecord? {
+        shards[layout.shard(of: id).index].request(id)
+    }
+
+    /// All-time statistics over every shard, by symbol index.
+    public var totals: [BucketStats] {
+        var totals = Array(repeating: BucketStats(), count: Symbol.all.count)
+        for shard in shards {
+            for index in totals.indices { totals[index].merge(shard.totals[index]) }
+        }
+        return totals
+    }
+
+    /// Requests whose followups wait for their initial, over every shard.
+    public var orphanCount: Int { shards.reduce(0) { $0 + $1.orphans.count } }
+}
