@@ -50,6 +50,7 @@ public final class RedisEventStore: EventStore {
     }
 
     private static func ingest(_ events: [IngestEvent], redis: RedisStoreClient) async throws -> [IngestResult] {
+        try redis.layoutCheck.requirePassed()
         let layout = redis.layout
         // Each shard's events, in batch order.
         var byShard = [[Int]](repeating: [], count: layout.shardCount)

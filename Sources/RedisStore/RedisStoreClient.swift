@@ -1,5 +1,6 @@
 import Logging
 import RedisClient
+import Synchronization
 import SymbolStreamCore
 
 /// How every part of the store talks to Redis: sends each command to the
@@ -21,11 +22,19 @@ public struct RedisStoreClient: Sendable {
     /// How long `WAIT` waits for them.
     public let replicaTimeout: Duration
 
-    public init(redis: any RedisTopology, layout: RedisLayout, replicasAck: Int = 0, replicaTimeout: Duration = .milliseconds(500)) {
+    /// Whether Redis is known to hold this layout; writes wait for it when
+    /// `requireLayoutCheck` (see `checkLayout`).
+    public let layoutCheck: LayoutCheck
+
+    public init(
+        redis: any RedisTopology, layout: RedisLayout, replicasAck: Int = 0, replicaTimeout: Duration = .milliseconds(500),
+        requireLayoutCheck: Bool = false
+    ) {
         self.redis = redis
         self.layout = layout
         self.replicasAck = replicasAck
         self.replicaTimeout = replicaTimeout
+        self.layoutCheck = LayoutCheck(passed: !requireLayoutCheck)
     }
 
     /// The connections to one Redis server (`configuration`'s host and port)
@@ -182,10 +191,11 @@ extension RedisStoreClient {
     /// Records the layout's shard count in Redis on first use, and refuses a
     /// Redis that holds another layout: another shard count, or the
     /// unsharded keys of an earlier version. Every command runs it before it
-    /// touches a shard.
+    /// touches a shard; `serve` before its first write (`layoutCheck`).
     public func checkLayout() async throws {
         for key in [layout.legacy.stream, layout.legacy.totals] {
             if try await send(RedisCommand("EXISTS", RedisArgument(key)), slot: HashSlot.of(key: key)).int == 1 {
+                layoutCheck.fail()
                 throw RedisStoreError.layoutMismatch(
                     "Redis holds the unsharded layout of an earlier version (\(key)); run `symbolstream rebuild` once (service stopped): it archives what is still logged and rebuilds the sharded layout from MariaDB"
                 )
@@ -197,10 +207,38 @@ extension RedisStoreClient {
         if recorded.int != 1 {
             let shards = try await send(RedisCommand("HGET", meta, "shards"), slot: metaSlot).int
             guard shards == Int64(layout.shardCount) else {
+                layoutCheck.fail()
                 throw RedisStoreError.layoutMismatch(
                     "Redis holds \(shards.map(String.init) ?? "an unreadable number of") shards under prefix \(layout.prefix) (\(layout.meta)); this process was started with --shards \(layout.shardCount). Start it with --shards \(shards.map(String.init) ?? "N"), or change the count with `symbolstream rebuild --shards \(layout.shardCount)` (service stopped)"
                 )
             }
+        }
+        layoutCheck.pass()
+    }
+}
+
+/// Whether the Redis a process writes to holds its layout: until a check
+/// passed, writes are refused as "unavailable" (the service is starting);
+/// after a mismatch, for good.
+public final class LayoutCheck: Sendable {
+    private enum State { case pending, passed, failed }
+    private let state: Mutex<State>
+
+    init(passed: Bool) {
+        state = Mutex(passed ? .passed : .pending)
+    }
+
+    public var hasPassed: Bool { state.withLock { $0 == .passed } }
+
+    func pass() { state.withLock { if $0 == .pending { $0 = .passed } } }
+    func fail() { state.withLock { $0 = .failed } }
+
+    /// Throws the 503 of a write that came before the check.
+    func requirePassed() throws {
+        switch state.withLock({ $0 }) {
+        case .passed: return
+        case .pending: throw StoreUnavailableError(dependency: "redis", reason: "starting: the Redis layout is not checked yet")
+        case .failed: throw StoreUnavailableError(dependency: "redis", reason: "Redis holds another layout (see the log)")
         }
     }
 }

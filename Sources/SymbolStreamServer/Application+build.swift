@@ -20,8 +20,9 @@ public struct AppConfiguration: Sendable {
     public var shards = RedisLayout.defaultShardCount
     /// Replicas that must have an event before its 200 (Redis `WAIT`).
     public var replicasAck = 0
-    /// How long the service waits for Redis at start before it gives up.
-    public var redisStartupTimeout: Duration = .seconds(30)
+    /// How long the listener waits for Redis at start before it opens
+    /// anyway (answering 503 until Redis is there).
+    public var redisStartupGrace: Duration = .seconds(2)
     public var mariadb = MariaDBConfiguration()
     public var guess = GuessModel()
     public var seed: UInt64?
@@ -49,15 +50,17 @@ public struct AppConfiguration: Sendable {
 /// reverse order: in-flight requests and the current archive batch finish
 /// first, the stores' connections close last.
 ///
-/// The listener opens only once Redis is reachable and holds this layout
-/// (`ServeWhenReady`): a client never meets a 503 that only means "starting".
+/// The listener opens once Redis is reachable and holds this layout
+/// (`ServeWhenReady`), so a client does not meet a 503 that only means
+/// "starting"; if Redis is not there within a short grace, it opens anyway
+/// and answers 503 until Redis is.
 ///
 /// `metrics` is the registry `/metrics` serves; the executable bootstraps
 /// `MetricsSystem` with its factory (once), tests pass their own.
 public func buildService(_ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) -> ServiceGroup {
     let layout = RedisLayout(prefix: configuration.redisPrefix, shards: configuration.shards)
     let redis = RedisStoreClient.topology(configuration: configuration.redis, clusterSeeds: configuration.redisCluster, logger: logger)
-    let storeClient = RedisStoreClient(redis: redis, layout: layout, replicasAck: configuration.replicasAck)
+    let storeClient = RedisStoreClient(redis: redis, layout: layout, replicasAck: configuration.replicasAck, requireLayoutCheck: true)
     let store = RedisEventStore(redis: storeClient)
     let log = RedisEventLog(redis: storeClient)
     // The archiver's concurrent batches, and one for health checks beside them.
@@ -87,28 +90,54 @@ public func buildService(_ configuration: AppConfiguration, logger: Logger, metr
     services.append(PipelineSampler(history: observability.history, health: health, counters: counters, clock: clock))
     if let archiver { services.append(archiver) }
     services.append(
-        ServeWhenReady(application: application, redis: storeClient, startupTimeout: configuration.redisStartupTimeout, logger: logger))
+        ServeWhenReady(application: application, redis: storeClient, grace: configuration.redisStartupGrace, logger: logger))
     return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 }
 
-/// Opens the listener once Redis answers and holds this deployment's layout
-/// (`RedisStoreClient.checkLayout`); gives up with a clear error if it does
-/// not within the startup timeout, or holds another layout.
+/// Checks, as soon as Redis answers, that it holds this deployment's layout
+/// (`RedisStoreClient.checkLayout`; writes wait for it), and opens the
+/// listener once that passed, or after `grace` with Redis still away. A
+/// Redis holding another layout stops the service with the reason.
 struct ServeWhenReady<App: ApplicationProtocol>: Service {
     let application: App
     let redis: RedisStoreClient
-    let startupTimeout: Duration
+    let grace: Duration
     let logger: Logger
 
     func run() async throws {
-        do {
-            try await redis.redis.waitUntilAvailable(timeout: startupTimeout)
-            try await redis.checkLayout()
-        } catch {
-            logger.critical("cannot start: Redis is not ready", metadata: ["error": "\(error)"])
-            throw error
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await cancelWhenGracefulShutdown { try await checkLayoutWhenReachable() } }
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: grace)
+            while !redis.layoutCheck.hasPassed, clock.now < deadline, !Task.isShuttingDownGracefully {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            if !redis.layoutCheck.hasPassed {
+                logger.warning("Redis is not ready yet: serving, with 503 for what needs it, until it is")
+            }
+            try await application.run()
         }
-        try await application.run()
+    }
+
+    /// Retries until Redis answers; a mismatch throws (and ends the service).
+    private func checkLayoutWhenReachable() async throws {
+        var reported = false
+        while true {
+            do {
+                try await redis.checkLayout()
+                if reported { logger.info("Redis is ready") }
+                return
+            } catch let error as RedisStoreError {
+                logger.critical("cannot serve: \(error)")
+                throw error
+            } catch {
+                if !reported {
+                    logger.warning("waiting for Redis", metadata: ["error": "\(error)"])
+                    reported = true
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 }
 
