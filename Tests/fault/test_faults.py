@@ -324,8 +324,10 @@ def kill_archiver(kills=6):
         text = log_path.read_text(errors="replace")
         if "re-archiving entries left pending" in text:
             redelivered += 1
-        # Read, not yet acknowledged: the entries it held are pending.
-        pending = int(redis_cli(server.env, "XPENDING", server.prefix + "log", "archiver").split("\n")[0] or 0)
+        # Read, not yet acknowledged: the entries it held are pending (in
+        # one shard's log or several).
+        pending = sum(int(redis_cli(server.env, "XPENDING", f"{server.prefix}{{{shard}}}:log", "archiver").split("\n")[0] or 0)
+                      for shard in range(int(server.env.get("SYMBOLSTREAM_SHARDS", "16"))))
         if pending > 0:
             mid_batch += 1
     time.sleep(2)
