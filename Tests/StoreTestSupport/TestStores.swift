@@ -77,7 +77,9 @@ public enum TestStores {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             defer { group.cancelAll() }
-            try await client.waitUntilAvailable(timeout: .seconds(10))
+            // A hang guard, not a timing check: on two busy cores a handshake
+            // (10 s command timeout) can take longer than the 10 s this was.
+            try await client.waitUntilAvailable(timeout: .seconds(60))
             let store = RedisEventStore(client: client, layout: layout)
             do {
                 let result = try await body(store)
