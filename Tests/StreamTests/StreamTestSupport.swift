@@ -50,10 +50,15 @@ enum StreamTesting {
     }
 
     /// The service's HTTP routes and `/stream`, on the server `serve` runs.
+    ///
+    /// The HTTP idle timeout is far longer than any test: the live test client
+    /// opens a connection at once and cannot close it cleanly once the server
+    /// has (`I/O on closed channel`), which a slow test on a loaded machine hit
+    /// with 30 s. The idle timeouts themselves are tested apart.
     static func app(_ dependencies: RouteDependencies, stream: StreamConfiguration = StreamConfiguration()) -> some ApplicationProtocol {
         Application(
             router: buildRouter(dependencies), server: .symbolStream(
-                dependencies, stream: stream, http1: .init(idleTimeout: .seconds(30)), limits: HTTPRequestGuardTests.limits),
+                dependencies, stream: stream, http1: .init(idleTimeout: .seconds(600)), limits: HTTPRequestGuardTests.limits),
             logger: logger)
     }
 
