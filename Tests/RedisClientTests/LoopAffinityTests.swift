@@ -17,7 +17,7 @@ private final class EventLoopTaskExecutor: TaskExecutor {
     }
 }
 
-@Suite("RedisClient sends on the caller's event loop", .enabled(if: TestRedis.isAvailable))
+@Suite("RedisClient sends on the caller's event loop", .enabled(if: TestRedis.isAvailable), .timeLimit(.minutes(1)))
 struct LoopAffinityTests {
     @Test func aCommandFromAnEventLoopGoesOutOnThatLoopsConnection() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -32,7 +32,7 @@ struct LoopAffinityTests {
             }
             #expect(client.laneCount == 2)
             try await TestRedis.withRunningClient(client) {
-                try await client.waitUntilAvailable(timeout: .seconds(5))
+                try await client.waitUntilConnected()
                 while client.liveConnectionCount < 2 { try await Task.sleep(for: .milliseconds(10)) }
                 let ids = idByLoop.withLockedValue { $0 }
                 #expect(Set(ids.keys) == [0, 1])

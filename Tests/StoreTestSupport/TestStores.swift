@@ -80,7 +80,7 @@ public enum TestStores {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             defer { group.cancelAll() }
-            try await client.waitUntilAvailable(timeout: .seconds(10))
+            try await client.waitUntilAvailable(timeout: .seconds(60))
             let store = RedisEventStore(redis: RedisStoreClient(redis: client, layout: layout))
             do {
                 let result = try await body(store)
