@@ -22,13 +22,15 @@
 #   Redis is then 6 redis-server processes in cluster mode on 127.0.0.1, nodes 1-6 on
 #   ports BASE..BASE+5 (cluster bus: port + 10000), 3 primaries and 3 replicas made by
 #   `redis-cli --cluster create --cluster-replicas 1`; each node has its own AOF and
-#   nodes.conf under .data/<profile>/redis-<N>/. `start` waits for cluster_state:ok.
+#   nodes.conf under .data/<profile>/redis-<N>/. `start` waits for cluster_state:ok
+#   and for every replica to have synced (only then can it take over).
 #   The mode sticks to the profile (recorded in its env file) until `reset`. The same
 #   commands act on the whole cluster (start-redis, stop-redis, kill-redis, ...), and:
 #   start-redis-node N | stop-redis-node N | kill-redis-node N
 #                    one node only (kill: SIGKILL, for failover tests; start: it
 #                    comes back, as a replica if its replica took over meanwhile,
-#                    and the command waits until the node sees cluster_state:ok)
+#                    and the command waits until the node sees cluster_state:ok
+#                    and, as a replica, has synced with its primary)
 #   The env file then has SYMBOLSTREAM_REDIS_CLUSTER=127.0.0.1:BASE,... (every node,
 #   as seeds) instead of SYMBOLSTREAM_REDIS_HOST/_PORT.
 #   Settings (besides the password and AOF settings below, which apply to every node):
@@ -534,6 +536,8 @@ write_node_conf() { # node
             echo "cluster-node-timeout $CFG_CLUSTER_NODE_TIMEOUT"
             echo "# A primary down takes only its own slots down, not the whole cluster."
             echo "cluster-require-full-coverage no"
+            echo "# One replica per primary: nothing to gain by waiting for others before a sync."
+            echo "repl-diskless-sync-delay 0"
         } >"$tmp"
     )
     mv -f "$tmp" "$conf"
@@ -600,8 +604,15 @@ stop_redis_node() { # node [kill]
     rm -f "$pidfile"
 }
 
-# Waits until every node that runs sees the cluster whole: all 6 nodes known and
-# cluster_state:ok. A node just restarted needs a moment to hear from the others.
+# One field of a node's INFO replication (empty when the node does not answer).
+node_replication_info() { # node field
+    ncli "$1" info replication 2>/dev/null </dev/null | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+# Waits until the nodes see the cluster whole: all 6 nodes known, cluster_state:ok,
+# and each replica in sync with its primary (a replica that never synced cannot take
+# over, so a failover test must not kill its primary before). A node just restarted
+# needs a moment to hear from the others.
 wait_cluster_ok() { # [node...]
     local nodes="${*:-$CLUSTER_NODES}" i n ok
     for ((i = 0; i < TIMEOUT * 10; i++)); do
@@ -609,6 +620,11 @@ wait_cluster_ok() { # [node...]
         for n in $nodes; do
             if [ "$(node_cluster_info "$n" cluster_state)" != ok ] ||
                 [ "$(node_cluster_info "$n" cluster_known_nodes)" != 6 ]; then
+                ok=0
+                break
+            fi
+            if [ "$(node_replication_info "$n" role)" = slave ] &&
+                [ "$(node_replication_info "$n" master_link_status)" != up ]; then
                 ok=0
                 break
             fi
@@ -620,7 +636,7 @@ wait_cluster_ok() { # [node...]
         sleep 0.1
     done
     for n in $nodes; do
-        log "node $n: cluster_state=$(node_cluster_info "$n" cluster_state) known_nodes=$(node_cluster_info "$n" cluster_known_nodes)"
+        log "node $n: cluster_state=$(node_cluster_info "$n" cluster_state) known_nodes=$(node_cluster_info "$n" cluster_known_nodes) role=$(node_replication_info "$n" role) master_link=$(node_replication_info "$n" master_link_status)"
     done
     die "redis cluster not ok within ${TIMEOUT}s"
 }
