@@ -140,12 +140,23 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        // Starts (through provisioning/stores.sh) the Redis Cluster that cluster
+        // tests run against, kills and restarts its nodes, moves its slots.
+        .target(
+            name: "ClusterTestSupport",
+            dependencies: [
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/ClusterTestSupport"
+        ),
         // RedisClusterClient: slot map and redirect parsing alone, and routing,
         // redirects, failover and bad seeds against a real cluster.
         .testTarget(
             name: "RedisClusterTests",
             dependencies: [
-                "RedisClient",
+                "RedisClient", "ClusterTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
