@@ -13,21 +13,52 @@ extension RedisClusterClient {
     /// connection lost mid-pipeline.
     public func pipelines(_ requests: [SlotCommands]) async -> [Result<[RESPValue], RedisClientError>] {
         guard !requests.isEmpty else { return [] }
+        let routing = self.routing
+        // One request for a slot with an owner: one pipeline, and when no
+        // reply is a redirect (nearly always), no bookkeeping at all.
+        if requests.count == 1, !requests[0].commands.isEmpty, let node = routing.node(forSlot: requests[0].slot) {
+            let result = await PipelineBatch.send(requests[0].commands, to: node)
+            if case .success(let replies) = result, !replies.contains(where: { Self.isClusterError($0, from: node) }) {
+                return [result]
+            }
+            var batch = PipelineBatch(node: node)
+            batch.add(PipelineJob(request: 0, commands: nil, target: .owner), requests: requests)
+            return await self.pipelines(requests, routing: routing, sent: ([batch], [result]))
+        }
+        return await self.pipelines(requests, routing: routing, sent: nil)
+    }
+
+    /// The general case, rounds of pipelines until no redirect is left;
+    /// `sent`: a first round already sent.
+    private func pipelines(
+        _ requests: [SlotCommands], routing: ClusterRouting,
+        sent: (batches: [PipelineBatch], results: [Result<[RESPValue], RedisClientError>])?
+    ) async -> [Result<[RESPValue], RedisClientError>] {
         var outcome = PipelineOutcome(requests)
         var jobs: [PipelineJob] = []
-        jobs.reserveCapacity(requests.count)
-        for index in requests.indices where !requests[index].commands.isEmpty {
-            jobs.append(PipelineJob(request: index, commands: nil, target: .owner))
+        if sent == nil {
+            jobs.reserveCapacity(requests.count)
+            for index in requests.indices where !requests[index].commands.isEmpty {
+                jobs.append(PipelineJob(request: index, commands: nil, target: .owner))
+            }
         }
-        var routing = self.routing
+        var sent = sent
+        var routing = routing
         var round = 0
-        while !jobs.isEmpty {
-            let batches = await self.batches(for: jobs, requests: requests, routing: routing, outcome: &outcome)
-            let replies = await Self.send(batches)
+        while !jobs.isEmpty || sent != nil {
+            let batches: [PipelineBatch]
+            let results: [Result<[RESPValue], RedisClientError>]
+            if let first = sent {
+                (batches, results) = first
+                sent = nil
+            } else {
+                batches = await self.batches(for: jobs, requests: requests, routing: routing, outcome: &outcome)
+                results = await Self.send(batches)
+            }
             jobs = []
             var tryAgain = false
             let current = self.routing
-            for (batch, result) in zip(batches, replies) {
+            for (batch, result) in zip(batches, results) {
                 switch result {
                 case .success(let replies):
                     self.distribute(
@@ -43,6 +74,12 @@ extension RedisClusterClient {
             }
         }
         return outcome.results
+    }
+
+    /// Whether `reply` is a redirect or `CLUSTERDOWN`.
+    private static func isClusterError(_ reply: RESPValue, from node: ClusterNode) -> Bool {
+        guard case .error(let message) = reply else { return false }
+        return ClusterRedirect(errorMessage: message, replyingNode: node.address) != nil
     }
 
     /// Groups jobs by the node they go to; fails those with nowhere to go.
@@ -228,6 +265,10 @@ struct PipelineBatch: Sendable {
     }
 
     func send() async -> Result<[RESPValue], RedisClientError> {
+        await Self.send(commands, to: node)
+    }
+
+    static func send(_ commands: [RedisCommand], to node: ClusterNode) async -> Result<[RESPValue], RedisClientError> {
         do {
             return .success(try await node.client.pipeline(commands))
         } catch {

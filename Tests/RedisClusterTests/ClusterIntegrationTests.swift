@@ -213,6 +213,13 @@ struct ClusterIntegrationTests {
             #expect((try? results[1].get()) == [bulk("v"), .integer(1)])
             #expect((try? results[2].get()) == [bulk("w")])
             try await waitUntil("the map names the old owner again") { client.slotMap.primary(forSlot: slot)?.address == source }
+
+            // And a lone request, which pipelines sends without bookkeeping
+            // until a redirect comes back.
+            try await TestCluster.moveSlot(slot, from: source, to: target)
+            let lone = await client.pipelines([SlotCommands(slot: slot, commands: [RedisCommand("GET", RedisArgument(key))])])
+            #expect((try? lone[0].get()) == [bulk("v")])
+            try await TestCluster.moveSlot(slot, from: target, to: source)
             _ = await client.pipelines([
                 SlotCommands(slot: slot, commands: [RedisCommand("DEL", RedisArgument(key))]),
                 SlotCommands(slot: otherSlot, commands: [RedisCommand("DEL", RedisArgument(other))]),
