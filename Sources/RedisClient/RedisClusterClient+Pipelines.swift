@@ -87,7 +87,6 @@ extension RedisClusterClient {
         for jobs: [PipelineJob], requests: [SlotCommands], routing: ClusterRouting, outcome: inout PipelineOutcome
     ) async -> [PipelineBatch] {
         var batches: [PipelineBatch] = []
-        var waitedForMap = false
         for job in jobs where !outcome.hasFailed(job.request) {
             let slot = requests[job.request].slot
             var node: ClusterNode?
@@ -100,18 +99,9 @@ extension RedisClusterClient {
                     continue
                 }
             case .redirected(let address, _):
-                node = self.pool(at: address, routing: routing)
-                if node == nil, !waitedForMap {
-                    // A node the map does not name yet (just added): one
-                    // fresh read for the whole round.
-                    await self.schedule.waitForRefresh()
-                    waitedForMap = true
-                }
-                node = node ?? self.pool(at: address, routing: self.routing)
+                node = await self.redirectTarget(address, routing: routing)
                 if node == nil {
-                    outcome.fail(
-                        job.request,
-                        .unavailable("Redis Cluster: slot \(slot) was redirected to \(address), which the cluster's map does not name as a primary"))
+                    outcome.fail(job.request, .unavailable("Redis Cluster: slot \(slot) was redirected to \(address), but the client is not running"))
                     continue
                 }
             }

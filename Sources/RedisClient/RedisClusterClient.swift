@@ -274,15 +274,45 @@ public final class RedisClusterClient: RedisTopology, Sendable {
             self.schedule.request()
             throw .unavailable(latest.unavailableReason(slot: slot))
         case .redirected(let address, _):
-            if let node = self.pool(at: address, routing: routing) { return node }
-            await self.schedule.waitForRefresh()
-            if let node = self.pool(at: address, routing: self.routing) { return node }
-            throw .unavailable("Redis Cluster: slot \(slot) was redirected to \(address), which the cluster's map does not name as a primary")
+            if let node = await self.redirectTarget(address, routing: routing) { return node }
+            throw .unavailable("Redis Cluster: slot \(slot) was redirected to \(address), but the client is not running")
         }
     }
 
     func pool(at address: RedisNodeAddress, routing: ClusterRouting) -> ClusterNode? {
         routing.node(at: address) ?? self.state.withLockedValue { $0.pools[address] }
+    }
+
+    /// The pool for a node a redirect named. One the map does not know yet
+    /// (a replica just promoted, a node just added) gets a pool at once,
+    /// rather than after a re-read, which could come from a node that has
+    /// not heard of the change yet: the redirect itself says the node is a
+    /// primary. The next map adopts that pool, or stops it if the node is
+    /// no primary there. A pool still connecting (just started, here or by
+    /// a new map) is waited for, up to the connect timeout. Nil once the
+    /// client stopped.
+    func redirectTarget(_ address: RedisNodeAddress, routing: ClusterRouting) async -> ClusterNode? {
+        var node = self.pool(at: address, routing: routing)
+        if node == nil {
+            let started = self.state.withLockedValue { state -> (node: ClusterNode, isNew: Bool)? in
+                if let node = state.pools[address] { return (node, false) }
+                guard let starter = state.starter else { return nil }
+                let node = self.makeNode(address)
+                state.pools[address] = node
+                starter.yield(node)
+                return (node, true)
+            }
+            guard let started else { return nil }
+            if started.isNew {
+                self.logger.info("Redis Cluster: connecting to a primary named by a redirect", metadata: ["redis.node": "\(address)"])
+            }
+            node = started.node
+        }
+        guard let node else { return nil }
+        if !node.client.isAvailable {
+            await Self.waitForConnections(of: [node], timeout: self.configuration.node.connectTimeout)
+        }
+        return node
     }
 
     /// Where to send a command next after `redirect`.
@@ -331,8 +361,7 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     /// then the seeds, then the rest of the last map) until one describes the
     /// cluster, and installs that map.
     private func refreshOnce() async {
-        let attempt = self.schedule.attemptStarting()
-        defer { self.schedule.attemptFinished(attempt) }
+        self.schedule.readStarting()
         let routing = self.routing
         var failures: [String] = []
         var misconfigurations: [String] = []

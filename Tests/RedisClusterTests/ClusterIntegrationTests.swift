@@ -306,29 +306,62 @@ struct ClusterIntegrationTests {
             var slowestFailure = Duration.zero
             var otherFailures = 0
             var errors: Set<String> = []
-            while clock.now - killed < .seconds(90) {
-                let start = clock.now
-                do {
-                    let value = try await client.send(RedisCommand("GET", RedisArgument(key)), slot: slot)
-                    #expect(value == bulk("before"))
-                    break
-                } catch let error as RedisClientError {
-                    failures += 1
-                    slowestFailure = max(slowestFailure, clock.now - start)
-                    switch error {
-                    case .unavailable: errors.insert("unavailable")
-                    case .connectionClosed: errors.insert("connectionClosed")  // in flight at the kill
-                    default: Issue.record("unexpected error while the primary is down: \(error)")
+            // Load meanwhile: pipelines of 16 writes over every slot from 8
+            // tasks. Only the victim's slots may fail, and only fast.
+            let stop = NIOLockedValueBox(false)
+            let load = NIOLockedValueBox((done: 0, victimFailed: 0, otherFailed: [String]()))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<8 {
+                    group.addTask {
+                        var round = 0
+                        while !stop.withLockedValue({ $0 }) {
+                            let keys = (0..<16).map { "load:{\(task)-\(round)-\($0)}" }
+                            let results = await client.pipelines(
+                                keys.map { SlotCommands(slot: HashSlot.of(key: $0), commands: [RedisCommand("SET", RedisArgument($0), "x", "EX", 60)]) })
+                            load.withLockedValue { load in
+                                for (key, result) in zip(keys, results) {
+                                    let onVictim = map.primary(forSlot: HashSlot.of(key: key))?.address == victim
+                                    switch result {
+                                    case .success: load.done += 1
+                                    case .failure(.unavailable) where onVictim, .failure(.connectionClosed) where onVictim:
+                                        load.victimFailed += 1
+                                    case .failure(let error): load.otherFailed.append("\(key): \(error)")
+                                    }
+                                }
+                            }
+                            round += 1
+                        }
                     }
                 }
-                // The other primaries' slots keep working meanwhile.
-                do {
-                    _ = try await client.send(RedisCommand("GET", RedisArgument(otherKey)), slot: otherSlot)
-                } catch {
-                    otherFailures += 1
+                while clock.now - killed < .seconds(90) {
+                    let start = clock.now
+                    do {
+                        let value = try await client.send(RedisCommand("GET", RedisArgument(key)), slot: slot)
+                        #expect(value == bulk("before"))
+                        break
+                    } catch let error as RedisClientError {
+                        failures += 1
+                        slowestFailure = max(slowestFailure, clock.now - start)
+                        switch error {
+                        case .unavailable: errors.insert("unavailable")
+                        case .connectionClosed: errors.insert("connectionClosed")  // in flight at the kill
+                        default: Issue.record("unexpected error while the primary is down: \(error)")
+                        }
+                    }
+                    // The other primaries' slots keep working meanwhile.
+                    do {
+                        _ = try await client.send(RedisCommand("GET", RedisArgument(otherKey)), slot: otherSlot)
+                    } catch {
+                        otherFailures += 1
+                    }
+                    try await Task.sleep(for: .milliseconds(10))
                 }
-                try await Task.sleep(for: .milliseconds(10))
+                stop.withLockedValue { $0 = true }
+                try await group.waitForAll()
             }
+            let loaded = load.withLockedValue { $0 }
+            print("failover load: \(loaded.done) writes done, \(loaded.victimFailed) failed on the victim's slots, \(loaded.otherFailed.count) elsewhere")
+            #expect(loaded.otherFailed.isEmpty, "\(loaded.otherFailed.prefix(5))")
             let recovered = clock.now - killed
             let newOwner = client.slotMap.primary(forSlot: slot)?.address
             print(
@@ -349,6 +382,56 @@ struct ClusterIntegrationTests {
             try await client.waitUntilAvailable(timeout: .seconds(20))
             #expect(try await client.send(RedisCommand("DEL", RedisArgument(key)), slot: slot) == .integer(1))
             _ = try await client.send(RedisCommand("DEL", RedisArgument(otherKey)), slot: otherSlot)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aPlannedFailoverCostsNoRequest() async throws {
+        let client = makeClient(node: TestCluster.nodeConfiguration(commandTimeout: .seconds(5)))
+        try await withRunning(client) {
+            try await client.waitUntilAvailable(timeout: .seconds(20))
+            let map = client.slotMap
+            let shard = try #require(map.shards.first { !$0.slots.isEmpty && !$0.replicas.isEmpty })
+            let (primary, replica) = (shard.primary.address, shard.replicas[0].address)
+            let (counter, slot) = keyServed("planned", servedBy: primary, in: map, tagPrefix: UUID().uuidString)
+
+            // INCR from 8 tasks while the replica takes over (CLUSTER
+            // FAILOVER: the primary holds writes, hands over, then answers
+            // MOVED to a node the client has no pool for yet).
+            let stop = NIOLockedValueBox(false)
+            let tallies = NIOLockedValueBox((done: 0, failed: [String]()))
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        while !stop.withLockedValue({ $0 }) {
+                            do {
+                                _ = try await client.send(RedisCommand("INCR", RedisArgument(counter)), slot: slot)
+                                tallies.withLockedValue { $0.done += 1 }
+                            } catch {
+                                tallies.withLockedValue { $0.failed.append("\(error)") }
+                            }
+                        }
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(200))
+                    #expect(try await TestCluster.send(RedisCommand("CLUSTER", "FAILOVER"), to: replica) == .simpleString("OK"))
+                    try await waitUntil("the map names the replica") { client.slotMap.primary(forSlot: slot)?.address == replica }
+                    print("planned failover: \(primary) to \(replica), map followed after \(clock.now - started - .milliseconds(200))")
+                    try await Task.sleep(for: .milliseconds(200))
+                    stop.withLockedValue { $0 = true }
+                }
+                try await group.waitForAll()
+            }
+            let (done, failed) = tallies.withLockedValue { $0 }
+            #expect(failed.isEmpty, "\(failed.prefix(5))")
+            // Every INCR ran exactly once: a redirected one had not run.
+            #expect(try await client.send(RedisCommand("GET", RedisArgument(counter)), slot: slot).int == Int64(done))
+            _ = try await client.send(RedisCommand("DEL", RedisArgument(counter)), slot: slot)
+            // The old primary's pool is gone from the routing.
+            #expect(client.slotMap.shards.contains { $0.primary.address == replica })
         }
     }
 

@@ -1,21 +1,30 @@
-import NIOConcurrencyHelpers
 import Testing
 
 @testable import RedisClient
 
-@Suite("Cluster map refresh schedule: coalesced requests, waiters")
+@Suite("Cluster map refresh schedule: coalesced requests")
 struct ClusterRefreshScheduleTests {
     @Test(.timeLimit(.minutes(1)))
     func requestsWhileTheLoopIsBusyMakeOneMoreRead() async {
         let schedule = ClusterRefreshSchedule()
         schedule.open()
-        let first = schedule.attemptStarting()
-        // A thousand requests during an attempt: one flag.
+        schedule.readStarting()
+        // A thousand requests during a read: one flag.
         for _ in 0..<1000 { schedule.request() }
-        schedule.attemptFinished(first)
         // The loop's next wait returns at once, and the one after it waits for its timer.
         await schedule.waitForRequest(timeout: .seconds(600))
-        _ = schedule.attemptStarting()
+        schedule.readStarting()
+        let start = ContinuousClock.now
+        await schedule.waitForRequest(timeout: .milliseconds(50))
+        #expect(ContinuousClock.now - start >= .milliseconds(50))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aReadAnswersTheRequestsBeforeIt() async {
+        let schedule = ClusterRefreshSchedule()
+        schedule.open()
+        schedule.request()
+        schedule.readStarting()
         let start = ContinuousClock.now
         await schedule.waitForRequest(timeout: .milliseconds(50))
         #expect(ContinuousClock.now - start >= .milliseconds(50))
@@ -32,38 +41,18 @@ struct ClusterRefreshScheduleTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func waitersWaitForAnAttemptThatStartsAfterThem() async throws {
+    func cancellingOrClosingEndsTheWait() async {
         let schedule = ClusterRefreshSchedule()
         schedule.open()
-        let running = schedule.attemptStarting()  // under way before the waiter asks
-        let resumed = NIOLockedValueBox(false)
-        let waiter = Task {
-            await schedule.waitForRefresh()
-            resumed.withLockedValue { $0 = true }
-        }
-        try await Task.sleep(for: .milliseconds(50))
-        schedule.attemptFinished(running)
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(!resumed.withLockedValue { $0 }, "an attempt that predates the wait does not count")
-        let next = schedule.attemptStarting()
-        schedule.attemptFinished(next)
-        await waiter.value
-        #expect(resumed.withLockedValue { $0 })
-    }
-
-    @Test(.timeLimit(.minutes(1)))
-    func closingOrCancellingEndsEveryWait() async {
-        let schedule = ClusterRefreshSchedule()
-        schedule.open()
-        let waiter = Task { await schedule.waitForRefresh() }
-        let cancelled = Task { await schedule.waitForRefresh() }
+        let cancelled = Task { await schedule.waitForRequest(timeout: .seconds(600)) }
         try? await Task.sleep(for: .milliseconds(20))
         cancelled.cancel()
         await cancelled.value
+        let closed = Task { await schedule.waitForRequest(timeout: .seconds(600)) }
+        try? await Task.sleep(for: .milliseconds(20))
         schedule.close()
-        await waiter.value
+        await closed.value
         // Closed: no more waiting at all.
-        await schedule.waitForRefresh()
         await schedule.waitForRequest(timeout: .seconds(600))
     }
 }
