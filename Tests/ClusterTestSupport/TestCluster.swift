@@ -57,25 +57,37 @@ public enum TestCluster {
     }
 
     /// Starts the cluster (wiped first) once per process; throws when that failed.
-    public static func start() throws {
-        try started.get()
+    public static func start() async throws {
+        try await started.value
     }
 
-    private static let started: Result<Void, TestClusterError> = {
-        guard stores("reset") == 0 else { return .failure(TestClusterError("stores.sh reset --profile \(profile) failed")) }
-        guard stores("start-redis") == 0 else {
-            return .failure(TestClusterError("stores.sh start-redis --profile \(profile) --redis-cluster failed"))
+    private static let started = Task<Void, any Error> {
+        guard await stores("reset") == 0 else { throw TestClusterError("stores.sh reset --profile \(profile) failed") }
+        guard await stores("start-redis") == 0 else {
+            throw TestClusterError("stores.sh start-redis --profile \(profile) --redis-cluster failed")
         }
         atexit {
-            _ = TestCluster.stores("stop")
+            _ = TestCluster.storesNow("stop")
         }
-        return .success(())
-    }()
+    }
 
     /// Runs `provisioning/stores.sh COMMAND [node] --profile … --redis-cluster`
-    /// with this cluster's settings; its exit status.
+    /// with this cluster's settings, on a thread of its own (it takes
+    /// seconds, which must not hold one of the few threads Swift's tasks run
+    /// on); its exit status.
     @discardableResult
-    public static func stores(_ command: String, node: Int? = nil) -> Int32 {
+    public static func stores(_ command: String, node: Int? = nil) async -> Int32 {
+        await onThreadOfItsOwn { storesNow(command, node: node) }
+    }
+
+    /// Runs `body`, which blocks, on a new thread.
+    static func onThreadOfItsOwn<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: body()) }
+        }
+    }
+
+    static func storesNow(_ command: String, node: Int? = nil) -> Int32 {
         // SYMBOLSTREAM_PROFILE names this profile: one exported by another
         // profile's env file would make stores.sh ignore the ports given here.
         let environment = [
@@ -95,13 +107,13 @@ public enum TestCluster {
     }
 
     /// `kill -9` of node `number`.
-    public static func killNode(_ number: Int) throws {
-        guard stores("kill-redis-node", node: number) == 0 else { throw TestClusterError("could not kill node \(number)") }
+    public static func killNode(_ number: Int) async throws {
+        guard await stores("kill-redis-node", node: number) == 0 else { throw TestClusterError("could not kill node \(number)") }
     }
 
     /// Starts node `number` again and waits until it sees the cluster whole.
-    public static func startNode(_ number: Int) throws {
-        guard stores("start-redis-node", node: number) == 0 else { throw TestClusterError("could not start node \(number)") }
+    public static func startNode(_ number: Int) async throws {
+        guard await stores("start-redis-node", node: number) == 0 else { throw TestClusterError("could not start node \(number)") }
     }
 
     /// How each node is talked to (no host or port: the client fills them in).
@@ -224,18 +236,24 @@ public enum TestCluster {
             "--save ''", "--appendonly no", "--requirepass \(password)", "--logfile '\(directory.path)/redis.log'",
             clusterEnabled ? "--cluster-enabled yes --cluster-config-file nodes.conf" : "",
         ].joined(separator: " ")
-        guard system("redis-server \(arguments) >&2") == 0 else { throw TestClusterError("redis-server on port \(port) did not start") }
+        guard await onThreadOfItsOwn({ system("redis-server \(arguments) >&2") }) == 0 else {
+            throw TestClusterError("redis-server on port \(port) did not start")
+        }
         let address = RedisNodeAddress(host: "127.0.0.1", port: port)
-        defer {
-            _ = system("REDISCLI_AUTH=\(password) redis-cli -p \(port) shutdown nosave >/dev/null 2>&1")
-            try? FileManager.default.removeItem(at: directory)
+        let result: Result<T, any Error>
+        do {
+            // Until it answers.
+            for _ in 0..<500 {
+                if (try? await send(RedisCommand("PING"), to: address)) == .simpleString("PONG") { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            result = .success(try await body(address))
+        } catch {
+            result = .failure(error)
         }
-        // Until it answers.
-        for _ in 0..<500 {
-            if (try? await send(RedisCommand("PING"), to: address)) == .simpleString("PONG") { break }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return try await body(address)
+        _ = await onThreadOfItsOwn { system("REDISCLI_AUTH=\(password) redis-cli -p \(port) shutdown nosave >/dev/null 2>&1") }
+        try? FileManager.default.removeItem(at: directory)
+        return try result.get()
     }
 }
 

@@ -57,8 +57,8 @@ func keyServed(_ base: String, servedBy owner: RedisNodeAddress, in map: Cluster
 /// primary, move slots): they run one at a time, and leave it whole.
 @Suite("RedisClusterClient against a real cluster", .serialized, .enabled(if: TestCluster.isAvailable))
 struct ClusterIntegrationTests {
-    init() throws {
-        try TestCluster.start()
+    init() async throws {
+        try await TestCluster.start()
     }
 
     /// A client whose map changes only when something asks (a long periodic
@@ -301,7 +301,7 @@ struct ClusterIntegrationTests {
 
             let clock = ContinuousClock()
             let killed = clock.now
-            try TestCluster.killNode(victimNumber)
+            try await TestCluster.killNode(victimNumber)
             var failures = 0
             var slowestFailure = Duration.zero
             var otherFailures = 0
@@ -378,7 +378,7 @@ struct ClusterIntegrationTests {
             #expect(client.isAvailable)
 
             // The old primary comes back as a replica; nothing changes for the client.
-            try TestCluster.startNode(victimNumber)
+            try await TestCluster.startNode(victimNumber)
             try await client.waitUntilAvailable(timeout: .seconds(20))
             #expect(try await client.send(RedisCommand("DEL", RedisArgument(key)), slot: slot) == .integer(1))
             _ = try await client.send(RedisCommand("DEL", RedisArgument(otherKey)), slot: otherSlot)
