@@ -330,6 +330,9 @@ struct ClusterIntegrationTests {
                                 }
                             }
                             round += 1
+                            // Failing fast, this loop would otherwise spin
+                            // and starve the rest of the test process.
+                            try? await Task.sleep(for: .milliseconds(1))
                         }
                     }
                 }
