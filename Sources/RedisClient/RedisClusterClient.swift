@@ -263,8 +263,8 @@ public final class RedisClusterClient: RedisTopology, Sendable {
         return down.isEmpty ? "available" : down.joined(separator: "; ")
     }
 
-    /// The pool for a redirect target: the routing's, or one just started
-    /// (a node the map named a moment ago); else, after a fresh map, nil.
+    /// The pool a command goes to: its slot's owner in the newest routing
+    /// (asking for a re-read when there is none), or the node a redirect named.
     private func node(for target: ClusterTarget, slot: UInt16, routing: ClusterRouting) async throws(RedisClientError) -> ClusterNode {
         switch target {
         case .owner:
