@@ -183,11 +183,6 @@ public final class RedisClusterClient: RedisTopology, Sendable {
         return try await node.client.withDedicatedConnection(body)
     }
 
-    /// The first slot of each primary that serves slots, as the map says now.
-    public var serverSlots: [UInt16] {
-        self.routing.map.shards.compactMap { $0.slots.first?.lowerBound }
-    }
-
     /// Whether every slot has an owner with a live connection right now.
     public var isAvailable: Bool {
         let routing = self.routing

@@ -19,13 +19,6 @@ public protocol RedisTopology: Service, Sendable {
     /// `slot` (blocking reads, bulk writes), closed afterwards.
     func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T
 
-    /// One slot of each server (each primary of a cluster; `[0]` for one
-    /// server), for commands about a whole server rather than keys (`SCAN`,
-    /// `DBSIZE`, `INFO`): send them once per slot listed. The list is of the
-    /// moment: a failover or resharding between two calls can make a `SCAN`
-    /// miss or repeat keys, so compare the list before and after.
-    var serverSlots: [UInt16] { get }
-
     /// Independent queues for callers that batch per event loop (see `RedisClient.currentLane`).
     var laneCount: Int { get }
     var currentLane: Int { get }
@@ -80,8 +73,6 @@ extension RedisClient: RedisTopology {
     public func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T {
         try await self.withDedicatedConnection(body)
     }
-
-    public var serverSlots: [UInt16] { [0] }
 
     static func clientError(_ error: any Error) -> RedisClientError {
         (error as? RedisClientError) ?? .connectionClosed

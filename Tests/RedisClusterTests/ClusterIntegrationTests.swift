@@ -113,11 +113,9 @@ struct ClusterIntegrationTests {
                 #expect(replies == owned.map { bulk("\($0.1)") }, "keys at \(primary)")
             }
 
-            // Whole-server commands, once per server.
-            let serverSlots = client.serverSlots
-            #expect(Set(serverSlots.compactMap { map.primary(forSlot: $0)?.address }) == Set(perPrimary.keys))
+            // A whole-server command, once per primary (a slot of each).
             var counted = 0
-            for slot in serverSlots {
+            for slot in map.shards.compactMap({ $0.slots.first?.lowerBound }) {
                 let found = try await client.send(RedisCommand("KEYS", RedisArgument("\(prefix):*")), slot: slot).array?.count ?? 0
                 counted += found
             }
