@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "ClusterTestSupport",
             dependencies: [
-                "RedisClient",
+                "RedisClient", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOPosix
 import RedisClient
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -40,11 +41,7 @@ public enum TestCluster {
 
     /// redis-server and redis-cli can be had.
     public static var isAvailable: Bool {
-        ["redis-server", "redis-cli"].allSatisfy { program in
-            (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").contains {
-                FileManager.default.isExecutableFile(atPath: "\($0)/\(program)")
-            }
-        }
+        ChildProcess.executable("redis-server") != nil && ChildProcess.executable("redis-cli") != nil
     }
 
     /// Every node's address: the seeds.
@@ -98,12 +95,9 @@ public enum TestCluster {
             "SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT=\(nodeTimeoutMilliseconds)",
             "SYMBOLSTREAM_REDIS_PASSWORD=\(password)",
             "SYMBOLSTREAM_STORES_TIMEOUT=60",
-        ].joined(separator: " ")
-        let nodeArgument = node.map { " \($0)" } ?? ""
-        // system(3), not Foundation's Process: the test runner blocks SIGCHLD,
-        // which Process waits for (see TestStores).
-        let status = system("env \(environment) /bin/bash '\(script)' \(command)\(nodeArgument) --profile \(profile) --redis-cluster >&2")
-        return status == -1 ? -1 : (status >> 8) & 0xff
+        ]
+        let arguments = environment + ["/bin/bash", script, command] + (node.map { ["\($0)"] } ?? []) + ["--profile", profile, "--redis-cluster"]
+        return (try? ChildProcess.run("/usr/bin/env", arguments, output: .inherit)) ?? -1
     }
 
     /// `kill -9` of node `number`.
@@ -228,30 +222,30 @@ public enum TestCluster {
     /// Runs `body` with a redis-server of its own on `port`: a plain one, or
     /// one in cluster mode that serves no slot (a cluster never created).
     public static func withLoneServer<T>(port: Int, clusterEnabled: Bool, _ body: (RedisNodeAddress) async throws -> T) async throws -> T {
+        guard let executable = ChildProcess.executable("redis-server") else { throw TestClusterError("redis-server not found") }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("symbolstream-lone-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let pidFile = directory.appendingPathComponent("redis.pid").path
-        let arguments = [
-            "--port \(port)", "--bind 127.0.0.1", "--daemonize yes", "--pidfile '\(pidFile)'", "--dir '\(directory.path)'",
-            "--save ''", "--appendonly no", "--requirepass \(password)", "--logfile '\(directory.path)/redis.log'",
-            clusterEnabled ? "--cluster-enabled yes --cluster-config-file nodes.conf" : "",
-        ].joined(separator: " ")
-        guard await onThreadOfItsOwn({ system("redis-server \(arguments) >&2") }) == 0 else {
-            throw TestClusterError("redis-server on port \(port) did not start")
-        }
+        var arguments = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "", "--appendonly", "no",
+            "--requirepass", password,
+        ]
+        if clusterEnabled { arguments += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"] }
+        let server = try ChildProcess.spawn(executable, arguments)
         let address = RedisNodeAddress(host: "127.0.0.1", port: port)
         let result: Result<T, any Error>
         do {
             // Until it answers.
             for _ in 0..<500 {
                 if (try? await send(RedisCommand("PING"), to: address)) == .simpleString("PONG") { break }
+                guard !server.hasExited else { throw TestClusterError("redis-server on port \(port) exited at start") }
                 try await Task.sleep(for: .milliseconds(10))
             }
             result = .success(try await body(address))
         } catch {
             result = .failure(error)
         }
-        _ = await onThreadOfItsOwn { system("REDISCLI_AUTH=\(password) redis-cli -p \(port) shutdown nosave >/dev/null 2>&1") }
+        server.send(SIGTERM)
+        _ = await onThreadOfItsOwn { server.waitForExit() }
         try? FileManager.default.removeItem(at: directory)
         return try result.get()
     }
