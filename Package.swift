@@ -140,6 +140,29 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        // Starts (through provisioning/stores.sh) the Redis Cluster that cluster
+        // tests run against, kills and restarts its nodes, moves its slots.
+        .target(
+            name: "ClusterTestSupport",
+            dependencies: [
+                "RedisClient", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/ClusterTestSupport"
+        ),
+        // RedisClusterClient: slot map and redirect parsing alone, and routing,
+        // redirects, failover and bad seeds against a real cluster.
+        .testTarget(
+            name: "RedisClusterTests",
+            dependencies: [
+                "RedisClient", "ClusterTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Finds (or starts, through provisioning/stores.sh) the real Redis and
         // MariaDB that store tests run against.
         .target(

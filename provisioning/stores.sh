@@ -3,7 +3,7 @@
 # user as plain background processes on 127.0.0.1 (no systemd, no root needed).
 #
 # Usage:
-#   provisioning/stores.sh COMMAND [--profile NAME]
+#   provisioning/stores.sh COMMAND [--profile NAME] [--redis-cluster]
 #
 # Commands:
 #   start            start Redis and MariaDB (each only if not already running), create
@@ -18,14 +18,37 @@
 #                    fault-injection tests; start-* brings it back)
 #   reset            stop both and delete the profile's data folder
 #
+# Redis Cluster (a profile started with --redis-cluster, and the `cluster` profile):
+#   Redis is then 6 redis-server processes in cluster mode on 127.0.0.1, nodes 1-6 on
+#   ports BASE..BASE+5 (cluster bus: port + 10000), 3 primaries and 3 replicas made by
+#   `redis-cli --cluster create --cluster-replicas 1`; each node has its own AOF and
+#   nodes.conf under .data/<profile>/redis-<N>/. `start` waits for cluster_state:ok
+#   and for every replica to have synced (only then can it take over).
+#   The mode sticks to the profile (recorded in its env file) until `reset`. The same
+#   commands act on the whole cluster (start-redis, stop-redis, kill-redis, ...), and:
+#   start-redis-node N | stop-redis-node N | kill-redis-node N
+#                    one node only (kill: SIGKILL, for failover tests; start: it
+#                    comes back, as a replica if its replica took over meanwhile,
+#                    and the command waits until the node sees cluster_state:ok
+#                    and, as a replica, has synced with its primary)
+#   The env file then has SYMBOLSTREAM_REDIS_CLUSTER=127.0.0.1:BASE,... (every node,
+#   as seeds) instead of SYMBOLSTREAM_REDIS_HOST/_PORT.
+#   Settings (besides the password and AOF settings below, which apply to every node):
+#   SYMBOLSTREAM_REDIS_CLUSTER_PORT      BASE, the port of node 1 (`cluster`: 7001)
+#   SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT    cluster-node-timeout in ms (default 5000;
+#       tests use 1000): how long a primary may be unreachable before its replica
+#       takes over. cluster-require-full-coverage is off, so the other primaries'
+#       slots keep being served meanwhile.
+#
 # Typical use:
 #   eval "$(provisioning/stores.sh start --profile test)"   # or: . .data/test/env
 #
 # Profiles (data under <repo>/.data/<profile>/, which git ignores):
-#   dev    Redis 6380, MariaDB 3307   (the default; or set SYMBOLSTREAM_PROFILE)
-#   test   Redis 6381, MariaDB 3308
-#   other  any name [A-Za-z0-9_-]; needs SYMBOLSTREAM_REDIS_PORT and
-#          SYMBOLSTREAM_MARIADB_PORT
+#   dev      Redis 6380, MariaDB 3307   (the default; or set SYMBOLSTREAM_PROFILE)
+#   test     Redis 6381, MariaDB 3308
+#   cluster  Redis Cluster 7001-7006, MariaDB 3309
+#   other    any name [A-Za-z0-9_-]; needs SYMBOLSTREAM_REDIS_PORT (with
+#            --redis-cluster: SYMBOLSTREAM_REDIS_CLUSTER_PORT) and SYMBOLSTREAM_MARIADB_PORT
 #
 # Settings: `start` records them in .data/<profile>/env. While any store of the profile
 # runs, the record wins (every command talks to what is running); a `start` with both
@@ -64,6 +87,8 @@ usage() {
 # ---------------------------------------------------------------- arguments
 
 COMMAND=""
+NODE=""
+CLUSTER_FLAG=0
 PROFILE="${SYMBOLSTREAM_PROFILE:-dev}"
 PROFILE_FROM_ENV="${SYMBOLSTREAM_PROFILE:-}"
 while [ "$#" -gt 0 ]; do
@@ -77,17 +102,28 @@ while [ "$#" -gt 0 ]; do
         PROFILE="${1#--profile=}"
         shift
         ;;
+    --redis-cluster)
+        CLUSTER_FLAG=1
+        shift
+        ;;
     -h | --help | help) usage 0 ;;
     -*) die "unknown option: $1" ;;
     *)
-        [ -z "$COMMAND" ] || die "one command at a time (got '$COMMAND' and '$1')"
-        COMMAND="$1"
+        if [ -n "$COMMAND" ] && [[ "$COMMAND" == *-redis-node ]] && [ -z "$NODE" ]; then
+            NODE="$1"
+        else
+            [ -z "$COMMAND" ] || die "one command at a time (got '$COMMAND' and '$1')"
+            COMMAND="$1"
+        fi
         shift
         ;;
     esac
 done
 [ -n "$COMMAND" ] || usage 2
 [[ "$PROFILE" =~ ^[A-Za-z0-9_-]+$ ]] || die "bad profile name '$PROFILE'"
+if [[ "$COMMAND" == *-redis-node ]]; then
+    [[ "$NODE" =~ ^[1-6]$ ]] || die "$COMMAND needs a node number 1-6"
+fi
 
 DATA_ROOT="${SYMBOLSTREAM_DATA_ROOT:-$REPO_ROOT/.data}"
 DIR="$DATA_ROOT/$PROFILE"
@@ -100,6 +136,9 @@ REDIS_PIDFILE="$DIR/redis.pid"
 REDIS_LOG="$DIR/redis.log"
 REDIS_CONF="$DIR/redis.conf"
 REDIS_DIR="$DIR/redis"
+# Redis Cluster nodes: node N has port CFG_REDIS_CLUSTER_PORT + N - 1 and its files
+# under $DIR/redis-<N> (see node_* below).
+CLUSTER_NODES="1 2 3 4 5 6"
 MARIADB_PIDFILE="$DIR/mariadb.pid"
 MARIADB_LOG="$DIR/mariadb.err"
 MARIADB_DATADIR="$DIR/mariadb"
@@ -114,9 +153,12 @@ MARIADB_INIT_MARKER="$MARIADB_DATADIR/.symbolstream-initialized"
 # variables). So a running instance is always addressed with the settings it got.
 config_defaults() {
     CFG_REDIS_PORT="" CFG_MARIADB_PORT=""
+    # standalone: one redis-server; cluster: six (see "Redis Cluster" above).
+    CFG_REDIS_MODE=standalone CFG_REDIS_CLUSTER_PORT="" CFG_CLUSTER_NODE_TIMEOUT=5000
     case "$PROFILE" in
     dev) CFG_REDIS_PORT=6380 CFG_MARIADB_PORT=3307 ;;
     test) CFG_REDIS_PORT=6381 CFG_MARIADB_PORT=3308 ;;
+    cluster) CFG_REDIS_MODE=cluster CFG_REDIS_CLUSTER_PORT=7001 CFG_MARIADB_PORT=3309 ;;
     esac
     CFG_REDIS_PASSWORD=og
     CFG_MARIADB_DATABASE=og
@@ -127,15 +169,19 @@ config_defaults() {
 
 config_apply_environment() {
     local redis_port="${SYMBOLSTREAM_REDIS_PORT:-}" mariadb_port="${SYMBOLSTREAM_MARIADB_PORT:-}"
+    local cluster_port="${SYMBOLSTREAM_REDIS_CLUSTER_PORT:-}"
     # After `. .data/dev/env`, SYMBOLSTREAM_PROFILE=dev and the ports are dev's: they
     # must not leak into another profile.
     if [ -n "$PROFILE_FROM_ENV" ] && [ "$PROFILE_FROM_ENV" != "$PROFILE" ] &&
-        { [ -n "$redis_port" ] || [ -n "$mariadb_port" ]; }; then
-        log "ignoring SYMBOLSTREAM_REDIS_PORT/SYMBOLSTREAM_MARIADB_PORT: they belong to profile '$PROFILE_FROM_ENV'"
-        redis_port="" mariadb_port=""
+        { [ -n "$redis_port" ] || [ -n "$mariadb_port" ] || [ -n "$cluster_port" ]; }; then
+        log "ignoring SYMBOLSTREAM_REDIS_PORT/SYMBOLSTREAM_REDIS_CLUSTER_PORT/SYMBOLSTREAM_MARIADB_PORT: they belong to profile '$PROFILE_FROM_ENV'"
+        redis_port="" mariadb_port="" cluster_port=""
     fi
     CFG_REDIS_PORT="${redis_port:-$CFG_REDIS_PORT}"
     CFG_MARIADB_PORT="${mariadb_port:-$CFG_MARIADB_PORT}"
+    CFG_REDIS_CLUSTER_PORT="${cluster_port:-$CFG_REDIS_CLUSTER_PORT}"
+    CFG_CLUSTER_NODE_TIMEOUT="${SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT:-$CFG_CLUSTER_NODE_TIMEOUT}"
+    [ "$CLUSTER_FLAG" -eq 0 ] || CFG_REDIS_MODE=cluster
     CFG_REDIS_PASSWORD="${SYMBOLSTREAM_REDIS_PASSWORD:-$CFG_REDIS_PASSWORD}"
     CFG_MARIADB_DATABASE="${SYMBOLSTREAM_MARIADB_DATABASE:-$CFG_MARIADB_DATABASE}"
     CFG_MARIADB_USER="${SYMBOLSTREAM_MARIADB_USER:-$CFG_MARIADB_USER}"
@@ -150,18 +196,35 @@ config_apply_env_file() {
         key="${BASH_REMATCH[1]}"
         value="$(unquote "${BASH_REMATCH[2]}")"
         case "$key" in
-        SYMBOLSTREAM_REDIS_PORT) CFG_REDIS_PORT="$value" ;;
+        SYMBOLSTREAM_REDIS_PORT) CFG_REDIS_PORT="$value" CFG_REDIS_MODE=standalone ;;
         SYMBOLSTREAM_REDIS_PASSWORD) CFG_REDIS_PASSWORD="$value" ;;
         SYMBOLSTREAM_MARIADB_PORT) CFG_MARIADB_PORT="$value" ;;
         SYMBOLSTREAM_MARIADB_SOCKET) CFG_MARIADB_SOCKET="$value" ;;
         SYMBOLSTREAM_MARIADB_DATABASE) CFG_MARIADB_DATABASE="$value" ;;
         SYMBOLSTREAM_MARIADB_USER) CFG_MARIADB_USER="$value" ;;
         SYMBOLSTREAM_MARIADB_PASSWORD) CFG_MARIADB_PASSWORD="$value" ;;
+        SYMBOLSTREAM_REDIS_CLUSTER) CFG_REDIS_MODE=cluster ;;
+        SYMBOLSTREAM_REDIS_CLUSTER_PORT) CFG_REDIS_CLUSTER_PORT="$value" ;;
+        SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT) CFG_CLUSTER_NODE_TIMEOUT="$value" ;;
         esac
     done <"$ENV_FILE"
 }
 
 config_check() {
+    if [ "$CFG_REDIS_MODE" = cluster ]; then
+        if [ -z "$CFG_REDIS_CLUSTER_PORT" ] || [ -z "$CFG_MARIADB_PORT" ]; then
+            die "profile '$PROFILE' has no default ports: set SYMBOLSTREAM_REDIS_CLUSTER_PORT and SYMBOLSTREAM_MARIADB_PORT"
+        fi
+        [[ "$CFG_REDIS_CLUSTER_PORT$CFG_MARIADB_PORT" =~ ^[0-9]+$ ]] || die "ports must be numbers"
+        # Each node's cluster bus listens on its port + 10000.
+        if [ "$CFG_REDIS_CLUSTER_PORT" -lt 1024 ] || [ "$CFG_REDIS_CLUSTER_PORT" -gt 55530 ]; then
+            die "SYMBOLSTREAM_REDIS_CLUSTER_PORT must be in 1024-55530 (bus ports are 10000 higher)"
+        fi
+        if ! [[ "$CFG_CLUSTER_NODE_TIMEOUT" =~ ^[0-9]+$ ]] || [ "$CFG_CLUSTER_NODE_TIMEOUT" -lt 100 ]; then
+            die "SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT must be a number of milliseconds, at least 100"
+        fi
+        return 0
+    fi
     if [ -z "$CFG_REDIS_PORT" ] || [ -z "$CFG_MARIADB_PORT" ]; then
         die "profile '$PROFILE' has no default ports: set SYMBOLSTREAM_REDIS_PORT and SYMBOLSTREAM_MARIADB_PORT"
     fi
@@ -176,7 +239,12 @@ load_config() {
 }
 
 any_store_running() {
-    live_pid "$REDIS_PIDFILE" redis-server >/dev/null || live_pid "$MARIADB_PIDFILE" mariadbd >/dev/null
+    local n
+    live_pid "$REDIS_PIDFILE" redis-server >/dev/null && return 0
+    for n in $CLUSTER_NODES; do
+        live_pid "$(node_pidfile "$n")" redis-server >/dev/null && return 0
+    done
+    live_pid "$MARIADB_PIDFILE" mariadbd >/dev/null
 }
 
 load_config_for_start() {
@@ -213,12 +281,16 @@ unquote() {
 }
 
 env_lines() {
-    local k v
+    local k v redis_keys="REDIS_HOST REDIS_PORT"
+    # A cluster is named by its nodes (seeds), never by one host and port: a
+    # single-server client pointed at one node would only get MOVED replies.
+    [ "$CFG_REDIS_MODE" != cluster ] || redis_keys="REDIS_CLUSTER REDIS_CLUSTER_PORT CLUSTER_NODE_TIMEOUT"
     printf '# SymbolStream local stores, profile %s (provisioning/stores.sh)\n' "$PROFILE"
-    for k in PROFILE REDIS_HOST REDIS_PORT REDIS_PASSWORD MARIADB_HOST MARIADB_PORT \
+    for k in PROFILE $redis_keys REDIS_PASSWORD MARIADB_HOST MARIADB_PORT \
         MARIADB_SOCKET MARIADB_USER MARIADB_PASSWORD MARIADB_DATABASE; do
         case "$k" in
         PROFILE) v="$PROFILE" ;;
+        REDIS_CLUSTER) v="$(cluster_seeds)" ;;
         REDIS_HOST | MARIADB_HOST) v=127.0.0.1 ;;
         *)
             local var="CFG_$k"
@@ -329,7 +401,7 @@ write_redis_conf() {
     mv -f "$tmp" "$REDIS_CONF"
 }
 
-start_redis() {
+start_redis_server() {
     local pid i reply
     if pid="$(live_pid "$REDIS_PIDFILE" redis-server)"; then
         for ((i = 0; i < TIMEOUT * 10; i++)); do
@@ -372,7 +444,7 @@ start_redis() {
     die "redis did not answer PING on 127.0.0.1:$CFG_REDIS_PORT within ${TIMEOUT}s"
 }
 
-stop_redis() { # [kill]
+stop_redis_server() { # [kill]
     local pid
     if ! pid="$(live_pid "$REDIS_PIDFILE" redis-server)"; then
         log "redis not running"
@@ -393,7 +465,7 @@ stop_redis() { # [kill]
     log "redis stopped"
 }
 
-status_redis() {
+status_redis_server() {
     local pid
     if pid="$(live_pid "$REDIS_PIDFILE" redis-server)" && redis_ping; then
         printf 'redis    %-5s running  pid %-7s 127.0.0.1:%s  %s\n' "$PROFILE" "$pid" "$CFG_REDIS_PORT" "$REDIS_DIR"
@@ -404,6 +476,232 @@ status_redis() {
         printf 'redis    %-5s stopped  (port %s)\n' "$PROFILE" "$CFG_REDIS_PORT"
     fi
     return 1
+}
+
+# ---------------------------------------------------------------- Redis Cluster
+
+node_port() { printf '%s' "$((CFG_REDIS_CLUSTER_PORT + $1 - 1))"; }
+node_dir() { printf '%s' "$DIR/redis-$1"; }
+node_pidfile() { printf '%s' "$DIR/redis-$1.pid"; }
+node_log() { printf '%s' "$DIR/redis-$1.log"; }
+node_conf() { printf '%s' "$DIR/redis-$1.conf"; }
+
+cluster_seeds() {
+    local n seeds=""
+    for n in $CLUSTER_NODES; do seeds+="${seeds:+,}127.0.0.1:$(node_port "$n")"; done
+    printf '%s' "$seeds"
+}
+
+ncli() { # node args...
+    local n="$1"
+    shift
+    REDISCLI_AUTH="$CFG_REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$(node_port "$n")" "$@"
+}
+
+node_ping() { [ "$(ncli "$1" ping 2>/dev/null </dev/null)" = PONG ]; }
+
+# One field of a node's CLUSTER INFO (empty when the node does not answer).
+node_cluster_info() { # node field
+    ncli "$1" cluster info 2>/dev/null </dev/null | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+write_node_conf() { # node
+    local n="$1" fsync="${SYMBOLSTREAM_REDIS_APPENDFSYNC:-everysec}" conf tmp password
+    case "$fsync" in always | everysec | no) ;; *) die "SYMBOLSTREAM_REDIS_APPENDFSYNC must be always, everysec or no" ;; esac
+    conf="$(node_conf "$n")"
+    tmp="$conf.tmp.$$"
+    password="$(printf '%s' "$CFG_REDIS_PASSWORD" | sed 's/["\\]/\\&/g')"
+    (
+        umask 077
+        {
+            echo "# Written by provisioning/stores.sh on every start; edits are lost."
+            echo "port $(node_port "$n")"
+            echo "bind 127.0.0.1"
+            echo "protected-mode yes"
+            echo "daemonize yes"
+            echo "pidfile \"$(node_pidfile "$n")\""
+            echo "logfile \"$(node_log "$n")\""
+            echo "dir \"$(node_dir "$n")\""
+            echo "appendonly yes"
+            echo "appendfsync $fsync"
+            echo "save \"\""
+            echo "maxmemory-policy noeviction"
+            [ -z "${SYMBOLSTREAM_REDIS_MAXMEMORY:-}" ] || echo "maxmemory $SYMBOLSTREAM_REDIS_MAXMEMORY"
+            echo "hash-max-listpack-entries 512"
+            printf 'requirepass "%s"\n' "$password"
+            # Replicas authenticate to their primary with the same password.
+            printf 'masterauth "%s"\n' "$password"
+            echo "cluster-enabled yes"
+            echo "cluster-config-file nodes.conf"
+            echo "cluster-node-timeout $CFG_CLUSTER_NODE_TIMEOUT"
+            echo "# A primary down takes only its own slots down, not the whole cluster."
+            echo "cluster-require-full-coverage no"
+            echo "# One replica per primary: nothing to gain by waiting for others before a sync."
+            echo "repl-diskless-sync-delay 0"
+        } >"$tmp"
+    )
+    mv -f "$tmp" "$conf"
+}
+
+start_redis_node() { # node
+    local n="$1" pid i port pidfile log
+    port="$(node_port "$n")"
+    pidfile="$(node_pidfile "$n")"
+    log="$(node_log "$n")"
+    if pid="$(live_pid "$pidfile" redis-server)"; then
+        for ((i = 0; i < TIMEOUT * 10; i++)); do
+            node_ping "$n" && {
+                log "redis node $n already running (pid $pid, 127.0.0.1:$port)"
+                return 0
+            }
+            sleep 0.1
+        done
+        die "redis node $n (pid $pid) is alive but does not answer on 127.0.0.1:$port"
+    fi
+    for p in "$port" "$((port + 10000))"; do
+        if port_in_use "$p"; then
+            die "port $p is in use by another process (not this profile's node $n); set SYMBOLSTREAM_REDIS_CLUSTER_PORT or stop it"
+        fi
+    done
+    command -v redis-server >/dev/null || die "redis-server not installed (run provisioning/install-packages.sh)"
+    mkdir -p "$(node_dir "$n")"
+    rm -f "$pidfile"
+    write_node_conf "$n"
+    log "starting redis node $n on 127.0.0.1:$port (data $(node_dir "$n"))"
+    if ! redis-server "$(node_conf "$n")" </dev/null >>"$log" 2>&1 9>&-; then
+        show_log_tail "$log"
+        die "redis-server (node $n) failed to start"
+    fi
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        node_ping "$n" && return 0
+        if [ "$i" -gt 20 ] && [ ! -s "$pidfile" ]; then
+            break
+        fi
+        sleep 0.1
+    done
+    show_log_tail "$log"
+    die "redis node $n did not answer PING on 127.0.0.1:$port within ${TIMEOUT}s"
+}
+
+stop_redis_node() { # node [kill]
+    local n="$1" pid pidfile
+    pidfile="$(node_pidfile "$n")"
+    if ! pid="$(live_pid "$pidfile" redis-server)"; then
+        log "redis node $n not running"
+        rm -f "$pidfile"
+        return 0
+    fi
+    if [ "${2:-}" = kill ]; then
+        log "killing redis node $n (pid $pid) with SIGKILL"
+        kill -KILL "$pid"
+        wait_gone "$pid" 10 || die "redis node $n (pid $pid) survived SIGKILL"
+        return 0
+    fi
+    log "stopping redis node $n (pid $pid)"
+    # NOSAVE: there are no RDB snapshots to write (the AOF is fsynced on exit anyway).
+    ncli "$n" shutdown nosave </dev/null >/dev/null 2>&1 || true
+    wait_gone "$pid" 30 || terminate "$pid" "redis node $n"
+    rm -f "$pidfile"
+}
+
+# One field of a node's INFO replication (empty when the node does not answer).
+node_replication_info() { # node field
+    ncli "$1" info replication 2>/dev/null </dev/null | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+# Waits until the nodes see the cluster whole: all 6 nodes known, cluster_state:ok,
+# and each replica in sync with its primary (a replica that never synced cannot take
+# over, so a failover test must not kill its primary before). A node just restarted
+# needs a moment to hear from the others.
+wait_cluster_ok() { # [node...]
+    local nodes="${*:-$CLUSTER_NODES}" i n ok
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        ok=1
+        for n in $nodes; do
+            if [ "$(node_cluster_info "$n" cluster_state)" != ok ] ||
+                [ "$(node_cluster_info "$n" cluster_known_nodes)" != 6 ]; then
+                ok=0
+                break
+            fi
+            if [ "$(node_replication_info "$n" role)" = slave ] &&
+                [ "$(node_replication_info "$n" master_link_status)" != up ]; then
+                ok=0
+                break
+            fi
+        done
+        if [ "$ok" = 1 ]; then
+            log "redis cluster state ok (nodes $(cluster_seeds))"
+            return 0
+        fi
+        sleep 0.1
+    done
+    for n in $nodes; do
+        log "node $n: cluster_state=$(node_cluster_info "$n" cluster_state) known_nodes=$(node_cluster_info "$n" cluster_known_nodes) role=$(node_replication_info "$n" role) master_link=$(node_replication_info "$n" master_link_status)"
+    done
+    die "redis cluster not ok within ${TIMEOUT}s"
+}
+
+start_redis_cluster() {
+    local n fresh=1 args=()
+    command -v redis-cli >/dev/null || die "redis-cli not installed (run provisioning/install-packages.sh)"
+    for n in $CLUSTER_NODES; do start_redis_node "$n"; done
+    # Fresh nodes know only themselves and serve no slot; nodes that met before
+    # (nodes.conf) find each other again by themselves.
+    for n in $CLUSTER_NODES; do
+        if [ "$(node_cluster_info "$n" cluster_known_nodes)" != 1 ] ||
+            [ "$(node_cluster_info "$n" cluster_slots_assigned)" != 0 ]; then
+            fresh=0
+        fi
+    done
+    if [ "$fresh" = 1 ]; then
+        for n in $CLUSTER_NODES; do args+=("127.0.0.1:$(node_port "$n")"); done
+        log "creating the cluster: 3 primaries, 3 replicas"
+        if ! REDISCLI_AUTH="$CFG_REDIS_PASSWORD" redis-cli --cluster create "${args[@]}" \
+            --cluster-replicas 1 --cluster-yes </dev/null >"$DIR/cluster-create.log" 2>&1; then
+            show_log_tail "$DIR/cluster-create.log"
+            die "redis-cli --cluster create failed (log: $DIR/cluster-create.log)"
+        fi
+    fi
+    wait_cluster_ok
+}
+
+stop_redis_cluster() { # [kill]
+    local n
+    for n in $CLUSTER_NODES; do stop_redis_node "$n" "${1:-}"; done
+}
+
+status_redis_cluster() {
+    local n pid port role rc=0 state
+    for n in $CLUSTER_NODES; do
+        port="$(node_port "$n")"
+        if pid="$(live_pid "$(node_pidfile "$n")" redis-server)" && node_ping "$n"; then
+            role="$(ncli "$n" role 2>/dev/null </dev/null | head -n 1)"
+            printf 'redis-%s  %-5s running  pid %-7s 127.0.0.1:%s  %s\n' "$n" "$PROFILE" "$pid" "$port" "$role"
+        elif [ -n "${pid:-}" ]; then
+            printf 'redis-%s  %-5s alive but not answering  pid %s  127.0.0.1:%s\n' "$n" "$PROFILE" "$pid" "$port"
+            rc=1
+        else
+            printf 'redis-%s  %-5s stopped  (port %s)\n' "$n" "$PROFILE" "$port"
+            rc=1
+        fi
+    done
+    state=""
+    for n in $CLUSTER_NODES; do
+        state="$(node_cluster_info "$n" cluster_state)"
+        [ -z "$state" ] || break
+    done
+    printf 'cluster  %-5s state %s  seeds %s\n' "$PROFILE" "${state:-unknown}" "$(cluster_seeds)"
+    [ "$state" = ok ] || rc=1
+    return "$rc"
+}
+
+# One Redis, or the cluster, whichever the profile has.
+start_redis() { if [ "$CFG_REDIS_MODE" = cluster ]; then start_redis_cluster; else start_redis_server; fi; }
+stop_redis() { if [ "$CFG_REDIS_MODE" = cluster ]; then stop_redis_cluster "$@"; else stop_redis_server "$@"; fi; }
+status_redis() { if [ "$CFG_REDIS_MODE" = cluster ]; then status_redis_cluster; else status_redis_server; fi; }
+
+require_cluster() {
+    [ "$CFG_REDIS_MODE" = cluster ] || die "profile '$PROFILE' is not a Redis Cluster profile (start it with --redis-cluster)"
 }
 
 # ---------------------------------------------------------------- MariaDB
@@ -626,6 +924,25 @@ restart-mariadb)
     load_config
     stop_mariadb
     start_mariadb
+    ;;
+start-redis-node)
+    lock_profile
+    load_config
+    require_cluster
+    start_redis_node "$NODE"
+    wait_cluster_ok "$NODE"
+    ;;
+stop-redis-node)
+    lock_profile
+    load_config
+    require_cluster
+    stop_redis_node "$NODE"
+    ;;
+kill-redis-node)
+    lock_profile
+    load_config
+    require_cluster
+    stop_redis_node "$NODE" kill
     ;;
 status)
     load_config
