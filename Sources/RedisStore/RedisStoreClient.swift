@@ -41,7 +41,10 @@ public struct RedisStoreClient: Sendable {
     /// or, with `clusterSeeds`, to a Redis Cluster found through them; every
     /// new connection gets the function library (`prepare`).
     public static func topology(configuration: RedisConfiguration, clusterSeeds: [String] = [], logger: Logger) -> any RedisTopology {
-        RedisClient(configuration: configuration, logger: logger, onConnect: prepare)
+        let seeds = clusterSeeds.compactMap { RedisNodeAddress($0) }
+        guard !seeds.isEmpty else { return RedisClient(configuration: configuration, logger: logger, onConnect: prepare) }
+        return RedisClusterClient(
+            configuration: RedisClusterConfiguration(seeds: seeds, node: configuration), logger: logger, onConnect: prepare)
     }
 
     /// Run on every new connection (`RedisClient(onConnect:)`, on every node
