@@ -31,6 +31,7 @@ PACKAGES=(
     python3-prometheus-client
     python3-venv
     curl
+    haproxy
     ca-certificates
 )
 PACKAGES+=("$@")
