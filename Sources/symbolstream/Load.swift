@@ -44,37 +44,38 @@ struct Load: AsyncParsableCommand {
         try await StoreSession.with(stores, logger: logger) { session in
             let archiver = session.archiver()
             let reporter = ProgressReporter(label: "load", unit: "requests")
-            // The archiver runs alongside, as it does beside `serve`.
-            let archiving = Task {
-                if !noArchive { try await archiver.run() }
-            }
-            var sent: Int64 = 0
-            var iterator = traffic.makeIterator()
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                var inFlight = 0
-                while true {
-                    var chunk = [IngestEvent]()
-                    chunk.reserveCapacity(RedisEventStore.maximumBatch)
-                    while chunk.count < RedisEventStore.maximumBatch, let event = iterator.next() { chunk.append(event) }
-                    if chunk.isEmpty { break }
-                    if inFlight == concurrency {
-                        sent += Int64(try await group.next() ?? 0)
-                        inFlight -= 1
-                        reporter.report(done: sent, total: Int64(requests))
+            // The archiver runs alongside, as it does beside `serve`: a child
+            // task, cancelled once the traffic is in (or failed).
+            let sent = try await withThrowingTaskGroup(of: Void.self) { archiving in
+                if !noArchive { archiving.addTask { try await archiver.run() } }
+                defer { archiving.cancelAll() }
+                var sent: Int64 = 0
+                var iterator = traffic.makeIterator()
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    var inFlight = 0
+                    while true {
+                        var chunk = [IngestEvent]()
+                        chunk.reserveCapacity(RedisEventStore.maximumBatch)
+                        while chunk.count < RedisEventStore.maximumBatch, let event = iterator.next() { chunk.append(event) }
+                        if chunk.isEmpty { break }
+                        if inFlight == concurrency {
+                            sent += Int64(try await group.next() ?? 0)
+                            inFlight -= 1
+                            reporter.report(done: sent, total: Int64(requests))
+                        }
+                        let batch = chunk
+                        group.addTask {
+                            for result in try await session.store.ingest(batch) { _ = try result.get() }
+                            return batch.filter { if case .initial = $0 { true } else { false } }.count
+                        }
+                        inFlight += 1
                     }
-                    let batch = chunk
-                    group.addTask {
-                        for result in try await session.store.ingest(batch) { _ = try result.get() }
-                        return batch.filter { if case .initial = $0 { true } else { false } }.count
-                    }
-                    inFlight += 1
+                    for try await count in group { sent += Int64(count) }
                 }
-                for try await count in group { sent += Int64(count) }
+                return sent
             }
             reporter.report(done: sent, total: Int64(requests))
             reporter.finish(done: sent)
-            archiving.cancel()
-            _ = try? await archiving.value
             if !noArchive {
                 let started = ContinuousClock.now
                 try await archiver.drain()
