@@ -167,7 +167,7 @@ cleanup() {
     if [ "$KEEP" = 1 ]; then
         log "cleanup: kept the container's root in $ROOTFS (SYMBOLSTREAM_KEEP_CONTAINER=1)"
     else
-        rm -rf "$ROOTFS" "$WORK/box.tmp"
+        rm -rf --one-file-system "$ROOTFS" "$WORK/box.tmp"
     fi
     if [ "$rc" -eq 0 ]; then
         log "PASS in $((SECONDS - started))s; host cleaned up"
@@ -225,7 +225,7 @@ debian_mirror() {
 build_box() {
     local tmp="$WORK/box.tmp" mirror
     mirror="$(debian_mirror)"
-    rm -rf "$tmp"
+    rm -rf --one-file-system "$tmp"
     mkdir -p "$tmp"
     log "box: debootstrap bookworm from $mirror (cached afterwards as $BOX_TAR)"
     if ! debootstrap --include=sudo,dbus,libpam-systemd bookworm "$tmp/root" "$mirror" >"$ARTIFACTS/debootstrap.log" 2>&1; then
@@ -240,19 +240,23 @@ build_box() {
     rm -rf "$tmp/root/var/cache/apt/archives/"*.deb
     tar --numeric-owner --xattrs --xattrs-include='*' -C "$tmp/root" -cf "$BOX_TAR.tmp" .
     mv -f "$BOX_TAR.tmp" "$BOX_TAR"
-    rm -rf "$tmp"
+    rm -rf --one-file-system "$tmp"
     log "box: built ($(du -h "$BOX_TAR" | cut -f1))"
 }
 
+# A run killed outright (SIGKILL) can leave debootstrap's mounts behind.
+{ findmnt -rn -o TARGET | grep -F "$WORK/" || true; } | sort -r | xargs -r -n1 umount -l
 box_started=$SECONDS
+box_state=cached
 if [ "${SYMBOLSTREAM_REBUILD_BOX:-0}" = 1 ] || [ ! -s "$BOX_TAR" ]; then
     build_box
+    box_state=built
 else
     log "box: cached $BOX_TAR ($(du -h "$BOX_TAR" | cut -f1); SYMBOLSTREAM_REBUILD_BOX=1 rebuilds it)"
 fi
 box_seconds=$((SECONDS - box_started))
 
-rm -rf "$ROOTFS"
+rm -rf --one-file-system "$ROOTFS"
 mkdir -p "$ROOTFS"
 tar --numeric-owner --xattrs --xattrs-include='*' -C "$ROOTFS" -xf "$BOX_TAR"
 log "fresh container root from the box in $ROOTFS"
@@ -705,4 +709,4 @@ expect_dashboard e 3 1
 expect_rows "$U3" "initial,e"
 log "vagrant provision: every provisioner exited 0 again (${reprovision_seconds}s), stores untouched, service healthy, data kept"
 
-log "timings: box ${box_seconds}s ($([ "$box_seconds" -gt 5 ] && echo built || echo cached)), first provisioning ${provision_seconds}s, second ${reprovision_seconds}s"
+log "timings: box ${box_seconds}s ($box_state), first provisioning ${provision_seconds}s, second ${reprovision_seconds}s"
