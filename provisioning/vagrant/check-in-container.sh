@@ -216,10 +216,12 @@ debian_mirror() {
         return
     fi
     # The host's first plain Debian source (deb822 or one-line format).
-    {
+    local found
+    found="$({
         grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }'
         grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; break } }'
-    } | grep -v -- '-security' | grep -m1 '/debian/\?$' || printf 'http://deb.debian.org/debian'
+    } | grep -v -- '-security' | grep '/debian/\?$' | head -n 1 || true)"
+    printf '%s' "${found:-http://deb.debian.org/debian}"
 }
 
 build_box() {
