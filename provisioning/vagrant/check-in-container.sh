@@ -386,19 +386,26 @@ boot() { # NUMBER
     ) >"$console" 2>&1 &
     NSPAWN_PID=$!
     CONTAINER_PID=""
-    for _ in $(seq 1 100); do
-        CONTAINER_PID="$(pgrep -P "$NSPAWN_PID" | head -n 1 || true)"
+    # nspawn's children are its own helpers at first; the container's init is the
+    # child that has become systemd.
+    local child
+    for _ in $(seq 1 300); do
+        for child in $(pgrep -P "$NSPAWN_PID" || true); do
+            if [ "$(cat "/proc/$child/comm" 2>/dev/null)" = systemd ]; then
+                CONTAINER_PID="$child"
+            fi
+        done
         [ -n "$CONTAINER_PID" ] && break
         container_running || die "systemd-nspawn exited at once: $(tail -n 20 "$console")"
         sleep 0.1
     done
-    [ -n "$CONTAINER_PID" ] || die "no init process under systemd-nspawn"
-    # Until systemd has its bus up, systemctl answers nothing; then it says
-    # initializing/starting until the boot is done, and running or degraded.
+    [ -n "$CONTAINER_PID" ] || die "no systemd under systemd-nspawn after 30s"
+    # Until systemd is set up, systemctl says offline or nothing (no bus yet); then
+    # initializing or starting until the boot is done, and running or degraded.
     local state="" deadline=$((SECONDS + 180))
     while [ "$SECONDS" -lt "$deadline" ]; do
         state="$(cexec systemctl is-system-running 2>/dev/null || true)"
-        case "$state" in running | degraded | maintenance | stopping | offline) break ;; esac
+        case "$state" in running | degraded | maintenance | stopping) break ;; esac
         container_running || die "the container stopped while booting: $(tail -n 20 "$console")"
         sleep 0.5
     done
