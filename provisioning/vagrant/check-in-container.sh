@@ -166,9 +166,11 @@ cleanup() {
     done
     if [ "$KEEP" = 1 ]; then
         log "cleanup: kept the container's root in $ROOTFS (SYMBOLSTREAM_KEEP_CONTAINER=1)"
-    else
-        rm -rf --one-file-system "$ROOTFS" "$WORK/box.tmp"
+    elif [ -d "$ROOTFS" ]; then
+        log "cleanup: deleting the container's root ($(du -sh "$ROOTFS" 2>/dev/null | cut -f1))"
+        rm -rf --one-file-system "$ROOTFS"
     fi
+    rm -rf --one-file-system "$WORK/box.tmp" # a box build cut short
     if [ "$rc" -eq 0 ]; then
         log "PASS in $((SECONDS - started))s; host cleaned up"
     else
