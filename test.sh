@@ -5,10 +5,19 @@
 # MariaDB on loopback (fresh data in .data/test, removed first), builds, runs
 # the Swift tests (unit, store and route tests), then the end-to-end tests that
 # drive the built server over HTTP, the fault tests (Tests/fault) and the fuzz
-# run (Tests/fuzz, schemathesis in a venv under .data). Stops the stores on exit.
-# SYMBOLSTREAM_KEEP_STORES=1 leaves them running for a look afterwards.
+# run (Tests/fuzz, schemathesis in a venv under .data), the provisioning tests
+# (Tests/provisioning); then `vagrant up` in a booted Debian 12 container
+# (provisioning/vagrant/check-in-container.sh, root only). Stops the stores on exit.
+#
+# The servers those tests start run unprivileged, as in production: as
+# SYMBOLSTREAM_SERVE_USER (default nobody) when this runs as root, else as the
+# current user (Tests/e2e/harness.py fails any test whose server runs as root).
+#
+# SYMBOLSTREAM_KEEP_STORES=1 leaves the stores running for a look afterwards.
 # SYMBOLSTREAM_TEST_PROFILE=name (with SYMBOLSTREAM_REDIS_PORT and
 # SYMBOLSTREAM_MARIADB_PORT) uses other ports, so that two checkouts can test at once.
+# SYMBOLSTREAM_SKIP_CONTAINER=1 skips the container check (about 15-25 minutes: it
+# installs the VM's packages and builds the release from scratch); CI runs it.
 set -euo pipefail
 cd "$(dirname "$0")"
 profile="${SYMBOLSTREAM_TEST_PROFILE:-test}"
@@ -23,9 +32,14 @@ step "throwaway Redis and MariaDB (.data/$profile)"
 provisioning/stores.sh stop --profile "$profile" >/dev/null 2>&1 || true
 rm -rf ".data/$profile"
 provisioning/stores.sh start --profile "$profile" >/dev/null
-if [[ "${SYMBOLSTREAM_KEEP_STORES:-0}" != 1 ]]; then
-    trap 'provisioning/stores.sh stop --profile "$profile" >/dev/null 2>&1 || true' EXIT
-fi
+staged=""
+cleanup() {
+    if [[ "${SYMBOLSTREAM_KEEP_STORES:-0}" != 1 ]]; then
+        provisioning/stores.sh stop --profile "$profile" >/dev/null 2>&1 || true
+    fi
+    if [[ -n "$staged" ]]; then rm -rf "$staged"; fi
+}
+trap cleanup EXIT
 set -a
 # shellcheck disable=SC1091
 source ".data/$profile/env"
@@ -47,6 +61,21 @@ done
 [[ -n "$python" ]] || { echo "test.sh: no python3 with the requests and prometheus_client modules (python3-requests, python3-prometheus-client)" >&2; exit 1; }
 
 export SYMBOLSTREAM_BINARY="$PWD/.build/debug/symbolstream"
+if [[ "$(id -u)" -eq 0 ]]; then
+    export SYMBOLSTREAM_SERVE_USER="${SYMBOLSTREAM_SERVE_USER:-nobody}"
+    serve_as=(setpriv --reuid="$SYMBOLSTREAM_SERVE_USER" --regid="$(id -g "$SYMBOLSTREAM_SERVE_USER")" --clear-groups --)
+    # A checkout in a folder closed to other users (/root, say): the servers get a
+    # copy of the binary in a folder they can reach (it finds its libraries in the
+    # toolchain, by an absolute RUNPATH).
+    if ! "${serve_as[@]}" test -x "$SYMBOLSTREAM_BINARY"; then
+        staged="$(mktemp -d /tmp/symbolstream-serve.XXXXXX)"
+        chmod 0755 "$staged"
+        cp "$SYMBOLSTREAM_BINARY" "$staged/symbolstream"
+        SYMBOLSTREAM_BINARY="$staged/symbolstream"
+        step "$SYMBOLSTREAM_SERVE_USER cannot reach .build/debug here: the servers run a copy in $staged"
+    fi
+    "${serve_as[@]}" test -x "$SYMBOLSTREAM_BINARY" || { echo "test.sh: $SYMBOLSTREAM_SERVE_USER cannot run $SYMBOLSTREAM_BINARY" >&2; exit 1; }
+fi
 for test in Tests/e2e/test_*.py; do
     step "end to end: $test"
     "$python" "$test"
@@ -69,5 +98,24 @@ for test in Tests/fuzz/test_*.py; do
     step "fuzz: $test"
     "$venv/bin/python" "$test"
 done
+
+for test in Tests/provisioning/test_*.py; do
+    step "provisioning: $test"
+    "$python" "$test"
+done
+
+# `vagrant up` in a booted Debian 12 (systemd-nspawn), with the Vagrantfile's
+# provisioners, checked end to end; see provisioning/vagrant/check-in-container.sh.
+# The test stores' settings exported above are not the VM's: the Vagrantfile must
+# see the environment a user would have, so they are left out.
+if [[ "${SYMBOLSTREAM_SKIP_CONTAINER:-0}" == 1 ]]; then
+    step "vagrant up in a container: skipped (SYMBOLSTREAM_SKIP_CONTAINER=1)"
+elif [[ "$(id -u)" -ne 0 ]]; then
+    step "vagrant up in a container: skipped (needs root for debootstrap and systemd-nspawn)"
+else
+    step "vagrant up in a booted Debian 12 container (provisioning/vagrant/check-in-container.sh)"
+    mapfile -t store_vars < <(sed -n 's/^export \(SYMBOLSTREAM_[A-Z_]*\)=.*/\1/p' ".data/$profile/env")
+    env "${store_vars[@]/#/--unset=}" provisioning/vagrant/check-in-container.sh
+fi
 
 step "all tests passed in $((SECONDS - started))s"

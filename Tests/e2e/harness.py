@@ -1,10 +1,23 @@
 """Shared pieces of the end-to-end tests: start the built server against the
 test stores (from provisioning/stores.sh's env file), talk to MariaDB through
-the `mariadb` command-line client, wait for things."""
+the `mariadb` command-line client, wait for things.
+
+The server and its one-shot commands run as an unprivileged user, as in
+production (the Vagrant VM's unit runs it as `vagrant`): when the tests run as
+root, through `setpriv` as SYMBOLSTREAM_SERVE_USER (default `nobody`); otherwise
+as the user running the tests. A server found running as root fails the test
+(issue 12: a socket option only root may set made every non-root deployment
+answer 503, and nothing saw it because every test ran as root). Only a test
+that needs root for `serve` itself may ask for it, with Server(privileged=True);
+none does. The test process itself stays root where it needs to (it stops,
+kills and freezes the stores)."""
 
 import atexit
+import functools
 import os
+import pwd
 import random
+import shutil
 import signal
 import socket
 import string
@@ -19,6 +32,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+CHART_JS = "/usr/share/javascript/chart.js/chart.min.js"  # what `serve` reads by default (libjs-chart.js)
 
 
 def log(message):
@@ -82,6 +96,80 @@ class MariaDB:
         self.query(f"DROP DATABASE IF EXISTS `{self.database}`; CREATE DATABASE `{self.database}`;", database=False)
 
 
+class Identity:
+    """Who the server runs as: uid, gid, name and home, and the command prefix that switches to it."""
+
+    def __init__(self, uid, gid, name, home):
+        self.uid, self.gid, self.name, self.home = uid, gid, name, home
+
+    @property
+    def prefix(self):
+        # The production unit sets NoNewPrivileges=yes; --clear-groups drops root's
+        # supplementary groups, so the user has exactly its own rights.
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--no-new-privs", "--"]
+
+    def __str__(self):
+        return f"{self.name} (uid {self.uid})"
+
+
+@functools.lru_cache(maxsize=None)
+def serve_identity():
+    """The unprivileged user the server runs as when the tests run as root, or
+    None when the tests already run unprivileged (the server then runs as that
+    user). SYMBOLSTREAM_SERVE_USER names it (a name or a uid; default nobody);
+    root is refused."""
+    wanted = os.environ.get("SYMBOLSTREAM_SERVE_USER", "nobody")
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwuid(int(wanted)) if wanted.isdigit() else pwd.getpwnam(wanted)
+    except KeyError:
+        raise SystemExit(f"SYMBOLSTREAM_SERVE_USER={wanted}: no such user")
+    if entry.pw_uid == 0:
+        raise SystemExit(f"SYMBOLSTREAM_SERVE_USER={wanted} is root: the server must run unprivileged, as in production")
+    if shutil.which("setpriv") is None:
+        raise SystemExit("setpriv (util-linux) is needed to run the server unprivileged")
+    return Identity(entry.pw_uid, entry.pw_gid, entry.pw_name, entry.pw_dir)
+
+
+@functools.lru_cache(maxsize=None)
+def can_access(identity, path, test="-r"):
+    """Whether `identity` passes `test -r|-w|-x path` (as that user, not as root)."""
+    if identity is None:
+        return subprocess.run(["test", test, path]).returncode == 0
+    return subprocess.run([*identity.prefix, "test", test, path]).returncode == 0
+
+
+def blocking_ancestor(identity, path):
+    """The first folder on the way to `path` that `identity` cannot enter, or None."""
+    for parent in reversed(Path(path).parents):
+        if not can_access(identity, str(parent), "-x"):
+            return parent
+    return None
+
+
+def check_reachable(identity, path, test, what):
+    """Fails loudly, naming the folder in the way, when the server's user cannot use `path`."""
+    if can_access(identity, path, test):
+        return
+    where = blocking_ancestor(identity, path)
+    why = f"{where} is not searchable for it (mode {oct(where.stat().st_mode & 0o7777)})" if where else "its mode forbids it"
+    fail(f"the server runs as {identity}, who cannot {'run' if test == '-x' else 'read'} {what} {path}: {why}. "
+         f"Put the checkout (or SYMBOLSTREAM_BINARY) where other users can reach it; test.sh copies the binary "
+         f"to a reachable folder when the checkout is not")
+
+
+def process_ids(pid):
+    """(real, effective, saved, filesystem) uids of a live process, or None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return tuple(int(field) for field in line.split()[1:5])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
 _started = []
 
 
@@ -96,8 +184,12 @@ def _kill_leftovers():
 class Server:
     """The built `symbolstream serve`, with its own Redis key prefix and MariaDB database."""
 
-    def __init__(self, binary=None, flip=0.1, seed=7, extra_args=(), prefix=None, database=None, port=None):
+    def __init__(self, binary=None, flip=0.1, seed=7, extra_args=(), prefix=None, database=None, port=None,
+                 privileged=False):
         self.env = store_env()
+        # None: as the user running the tests (root only if privileged, else unprivileged already).
+        self.identity = None if privileged else serve_identity()
+        self.privileged = privileged
         self.binary = binary or os.environ.get("SYMBOLSTREAM_BINARY", str(ROOT / ".build" / "debug" / "symbolstream"))
         self.port = port or free_port()
         self.prefix = prefix or "e2e" + "".join(random.choices(string.ascii_lowercase, k=6)) + ":"
@@ -109,18 +201,69 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / ".artifacts" / f"server-{self.prefix.rstrip(':')}.log"
 
+    def argv(self, *args):
+        """The command line that runs the built binary with `args` as the server's user."""
+        if self.identity is not None:
+            check_reachable(self.identity, self.binary, "-x", "the binary")
+            return [*self.identity.prefix, self.binary, *args]
+        return [self.binary, *args]
+
+    def run_env(self, **overrides):
+        """The environment of the server and its one-shot commands: the stores' settings
+        with this server's prefix and database, as the server's user would have it."""
+        env = dict(self.env, SYMBOLSTREAM_MARIADB_DATABASE=self.database, SYMBOLSTREAM_REDIS_PREFIX=self.prefix)
+        if self.identity is not None:
+            env.update(HOME=self.identity.home, USER=self.identity.name, LOGNAME=self.identity.name)
+            socket_path = env.get("SYMBOLSTREAM_MARIADB_SOCKET", "")
+            # stores.sh keeps the MariaDB socket in a folder only the stores' owner may
+            # enter; another user connects over TCP on loopback (the profile's port).
+            if socket_path and not can_access(self.identity, socket_path, "-w"):
+                del env["SYMBOLSTREAM_MARIADB_SOCKET"]
+        env.update(overrides)
+        return env
+
     def start(self, wait=True, fresh_database=True):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if fresh_database:
             MariaDB(self.env, self.database).recreate()
-        env = dict(self.env, SYMBOLSTREAM_MARIADB_DATABASE=self.database, SYMBOLSTREAM_REDIS_PREFIX=self.prefix)
-        args = [self.binary, "serve", "--port", str(self.port), "--flip-probability", str(self.flip),
-                "--seed", str(self.seed)] + self.extra_args
-        self.process = subprocess.Popen(args, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        if self.identity is not None and os.path.exists(CHART_JS):
+            check_reachable(self.identity, CHART_JS, "-r", "Chart.js")
+        args = self.argv("serve", "--port", str(self.port), "--flip-probability", str(self.flip),
+                         "--seed", str(self.seed), *self.extra_args)
+        self.process = subprocess.Popen(args, env=self.run_env(), stdout=open(self.log_path, "ab"),
+                                        stderr=subprocess.STDOUT)
         _started.append(self.process)
         if wait:
             self.wait_healthy()
         return self
+
+    def check_user(self):
+        """Fails loudly when the running server is root and was not asked to be, or is not the
+        user it should be. Returns its uid (None if it has exited)."""
+        # Right after start the process may still be setpriv (root until it switches
+        # users): wait for the exec of the binary itself.
+        binary = os.path.realpath(self.binary)
+        deadline = time.time() + 5
+        while True:
+            try:
+                running = os.path.realpath(os.readlink(f"/proc/{self.process.pid}/exe"))
+            except OSError:
+                return None  # exited (or a zombie)
+            if running == binary or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        if running != binary:
+            fail(f"the server process (pid {self.process.pid}) runs {running}, not {binary}")
+        ids = process_ids(self.process.pid)
+        if ids is None:
+            return None
+        expected = self.identity.uid if self.identity is not None else os.geteuid()
+        if 0 in ids and not self.privileged:
+            fail(f"the server (pid {self.process.pid}) runs as root (uids {ids}); it must run unprivileged, "
+                 f"as production does (Server(privileged=True) only for a test that needs root)")
+        if set(ids) != {expected}:
+            fail(f"the server (pid {self.process.pid}) runs with uids {ids}, expected {expected}")
+        return ids[0]
 
     def wait_healthy(self, timeout=30, need_mariadb=False):
         deadline = time.time() + timeout
@@ -130,6 +273,7 @@ class Server:
             try:
                 health = requests.get(self.url + "/health", timeout=1).json()
                 if health["redis"]["status"] == "up" and (not need_mariadb or health["mariadb"]["status"] == "up"):
+                    self.check_user()
                     return health
             except (requests.RequestException, ValueError):
                 pass
@@ -152,8 +296,7 @@ class Server:
     def command(self, *args, timeout=300, check=True):
         """Runs a one-shot command of the built binary (`verify`, `rebuild`,
         `archive --drain`…) against this server's prefix and database."""
-        env = dict(self.env, SYMBOLSTREAM_MARIADB_DATABASE=self.database, SYMBOLSTREAM_REDIS_PREFIX=self.prefix)
-        out = subprocess.run([self.binary, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(self.argv(*args), env=self.run_env(), capture_output=True, text=True, timeout=timeout)
         if check and out.returncode != 0:
             fail(f"symbolstream {' '.join(args)} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
         return out
@@ -161,6 +304,7 @@ class Server:
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else None
+        self.check_user()  # also for servers started with wait=False
         self.process.send_signal(sig)
         try:
             return self.process.wait(timeout=timeout)

@@ -41,11 +41,10 @@ def exercise(server, extra_env, label):
         time.sleep(0.3)
     server.stop()
     said.append(server.log_path.read_text(errors="replace"))
-    env = dict(server.env, SYMBOLSTREAM_MARIADB_DATABASE=server.database, SYMBOLSTREAM_REDIS_PREFIX=server.prefix,
-               SYMBOLSTREAM_LOG_LEVEL="trace")
+    env = server.run_env(SYMBOLSTREAM_LOG_LEVEL="trace")
     for args in (["verify"], ["migrate"]):
         try:
-            out = subprocess.run([server.binary, *args], env=env, capture_output=True, text=True, timeout=30)
+            out = subprocess.run(server.argv(*args), env=env, capture_output=True, text=True, timeout=30)
             said += [out.stdout, out.stderr]
         except subprocess.TimeoutExpired as timeout:
             said += [str(timeout.stdout or ""), str(timeout.stderr or "")]

@@ -304,14 +304,13 @@ def kill_archiver(kills=6):
     load = Load(server.url, seed=server.seed).start()
     time.sleep(6)  # a backlog to work through
     backlog = server.health()["archive"]["backlog"]
-    env = dict(server.env, SYMBOLSTREAM_MARIADB_DATABASE=server.database, SYMBOLSTREAM_REDIS_PREFIX=server.prefix,
-               SYMBOLSTREAM_LOG_LEVEL="debug")
+    env = server.run_env(SYMBOLSTREAM_LOG_LEVEL="debug")  # as the server's (unprivileged) user
     log_path = ROOT / ".artifacts" / f"archiver-{server.prefix.rstrip(':')}.log"
     redelivered = 0
     mid_batch = 0
     for round_ in range(kills + 1):
         with open(log_path, "w") as output:
-            archiver = subprocess.Popen([server.binary, "archive", "--archive-batch", "20"], env=env,
+            archiver = subprocess.Popen(server.argv("archive", "--archive-batch", "20"), env=env,
                                         stdout=output, stderr=subprocess.STDOUT)
         if round_ == kills:
             break
