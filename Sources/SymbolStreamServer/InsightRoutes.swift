@@ -78,7 +78,10 @@ struct InsightRoutes: Sendable {
         }
         return .object([
             ("from", JSONValue(span.lower)),
-            ("to", JSONValue(span.upper)),
+            // The end of the last bucket, exclusive; in the last bucket of
+            // 9999 it would be 10000-01-01, which the wire format cannot
+            // write: there it is the last microsecond of 9999 (inclusive).
+            ("to", JSONValue(min(span.upper, Timestamp.wireRange.upperBound))),
             ("step", .string(span.level.name)),
             ("step_seconds", .int(span.level.seconds)),
             ("times", .array((0..<span.count).map { JSONValue(span.start(of: $0)) })),

@@ -80,6 +80,24 @@ import Testing
         }
     }
 
+    /// The last bucket of year 9999 ends at 10000-01-01, which the wire format
+    /// cannot write (issue 13: it came out as "0000-01-01 00:00:00.000000"):
+    /// the answer's `to` is clamped to the last microsecond of 9999.
+    @Test(arguments: ["second", "minute", "hour", "day"])
+    func aSeriesEndingInTheLastBucketOf9999EndsAtItsLastMicrosecond(step: String) async throws {
+        try await Fixture().app().test(.router) { client in
+            let uri = "/dashboard/series?from=9999-12-31T23:58:00&to=9999-12-31T23:59:59.999999&step=\(step)"
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try Self.json(response)
+                #expect(body["to"] as? String == "9999-12-31 23:59:59.999999")
+                let times = try #require(body["times"] as? [String])
+                #expect(times.allSatisfy { $0.hasPrefix("9999-12-31 ") })
+                #expect((body["count"] as? [Int])?.count == times.count)
+            }
+        }
+    }
+
     @Test func seriesErrorsNameTheParameterAndAreCounted() async throws {
         let fixture = Fixture()
         try await fixture.app().test(.router) { client in
