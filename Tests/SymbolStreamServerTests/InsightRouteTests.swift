@@ -352,10 +352,28 @@ import Testing
                 #expect(response.headers[.contentType] == "text/html; charset=utf-8")
                 let html = String(buffer: response.body)
                 #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>\n"))
-                for part in ["/dashboard/assets/chart.js", "/dashboard/range/", "/dashboard/series?", "/dashboard/accuracy?", "/pipeline",
+                for part in ["/dashboard/assets/chart.js", "/dashboard/assets/dashboard.js", "/dashboard/assets/dashboard.css", "/pipeline",
                              "id=\"kpi-realtime\"", "id=\"chart-series\"", "id=\"preset\"", "type=\"datetime-local\""] {
                     #expect(html.contains(part), "\(part)")
                 }
+                // No inline script or style: the Content-Security-Policy allows the page's own files only.
+                #expect(!html.contains("<script>") && !html.contains("<style") && !html.contains(" style=") && !html.contains(" on"))
+                #expect(
+                    response.headers[.contentSecurityPolicy]
+                        == "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+                )
+                #expect(response.headers[.xFrameOptions] == "DENY")
+            }
+            try await client.execute(uri: "/dashboard/assets/dashboard.js", method: .get) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "text/javascript; charset=utf-8")
+                let script = String(buffer: response.body)
+                for part in ["/dashboard/range/", "/dashboard/series?", "/dashboard/accuracy?", "securitypolicyviolation"] {
+                    #expect(script.contains(part), "\(part)")
+                }
+            }
+            try await client.execute(uri: "/dashboard/assets/dashboard.css", method: .get) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "text/css; charset=utf-8")
+                #expect(String(buffer: response.body).contains("--accent"))
             }
             try await client.execute(uri: "/dashboard/assets/chart.js", method: .get) { response in
                 #expect(response.status == .ok && response.headers[.contentType] == "text/javascript; charset=utf-8")
