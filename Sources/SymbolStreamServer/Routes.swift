@@ -42,6 +42,7 @@ public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestC
     let catalog = RouteCatalog()
     router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.observability.metrics.requests))
     router.add(middleware: ErrorMiddleware(catalog: catalog, counters: dependencies.counters, logger: dependencies.logger))
+    router.add(middleware: QueryEncodingMiddleware())
     let routes = SymbolStreamRoutes(dependencies: dependencies)
 
     func on(_ path: String, _ method: HTTPRequest.Method, _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
