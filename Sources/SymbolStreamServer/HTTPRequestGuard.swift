@@ -33,9 +33,9 @@ import SymbolStreamCore
 /// `ClientFrameMaskCheck` and leaves.
 ///
 /// It sits right after NIO's request decoder (behind only the read idle
-/// timeout, which watches; see `RequestGuardChannel`), so
-/// it sees the decoder's errors before Hummingbird does, and every request
-/// head, the first one included.
+/// timeout, which watches; see `RequestGuardChannel`), so it sees the
+/// decoder's errors before Hummingbird does, and every request head, the
+/// first one included.
 final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -89,6 +89,8 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The request being received, passed on once its end is here.
     private var held: [HTTPServerRequestPart] = []
     private var heldBodyBytes = 0
+    /// Raw bytes that came after a WebSocket handshake, before the upgrade
+    /// was complete (see `Mode`).
     private var early: [NIOAny] = []
     /// Oldest first (HTTP/1.1 pipelining): responses go out in this order.
     private var exchanges: [Exchange] = []
@@ -98,6 +100,8 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// No request has got past: on the WebSocket-capable server the upgrade
     /// handler still waits for the connection's first request head.
     private var firstRequest = true
+    /// A request was refused here (or ended inside): the upgrade handler may
+    /// need telling that no request will come (`endUpgrade`).
     private var refused = false
 
     init(limits: Limits, counters: ServiceCounters) {
