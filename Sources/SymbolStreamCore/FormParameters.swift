@@ -61,6 +61,15 @@ public struct FormParameters: Sendable, Hashable {
         }
     }
 
+    /// Throws the error `init(parsing:)` would for `encoded`, without keeping
+    /// anything: for routes that read no parameter. Most query strings need
+    /// one pass over their bytes.
+    public static func checkEncoding(_ encoded: some StringProtocol) throws(ValidationError) {
+        let bytes = encoded.utf8
+        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 >= 0x80 }) else { return }
+        _ = try FormParameters(parsing: encoded)
+    }
+
     /// Percent-decodes one component; `parameter` names it in the error.
     public static func decode(_ bytes: some Collection<UInt8>, parameter: String?) throws(ValidationError) -> String {
         // Most values need no decoding at all.

@@ -26,18 +26,33 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
 
-    /// `YYYY-MM-DD HH:MM:SS.ffffff`.
+    /// The first and last times the wire format can write: years 0001 to 9999,
+    /// the years a bound may name. Every time the service answers with is in
+    /// this range (a series' end is clamped to it; see `InsightRoutes.series`).
+    public static let wireRange =
+        Timestamp(microseconds: -62_135_596_800 * microsecondsPerSecond)...Timestamp(
+            microseconds: 253_402_300_800 * microsecondsPerSecond - 1)
+
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` for the years 0001 to 9999 (`wireRange`).
+    /// Any other year an `Int64` of microseconds reaches (about ±292,000) is
+    /// written with a sign and at least four digits, as ISO 8601's expanded
+    /// years (`+10000-01-01 00:00:00.000000`, `+0000-…`, `-0001-…`): never a
+    /// wrong four-digit year, and visibly outside the wire format.
     public var description: String {
         let days = microseconds.floorDivided(by: Self.microsecondsPerDay)
         let inDay = microseconds.floorModulo(Self.microsecondsPerDay)
         let date = CivilDate(daysSinceEpoch: days)
         let secondOfDay = inDay / Self.microsecondsPerSecond
         let fraction = inDay % Self.microsecondsPerSecond
+        let expanded = !(1...9999).contains(date.year)
+        let year = date.year.magnitude
+        var yearDigits = 4
+        if expanded { while year >= Self.powerOfTen(yearDigits) { yearDigits += 1 } }
         // Written in place (no array per field): every dashboard answer formats
-        // two of these per symbol.
-        return String(unsafeUninitializedCapacity: 26) { text in
+        // two of these per symbol. 26 bytes, 3 more for a sign and two more digits.
+        return String(unsafeUninitializedCapacity: 29) { text in
             var end = 0
-            func put(_ value: Int64, digits count: Int, then separator: UInt8?) {
+            func put(_ value: UInt64, digits count: Int, then separator: UInt8?) {
                 var rest = value
                 for index in stride(from: end + count - 1, through: end, by: -1) {
                     text[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
@@ -49,15 +64,23 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
                     end += 1
                 }
             }
-            put(date.year, digits: 4, then: UInt8(ascii: "-"))
-            put(Int64(date.month), digits: 2, then: UInt8(ascii: "-"))
-            put(Int64(date.day), digits: 2, then: UInt8(ascii: " "))
-            put(secondOfDay / 3600, digits: 2, then: UInt8(ascii: ":"))
-            put(secondOfDay / 60 % 60, digits: 2, then: UInt8(ascii: ":"))
-            put(secondOfDay % 60, digits: 2, then: UInt8(ascii: "."))
-            put(fraction, digits: 6, then: nil)
+            if expanded {
+                text[end] = date.year < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+")
+                end += 1
+            }
+            put(year, digits: yearDigits, then: UInt8(ascii: "-"))
+            put(UInt64(date.month), digits: 2, then: UInt8(ascii: "-"))
+            put(UInt64(date.day), digits: 2, then: UInt8(ascii: " "))
+            put(UInt64(secondOfDay / 3600), digits: 2, then: UInt8(ascii: ":"))
+            put(UInt64(secondOfDay / 60 % 60), digits: 2, then: UInt8(ascii: ":"))
+            put(UInt64(secondOfDay % 60), digits: 2, then: UInt8(ascii: "."))
+            put(UInt64(fraction), digits: 6, then: nil)
             return end
         }
+    }
+
+    private static func powerOfTen(_ exponent: Int) -> UInt64 {
+        (0..<exponent).reduce(1) { power, _ in power * 10 }
     }
 }
 
@@ -147,8 +170,12 @@ extension Int64 {
         return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 
+    /// The remainder of `floorDivided(by:)`, with the divisor's sign. Taken
+    /// from `%` rather than as `self - quotient * divisor`, whose product
+    /// overflows near `Int64.min`.
     @inlinable
     public func floorModulo(_ divisor: Int64) -> Int64 {
-        self - floorDivided(by: divisor) * divisor
+        let remainder = self % divisor
+        return remainder != 0 && (remainder < 0) != (divisor < 0) ? remainder + divisor : remainder
     }
 }

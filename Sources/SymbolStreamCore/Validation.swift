@@ -17,6 +17,12 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case headersTooLarge = "headers_too_large"
     case malformedRequest = "malformed_request"
     case incompleteRequest = "incomplete_request"
+    /// A transfer coding other than chunked (501).
+    case unsupportedTransferCoding = "unsupported_transfer_coding"
+    /// A WebSocket handshake that is not one (no key, another version…).
+    case invalidUpgrade = "invalid_upgrade"
+    /// A WebSocket handshake from a page `--stream-allowed-origins` does not allow (403).
+    case forbiddenOrigin = "forbidden_origin"
 }
 
 /// A client error that names the parameter at fault. Nothing is stored for a

@@ -1,5 +1,7 @@
-/// `GET /dashboard`: one self-contained page (no build step), embedded here so
-/// that the binary needs no resource files wherever it is installed. It reads
+/// `GET /dashboard`: one page (no build step), its stylesheet and its script,
+/// embedded here so that the binary needs no resource files wherever it is
+/// installed; they are separate files so that the page runs under a
+/// Content-Security-Policy without inline script or style. It reads
 /// only the JSON routes and refreshes itself every few seconds; Chart.js draws
 /// the charts when `/dashboard/assets/chart.js` is there, and every number is
 /// also in the page's tiles and tables, which work without it.
@@ -7,7 +9,16 @@
 /// Elements carry stable ids and `data-value` attributes (the raw JSON value)
 /// for the browser test (`Tests/e2e/test_dashboard.py`).
 enum DashboardPage {
-    static let html = head + style + body + script + "</html>\n"
+    static let html = head + body + "</html>\n"
+
+    /// What the page may load and do: its own stylesheet and scripts (no
+    /// inline script or style, no `eval`), requests to the service only, no
+    /// plugins, forms that stay on the service, and no framing by other pages
+    /// (clickjacking; `X-Frame-Options: DENY` says the same to older
+    /// browsers). Chart.js sets sizes through the CSSOM, which this allows.
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        + "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
     private static let head = #"""
 <!doctype html>
@@ -16,11 +27,13 @@ enum DashboardPage {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>SymbolStream · Dashboard</title>
+<link rel="stylesheet" href="/dashboard/assets/dashboard.css">
+</head>
 
 """#
 
-    private static let style = #"""
-<style>
+    /// `/dashboard/assets/dashboard.css`.
+    static let style = #"""
 :root {
   --bg: #f5f6fa; --card: #ffffff; --ink: #1d2433; --muted: #6b7385; --line: #e6e8ef;
   --accent: #5b5bd6; --accent-soft: #ecebfd; --good: #1f9d6a; --bad: #d64545; --warn: #d9822b; --blue: #2f7fd8;
@@ -95,8 +108,6 @@ tbody tr:hover { background: #fafbff; }
 .reasons td.n.zero { color: #b3b8c4; }
 footer { color: var(--muted); font-size: 12.5px; margin-top: 24px; }
 footer a { color: var(--accent); text-decoration: none; margin-right: 12px; }
-</style>
-</head>
 
 """#
 
@@ -214,17 +225,24 @@ footer a { color: var(--accent); text-decoration: none; margin-right: 12px; }
   <div id="errors" hidden data-count="0"></div>
 </main>
 <script src="/dashboard/assets/chart.js"></script>
+<script src="/dashboard/assets/dashboard.js"></script>
+</body>
 
 """#
 
-    private static let script = #"""
-<script>
+    /// `/dashboard/assets/dashboard.js`.
+    static let script = #"""
 "use strict";
-window.addEventListener("error", (event) => {
+function reportError(message) {
   const box = document.getElementById("errors");
-  box.textContent += (event.message || "error") + "\n";
+  box.textContent += message + "\n";
   box.dataset.count = String(Number(box.dataset.count) + 1);
-});
+}
+window.addEventListener("error", (event) => reportError(event.message || "error"));
+// Whatever the Content-Security-Policy blocks counts as an error of the page
+// (the browser test checks there is none).
+document.addEventListener("securitypolicyviolation", (event) =>
+  reportError("blocked by the Content-Security-Policy: " + event.violatedDirective + " " + (event.blockedURI || "inline")));
 
 const REFRESH_MS = 5000;
 const LETTERS = "abcdefghijklmnopqrstuvwxyz".split("");
@@ -555,8 +573,6 @@ for (const id of ["from", "to"]) $(id).addEventListener("change", () => { $("pre
 $("range-form").addEventListener("submit", (event) => { event.preventDefault(); writeAddress(); refresh(); });
 refresh();
 setInterval(() => { syncInputs(); refresh(); }, REFRESH_MS);
-</script>
-</body>
 
 """#
 }

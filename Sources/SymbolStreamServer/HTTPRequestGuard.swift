@@ -4,16 +4,38 @@ import NIOCore
 import NIOHTTP1
 import SymbolStreamCore
 
-/// Refuses, with the JSON error shape, what never reaches a route: a request
-/// line and headers over the decoder's limits (431), bytes that are not
-/// HTTP/1.1 (400), and a declared body larger than any route takes (413,
-/// before a byte of it is read). Each is counted per reason, like every
-/// reject; Hummingbird alone would answer the first two with a bare 400 and
-/// would read and discard an oversized body.
+/// The edge of the HTTP service: it sees every request right after NIO's
+/// request decoder and every response right before the encoder.
 ///
-/// It sits right after NIO's request decoder, where it sees the decoder's
-/// errors before Hummingbird does, and every request head, the first one
-/// included (see `RequestGuardChannel`).
+/// **Requests.** A request is passed on only once it is complete, its body
+/// read to the end (at most `maximumBody` bytes): no route, and not the
+/// WebSocket upgrade, ever sees a request whose body might still fail to
+/// arrive or to parse, so an event is taken only from a whole request, and a
+/// request is either answered by a route or refused here, never both. Refused
+/// here, with the JSON error shape and counted per reason (Hummingbird alone
+/// would answer some with a bare 400, and store from others): what the head
+/// alone condemns (`RequestHeadCheck`: a transfer coding other than chunked
+/// 501, contradictory framing 400, a body declared over the limit 413 before
+/// a byte of it is read, a WebSocket handshake that is not one 400 or comes
+/// from a page not allowed 403), a body found over the limit (413), a request
+/// line and headers over the decoder's limits (431), bytes that are not
+/// HTTP/1.1 or a body whose framing breaks (400). A connection that ends
+/// inside a request is counted (`incomplete_request`) and stores nothing.
+///
+/// **Responses.** Every response head gets `X-Content-Type-Options: nosniff`.
+/// A request that does not keep its connection (HTTP/1.0 without
+/// `Connection: keep-alive`, or `Connection: close`) is the connection's
+/// last: its response says `Connection: close` and the connection is closed
+/// once it is out. An HTTP/1.0 request that keeps it gets `Connection:
+/// keep-alive`, so that the client knows.
+///
+/// **Upgrade.** After the upgrade's `101` it hands the connection's bytes to
+/// `ClientFrameMaskCheck` and leaves.
+///
+/// It sits right after NIO's request decoder (behind only the read idle
+/// timeout, which watches; see `RequestGuardChannel`), so it sees the
+/// decoder's errors before Hummingbird does, and every request head, the
+/// first one included.
 final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -24,78 +46,135 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         var maximumBody: Int
         var maximumHeaderBytes: Int
         var maximumHeaderCount: Int
+        /// Which pages may open `/stream`.
+        var origins = OriginPolicy()
     }
 
-    /// After an answer of ours, how long the client has to close before we do.
+    /// After the connection's last answer, how long the client has to close
+    /// before we do.
     static let closeGracePeriod: TimeAmount = .seconds(2)
 
+    /// On every response (the browser must take a body for the type it is
+    /// labelled with, never guess one).
+    static let noSniff = ("x-content-type-options", "nosniff")
+
+    private enum Mode {
+        /// Reading requests.
+        case http
+        /// A WebSocket handshake was passed on. NIO's decoder parses nothing
+        /// after it, so all that can come until its answer are raw bytes the
+        /// client sent too early (before the `101`): kept, unopened, for the
+        /// mask check, or dropped if the upgrade does not happen.
+        case upgradePending
+        /// Switched protocols: responses pass; what comes in is held until the
+        /// upgrade is complete (see `switchProtocols`), then this handler leaves.
+        case upgraded
+        /// No more requests on this connection (refused here, or the last one
+        /// was passed on): input is dropped.
+        case closing
+    }
+
+    /// A request passed on whose response has not ended.
+    private struct Exchange {
+        var keepsConnection: Bool
+        var isHTTP10: Bool
+        /// Its response is the connection's last.
+        var closesConnection = false
+    }
+
     private let limits: Limits
+    private let check: RequestHeadCheck
     private let counters: ServiceCounters
-    /// Requests passed on whose response has not ended: an answer of ours
-    /// cannot go out while one is being written.
-    private var open = 0
-    /// Answered here: the rest of the connection's input is dropped.
-    private var refused = false
+    private var mode = Mode.http
+    /// The request being received, passed on once its end is here.
+    private var held: [HTTPServerRequestPart] = []
+    private var heldBodyBytes = 0
+    /// Raw bytes that came after a WebSocket handshake, before the upgrade
+    /// was complete (see `Mode`).
+    private var early: [NIOAny] = []
+    /// Oldest first (HTTP/1.1 pipelining): responses go out in this order.
+    private var exchanges: [Exchange] = []
+    /// Our answer to a request refused while earlier ones were still being
+    /// answered: it goes out after them.
+    private var pendingRefusal: Refusal?
     /// No request has got past: on the WebSocket-capable server the upgrade
     /// handler still waits for the connection's first request head.
     private var firstRequest = true
-    /// Switched to another protocol: everything passes unread.
-    private var upgraded = false
+    /// A request was refused here (or ended inside): the upgrade handler may
+    /// need telling that no request will come (`endUpgrade`).
+    private var refused = false
 
     init(limits: Limits, counters: ServiceCounters) {
         self.limits = limits
+        self.check = RequestHeadCheck(maximumBody: limits.maximumBody, origins: limits.origins)
         self.counters = counters
     }
 
+    // MARK: Requests
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if upgraded {
-            context.fireChannelRead(data)
-            return
+        switch mode {
+        case .http: read(context, unwrapInboundIn(data))
+        case .upgradePending, .upgraded: early.append(data)
+        case .closing: break
         }
-        guard !refused else { return }
-        if case .head(let head) = unwrapInboundIn(data) {
-            if let declared = head.headers.first(name: "content-length"), let length = Int(declared), length > limits.maximumBody {
-                refuse(
-                    context, status: .payloadTooLarge, reason: .bodyTooLarge,
-                    message: "body: \(length) bytes declared; no route takes more than \(limits.maximumBody)")
-                return
-            }
-            open += 1
-            firstRequest = false
-        }
-        context.fireChannelRead(data)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if upgraded {
-            context.write(data, promise: promise)
-            return
-        }
-        switch unwrapOutboundIn(data) {
-        case .end:
-            open -= 1
-        case .head(let head) where head.status == .switchingProtocols:
-            // An upgrade (WebSocket): what follows is not HTTP. Pass it all
-            // on, and leave once the answer is out (leaving in the middle of
-            // the upgrade handler's write-and-flush loses the flush).
-            upgraded = true
-            let written = promise ?? context.eventLoop.makePromise()
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            written.futureResult.whenComplete { _ in
-                loopBound.value.pipeline.syncOperations.removeHandler(context: loopBound.value, promise: nil)
+    private func read(_ context: ChannelHandlerContext, _ part: HTTPServerRequestPart) {
+        switch part {
+        case .head(let head):
+            if let refusal = check.refusal(of: head) {
+                refuse(context, refusal)
+                return
             }
-            context.write(data, promise: written)
-            return
-        default:
-            break
+            held = [part]
+            heldBodyBytes = 0
+            if exchanges.isEmpty, Self.expectsContinue(head) {
+                // The client waits for this before it sends the body.
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
+        case .body(let bytes):
+            heldBodyBytes += bytes.readableBytes
+            guard heldBodyBytes <= limits.maximumBody else {
+                refuse(
+                    context,
+                    Refusal(
+                        status: .payloadTooLarge, reason: .bodyTooLarge,
+                        message: "body: request body larger than \(limits.maximumBody) bytes"))
+                return
+            }
+            held.append(part)
+        case .end:
+            held.append(part)
+            pass(context)
         }
-        context.write(data, promise: promise)
+    }
+
+    /// Passes the held request on, whole.
+    private func pass(_ context: ChannelHandlerContext) {
+        guard case .head(let head) = held.first else { return }
+        let parts = held
+        held = []
+        firstRequest = false
+        exchanges.append(Exchange(keepsConnection: head.isKeepAlive, isHTTP10: head.version == .http1_0))
+        // Set before the parts go: the upgrade may run while they do.
+        if RequestHeadCheck.asksForWebSocket(head) || RequestHeadCheck.endsHTTP(head) {
+            mode = RequestHeadCheck.asksForWebSocket(head) && RequestHeadCheck.endsHTTP(head) ? .upgradePending : .closing
+        } else if !head.isKeepAlive {
+            mode = .closing
+        }
+        for part in parts { context.fireChannelRead(wrapInboundOut(part)) }
+    }
+
+    static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
+        head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // After our answer the decoder keeps reporting the bytes it drops.
-        guard !refused else { return }
-        guard let parserError = error as? HTTPParserError else {
+        // After an answer of ours (or the connection's last request), the
+        // decoder keeps reporting the bytes it drops.
+        if case .closing = mode { return }
+        guard let parserError = error as? HTTPParserError, case .http = mode else {
             context.fireErrorCaught(error)
             return
         }
@@ -103,40 +182,156 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .invalidEOFState:
             // The connection ended (the idle timeout, or the client went)
             // inside a request: nobody to answer, but a reject all the same.
+            held = []
+            mode = .closing
             refused = true
             counters.rejected(.incompleteRequest)
         case .headerOverflow:
             refuse(
-                context, status: .requestHeaderFieldsTooLarge, reason: .headersTooLarge,
-                message:
-                    "headers: the request line and headers take more than \(limits.maximumHeaderBytes) bytes or \(limits.maximumHeaderCount) fields"
-            )
+                context,
+                Refusal(
+                    status: .requestHeaderFieldsTooLarge, reason: .headersTooLarge,
+                    message:
+                        "headers: the request line and headers take more than \(limits.maximumHeaderBytes) bytes or \(limits.maximumHeaderCount) fields"
+                ))
         default:
-            refuse(context, status: .badRequest, reason: .malformedRequest, message: "request: not valid HTTP/1.1 (\(parserError))")
+            refuse(context, Refusal(status: .badRequest, reason: .malformedRequest, message: "request: not valid HTTP/1.1 (\(parserError))"))
         }
     }
 
-    private func refuse(_ context: ChannelHandlerContext, status: HTTPResponseStatus, reason: RejectReason, message: String) {
+    /// Answers `refusal` (after the responses still being written, if any)
+    /// and ends the connection; counts it.
+    private func refuse(_ context: ChannelHandlerContext, _ refusal: Refusal) {
+        held = []
+        mode = .closing
         refused = true
-        counters.rejected(reason)
-        guard open == 0 else {
-            // A response is being written: no room for ours in between.
-            end(context)
-            return
+        if let reason = refusal.reason { counters.rejected(reason) }
+        if exchanges.isEmpty {
+            answer(context, refusal)
+        } else {
+            pendingRefusal = refusal
         }
-        let body = context.channel.allocator.buffer(string: #"{"error":"# + JSONValue.quoted(message) + "}")
+    }
+
+    private func answer(_ context: ChannelHandlerContext, _ refusal: Refusal) {
+        let body = context.channel.allocator.buffer(string: #"{"error":"# + JSONValue.quoted(refusal.message) + "}")
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json; charset=utf-8")
         headers.add(name: "content-length", value: String(body.readableBytes))
         headers.add(name: "connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        headers.add(name: Self.noSniff.0, value: Self.noSniff.1)
+        for (name, value) in refusal.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: refusal.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        // Close our side once the answer is out, but keep reading (and
-        // dropping) what the client still sends: closing with unread input
-        // would reset the connection and could destroy the answer before the
-        // client reads it. The client closes, or we do after a grace period.
+        close(context, after: context.writeAndFlush(wrapOutboundOut(.end(nil))))
+    }
+
+    // MARK: Responses
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .upgraded = mode {
+            context.write(data, promise: promise)
+            return
+        }
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status == .switchingProtocols:
+            switchProtocols(context, data, promise: promise)
+        case .head(var head):
+            if case .upgradePending = mode {
+                // No upgrade, and the decoder has stopped: nothing more to read.
+                mode = .closing
+                early = []
+                if !exchanges.isEmpty { exchanges[0].closesConnection = true }
+            }
+            Self.secure(&head.headers)
+            if !exchanges.isEmpty {
+                let exchange = exchanges[0]
+                if !exchange.keepsConnection || exchange.closesConnection
+                    || head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "close" })
+                {
+                    exchanges[0].closesConnection = true
+                    head.headers.replaceOrAdd(name: "connection", value: "close")
+                } else if exchange.isHTTP10, !head.headers.contains(name: "connection") {
+                    head.headers.add(name: "connection", value: "keep-alive")
+                }
+            }
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            guard !exchanges.isEmpty, exchanges[0].closesConnection else {
+                context.write(data, promise: promise)
+                if !exchanges.isEmpty { exchanges.removeFirst() }
+                if exchanges.isEmpty, let refusal = pendingRefusal {
+                    pendingRefusal = nil
+                    answer(context, refusal)
+                }
+                return
+            }
+            // The connection's last response.
+            exchanges.removeFirst()
+            mode = .closing
+            pendingRefusal = nil
+            let written = promise ?? context.eventLoop.makePromise()
+            context.write(data, promise: written)
+            close(context, after: written.futureResult)
+        }
+    }
+
+    static func secure(_ headers: inout HTTPHeaders) {
+        headers.replaceOrAdd(name: noSniff.0, value: noSniff.1)
+    }
+
+    /// The upgrade's answer: from here on the bytes are WebSocket frames. The
+    /// mask check goes in behind this handler; once the answer is out, the
+    /// upgrade handler finishes the upgrade in the same turn of the event
+    /// loop (HTTP encoder out, frame codec in), and right after it this
+    /// handler passes on, in order, what it held (bytes the client sent too
+    /// early, and any that came meanwhile: through the mask check like every
+    /// later byte, into the WebSocket codec) and leaves.
+    private func switchProtocols(_ context: ChannelHandlerContext, _ data: NIOAny, promise: EventLoopPromise<Void>?) {
+        mode = .upgraded
+        do {
+            try context.pipeline.syncOperations.addHandler(ClientFrameMaskCheck(), position: .after(self))
+        } catch {
+            context.fireErrorCaught(error)
+            context.close(promise: nil)
+            return
+        }
+        let written = promise ?? context.eventLoop.makePromise()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+        written.futureResult.whenComplete { result in
+            let (handler, context) = loopBound.value
+            guard case .success = result else {
+                handler.early = []
+                context.close(promise: nil)
+                return
+            }
+            context.eventLoop.assumeIsolated().execute { handler.handOver(context) }
+        }
+        context.write(data, promise: written)
+    }
+
+    private func handOver(_ context: ChannelHandlerContext) {
+        let held = early
+        early = []
+        for bytes in held { context.fireChannelRead(bytes) }
+        // Outside a read cycle: without this the WebSocket layer would not see
+        // them until the next read.
+        if !held.isEmpty { context.fireChannelReadComplete() }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    // MARK: Closing
+
+    /// Closes our side once `written` (the connection's last answer) is out,
+    /// but keeps reading (and dropping) what the client still sends: closing
+    /// with unread input would reset the connection and could destroy the
+    /// answer before the client reads it. The client closes, or we do after a
+    /// grace period.
+    private func close(_ context: ChannelHandlerContext, after written: EventLoopFuture<Void>) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        written.whenComplete { _ in
             let (handler, context) = loopBound.value
             context.close(mode: .output, promise: nil)
             context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGracePeriod) { handler.end(context) }
@@ -191,7 +386,7 @@ extension HTTPRequestGuard.Limits {
     init(_ configuration: AppConfiguration) {
         self.init(
             maximumBody: AppRequestContext.uploadLimit, maximumHeaderBytes: configuration.maximumHeaderBytes,
-            maximumHeaderCount: configuration.maximumHeaderCount)
+            maximumHeaderCount: configuration.maximumHeaderCount, origins: configuration.stream.allowedOrigins)
     }
 }
 

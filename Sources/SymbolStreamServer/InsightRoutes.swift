@@ -15,6 +15,8 @@ struct InsightRoutes: Sendable {
 
     func register(_ on: (String, HTTPRequest.Method, @escaping Handler) -> Void) {
         on("/dashboard", .get, page)
+        on("/dashboard/assets/dashboard.js", .get, pageScript)
+        on("/dashboard/assets/dashboard.css", .get, pageStyle)
         on("/dashboard/assets/chart.js", .get, chartScript)
         on("/dashboard/series", .get, series)
         on("/dashboard/accuracy", .get, accuracy)
@@ -24,11 +26,27 @@ struct InsightRoutes: Sendable {
 
     // MARK: The page
 
-    private static let pageHeaders: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"]
+    private static let pageHeaders: HTTPFields = [
+        .contentType: "text/html; charset=utf-8", .cacheControl: "no-cache",
+        .contentSecurityPolicy: DashboardPage.contentSecurityPolicy, .xFrameOptions: "DENY",
+    ]
     private static let pageBody = ByteBuffer(string: DashboardPage.html)
+    // The page's own script and stylesheet change with the binary: revalidated, like the page.
+    private static let scriptHeaders: HTTPFields = [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-cache"]
+    private static let scriptBody = ByteBuffer(string: DashboardPage.script)
+    private static let styleHeaders: HTTPFields = [.contentType: "text/css; charset=utf-8", .cacheControl: "no-cache"]
+    private static let styleBody = ByteBuffer(string: DashboardPage.style)
 
     @Sendable func page(_ request: Request, context: AppRequestContext) async throws -> Response {
         Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: Self.pageBody))
+    }
+
+    @Sendable func pageScript(_ request: Request, context: AppRequestContext) async throws -> Response {
+        Response(status: .ok, headers: Self.scriptHeaders, body: .init(byteBuffer: Self.scriptBody))
+    }
+
+    @Sendable func pageStyle(_ request: Request, context: AppRequestContext) async throws -> Response {
+        Response(status: .ok, headers: Self.styleHeaders, body: .init(byteBuffer: Self.styleBody))
     }
 
     @Sendable func chartScript(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -78,7 +96,10 @@ struct InsightRoutes: Sendable {
         }
         return .object([
             ("from", JSONValue(span.lower)),
-            ("to", JSONValue(span.upper)),
+            // The end of the last bucket, exclusive; in the last bucket of
+            // 9999 it would be 10000-01-01, which the wire format cannot
+            // write: there it is the last microsecond of 9999 (inclusive).
+            ("to", JSONValue(min(span.upper, Timestamp.wireRange.upperBound))),
             ("step", .string(span.level.name)),
             ("step_seconds", .int(span.level.seconds)),
             ("times", .array((0..<span.count).map { JSONValue(span.start(of: $0)) })),
@@ -152,4 +173,9 @@ struct InsightRoutes: Sendable {
         let bytes = observability.metrics.scrape(report: report, counters: dependencies.counters.snapshot, now: dependencies.clock.now())
         return Response(status: .ok, headers: Self.metricsHeaders, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
+}
+
+extension HTTPFields.Element.Name {
+    /// `X-Frame-Options` (clickjacking; the CSP's `frame-ancestors` for older browsers).
+    static let xFrameOptions = Self("X-Frame-Options")!
 }

@@ -42,6 +42,7 @@ public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestC
     let catalog = RouteCatalog()
     router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.observability.metrics.requests))
     router.add(middleware: ErrorMiddleware(catalog: catalog, counters: dependencies.counters, logger: dependencies.logger))
+    router.add(middleware: QueryEncodingMiddleware())
     let routes = SymbolStreamRoutes(dependencies: dependencies)
 
     func on(_ path: String, _ method: HTTPRequest.Method, _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
@@ -93,10 +94,17 @@ struct SymbolStreamRoutes: Sendable {
 
     /// Query-string parameters, plus those of a form-encoded body (as the
     /// original Flask service accepted both).
+    ///
+    /// The body is read to its end whatever it holds, also when the
+    /// parameters are in the query string: an event is taken only from a
+    /// whole request, never stored while its body is still coming (or may
+    /// never come). On the server `serve` runs, `HTTPRequestGuard` passes a
+    /// request on only once it is complete; reading it here keeps the rule
+    /// for any server the routes run on.
     static func parameters(of request: Request, context: AppRequestContext) async throws -> FormParameters {
         var parameters = try FormParameters(parsing: request.uri.query ?? "")
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
         if let type = request.headers[.contentType], type.lowercased().hasPrefix("application/x-www-form-urlencoded") {
-            let body = try await request.body.collect(upTo: context.maxUploadSize)
             try parameters.append(parsing: String(buffer: body))
         }
         return parameters

@@ -15,6 +15,9 @@ public struct StreamConfiguration: Sendable {
     /// Messages refused as a whole (not an array of events) in a row before the
     /// connection is closed with 1008: a client stuck sending garbage.
     public var maximumRefusedInARow = 16
+    /// Which web pages may open a connection (`Origin`); by default the
+    /// service's own and clients that send no `Origin` (not browsers).
+    public var allowedOrigins = OriginPolicy()
     /// Times the idle and close timeouts above (tests pass a manual clock).
     public var clock: any Clock<Duration> = ContinuousClock()
 

@@ -49,12 +49,15 @@ extension HTTPServerBuilder {
             // The frame limit is the message limit: a bigger frame is a bigger
             // message. No pings: the idle timeout also ends dead connections.
             ws: .init(maxFrameSize: stream.maximumMessageBytes, autoPing: .disabled, closeTimeout: stream.closeTimeout))
+        // The idle timeout right after the decoder, the guard behind it: the
+        // timeout sees every request part as it arrives, also those the guard
+        // holds until their request is complete.
         return HTTPServerBuilder { responder in
-            RequestGuardChannel(
-                inner: ReadIdleTimeoutChannel(
+            ReadIdleTimeoutChannel(
+                inner: RequestGuardChannel(
                     inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
-                    timeout: idle),
-                limits: limits, counters: dependencies.counters)
+                    limits: limits, counters: dependencies.counters),
+                timeout: idle)
         }
     }
 }

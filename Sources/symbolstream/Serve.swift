@@ -37,6 +37,11 @@ struct Serve: AsyncParsableCommand {
     var streamMaxMessageBytes: Int?
     @Option(help: "Seconds before a /stream connection without messages is closed (env SYMBOLSTREAM_STREAM_IDLE_TIMEOUT; default 60).")
     var streamIdleTimeout: Int?
+    @Option(
+        help:
+            "Web pages (origins, comma-separated, or *) that may open /stream besides the service's own; clients that send no Origin always may (env SYMBOLSTREAM_STREAM_ALLOWED_ORIGINS; default none)."
+    )
+    var streamAllowedOrigins: String?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -101,6 +106,12 @@ extension Serve {
         }
         guard idle > 0 else { throw ValidationError("--stream-idle-timeout must be positive") }
         stream.idleTimeout = .seconds(idle)
+        let origins = try Settings.resolve(streamAllowedOrigins, env: "SYMBOLSTREAM_STREAM_ALLOWED_ORIGINS", default: "")
+        do {
+            stream.allowedOrigins = try OriginPolicy(parsing: origins)
+        } catch {
+            throw ValidationError("--stream-allowed-origins: \(error)")
+        }
         return stream
     }
 }

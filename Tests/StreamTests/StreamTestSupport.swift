@@ -329,38 +329,68 @@ final class RawHTTPConnection {
         try await outbound.write(ByteBuffer(bytes: Array(bytes)))
     }
 
-    /// The next response's status and body (by its Content-Length), or nil
-    /// when the connection ends first.
-    func response() async throws -> (status: Int, body: String)? {
+    /// The next response's status, headers (names lower-cased) and body (by
+    /// its Content-Length), or nil when the connection ends first.
+    func response() async throws -> (status: Int, headers: [String: String], body: String)? {
         while true {
             let text = String(buffer: received)
             if let headEnd = text.range(of: "\r\n\r\n") {
                 let head = text[..<headEnd.lowerBound]
-                let length = head.split(separator: "\r\n").lazy
-                    .compactMap { line -> Int? in
-                        let parts = line.split(separator: ":", maxSplits: 1)
-                        guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
-                        return Int(parts[1].trimmingCharacters(in: .whitespaces))
-                    }.first ?? 0
+                var headers: [String: String] = [:]
+                for line in head.split(separator: "\r\n").dropFirst() {
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    guard parts.count == 2 else { continue }
+                    headers[parts[0].lowercased()] = parts[1].trimmingCharacters(in: .whitespaces)
+                }
+                let length = headers["content-length"].flatMap { Int($0) } ?? 0
                 let headBytes = text.utf8.distance(from: text.utf8.startIndex, to: headEnd.upperBound)
                 if received.readableBytes >= headBytes + length {
                     let status = Int(head.split(separator: " ")[1]) ?? 0
                     received.moveReaderIndex(forwardBy: headBytes)
                     let body = received.readString(length: length) ?? ""
                     received.discardReadBytes()
-                    return (status, body)
+                    return (status, headers, body)
                 }
             }
-            do {
-                guard var chunk = try await inbound.next() else { return nil }
-                received.writeBuffer(&chunk)
-            } catch {
-                return nil
-            }
+            guard try await receiveMore() else { return nil }
         }
     }
 
+    /// Reads more bytes into `received`; false once the connection has ended.
+    private func receiveMore() async throws -> Bool {
+        do {
+            guard var chunk = try await inbound.next() else { return false }
+            received.writeBuffer(&chunk)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// The next `count` bytes as they came (after a response's head, a
+    /// WebSocket's frames), or nil when the connection ends first.
+    func bytes(_ count: Int) async throws -> [UInt8]? {
+        while received.readableBytes < count {
+            guard try await receiveMore() else { return nil }
+        }
+        defer { received.discardReadBytes() }
+        return received.readBytes(length: count)
+    }
+
+    /// Waits until the server closes the connection, dropping what it sends.
+    func waitUntilClosed() async throws {
+        while try await receiveMore() { received.clear() }
+    }
+
+    /// Stops sending (the server reads the end of the input), as a client that
+    /// goes away in the middle of a request.
+    func closeOutput() async throws {
+        outbound.finish()
+        try await channel.channel.close(mode: .output)
+    }
+
     func close() async {
+        outbound.finish()
         try? await channel.channel.close()
     }
 }

@@ -57,6 +57,36 @@ import Testing
         #expect(Timestamp(microseconds: 951_782_400_000_000).description == "2000-02-29 00:00:00.000000")
     }
 
+    /// Every value a `Timestamp` can hold formats to a true date: the wire
+    /// format's years 0001-9999 in four digits, any other with a sign (issue
+    /// 13: the end of a series bucket in 10000 came out as year 0000), and the
+    /// extremes of `Int64` without overflowing.
+    @Test(arguments: [
+        (Timestamp.wireRange.lowerBound.microseconds, "0001-01-01 00:00:00.000000"),
+        (Timestamp.wireRange.upperBound.microseconds, "9999-12-31 23:59:59.999999"),
+        (253_402_300_800_000_000, "+10000-01-01 00:00:00.000000"),
+        (-62_135_596_800_000_001, "+0000-12-31 23:59:59.999999"),
+        (-62_167_219_200_000_001, "-0001-12-31 23:59:59.999999"),
+        (Int64.max, "+294247-01-10 04:00:54.775807"),
+        (Int64.min, "-290308-12-21 19:59:05.224192"),
+    ])
+    func formatsEveryValueItCanHold(_ microseconds: Int64, _ expected: String) {
+        #expect(Timestamp(microseconds: microseconds).description == expected)
+    }
+
+    @Test func theWireRangeIsTheYearsABoundMayName() throws {
+        #expect(try Timestamp.parseBound("0001-01-01").get() == Timestamp.wireRange.lowerBound)
+        #expect(try Timestamp.parseBound("9999-12-31T23:59:59.999999").get() == Timestamp.wireRange.upperBound)
+    }
+
+    @Test func floorModuloDoesNotOverflowAtTheExtremes() {
+        #expect(Int64.min.floorModulo(Timestamp.microsecondsPerDay) == 71_945_224_192)
+        #expect(Int64.max.floorModulo(Timestamp.microsecondsPerDay) == 14_454_775_807)
+        #expect((-1 as Int64).floorModulo(10) == 9)
+        #expect((1 as Int64).floorModulo(-10) == -9)
+        #expect((-20 as Int64).floorModulo(10) == 0)
+    }
+
     @Test func splitsIntoSecondAndOffsetWithFloorSemantics() {
         let before1970 = Timestamp(microseconds: -1)
         #expect(before1970.second == -1)

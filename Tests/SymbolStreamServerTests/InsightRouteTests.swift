@@ -80,6 +80,24 @@ import Testing
         }
     }
 
+    /// The last bucket of year 9999 ends at 10000-01-01, which the wire format
+    /// cannot write (issue 13: it came out as "0000-01-01 00:00:00.000000"):
+    /// the answer's `to` is clamped to the last microsecond of 9999.
+    @Test(arguments: ["second", "minute", "hour", "day"])
+    func aSeriesEndingInTheLastBucketOf9999EndsAtItsLastMicrosecond(step: String) async throws {
+        try await Fixture().app().test(.router) { client in
+            let uri = "/dashboard/series?from=9999-12-31T23:58:00&to=9999-12-31T23:59:59.999999&step=\(step)"
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try Self.json(response)
+                #expect(body["to"] as? String == "9999-12-31 23:59:59.999999")
+                let times = try #require(body["times"] as? [String])
+                #expect(times.allSatisfy { $0.hasPrefix("9999-12-31 ") })
+                #expect((body["count"] as? [Int])?.count == times.count)
+            }
+        }
+    }
+
     @Test func seriesErrorsNameTheParameterAndAreCounted() async throws {
         let fixture = Fixture()
         try await fixture.app().test(.router) { client in
@@ -334,10 +352,28 @@ import Testing
                 #expect(response.headers[.contentType] == "text/html; charset=utf-8")
                 let html = String(buffer: response.body)
                 #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>\n"))
-                for part in ["/dashboard/assets/chart.js", "/dashboard/range/", "/dashboard/series?", "/dashboard/accuracy?", "/pipeline",
+                for part in ["/dashboard/assets/chart.js", "/dashboard/assets/dashboard.js", "/dashboard/assets/dashboard.css", "/pipeline",
                              "id=\"kpi-realtime\"", "id=\"chart-series\"", "id=\"preset\"", "type=\"datetime-local\""] {
                     #expect(html.contains(part), "\(part)")
                 }
+                // No inline script or style: the Content-Security-Policy allows the page's own files only.
+                #expect(!html.contains("<script>") && !html.contains("<style") && !html.contains(" style=") && !html.contains(" on"))
+                #expect(
+                    response.headers[.contentSecurityPolicy]
+                        == "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+                )
+                #expect(response.headers[.xFrameOptions] == "DENY")
+            }
+            try await client.execute(uri: "/dashboard/assets/dashboard.js", method: .get) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "text/javascript; charset=utf-8")
+                let script = String(buffer: response.body)
+                for part in ["/dashboard/range/", "/dashboard/series?", "/dashboard/accuracy?", "securitypolicyviolation"] {
+                    #expect(script.contains(part), "\(part)")
+                }
+            }
+            try await client.execute(uri: "/dashboard/assets/dashboard.css", method: .get) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "text/css; charset=utf-8")
+                #expect(String(buffer: response.body).contains("--accent"))
             }
             try await client.execute(uri: "/dashboard/assets/chart.js", method: .get) { response in
                 #expect(response.status == .ok && response.headers[.contentType] == "text/javascript; charset=utf-8")

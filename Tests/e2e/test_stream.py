@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 import requests
 
 from harness import MariaDB, Server, expected_summary, fail, log, redis_cli
-from wsclient import BINARY, CONTINUATION, TEXT, Closed, WebSocket
+from wsclient import BINARY, CONTINUATION, PING, TEXT, Closed, Refused, WebSocket
 
 CONNECTIONS = 4
 REQUESTS_PER_CONNECTION = 500
@@ -260,6 +260,43 @@ def check_protocol(server, rejected):
     if response.status_code != 426 or "error" not in response.json() or response.headers.get("upgrade") != "websocket":
         fail(f"GET /stream without upgrade: {response.status_code} {response.text!r}")
     log("whole-message errors answered, bad frames closed with 1003/1007/1009/1009/1002, plain GET is 426")
+    check_masks_and_handshakes(server, rejected)
+
+
+def check_masks_and_handshakes(server, rejected):
+    """Issue 13, item 5. A client frame without a mask (data or control) closes
+    the connection with 1002 before anything reads it (RFC 6455 5.1); a
+    handshake without Sec-WebSocket-Key is a 400, one from a page of another
+    site a 403, before the upgrade; the service's own pages and clients that
+    send no Origin are let in."""
+    event = json.dumps([followup(str(uuidlib.uuid4()))]).encode()
+    before = server.health()["requests"]["followups_accepted"]
+    for opcode in (TEXT, PING):
+        ws = WebSocket("127.0.0.1", server.port)
+        ws.send_frame(opcode, event, masked=False)
+        try:
+            reply = ws.receive()
+            fail(f"an unmasked frame (opcode {opcode}) was answered: {reply!r}")
+        except Closed as closed:
+            if closed.code != 1002:
+                fail(f"an unmasked frame (opcode {opcode}) closed with {closed.code} {closed.reason!r}, expected 1002")
+    if server.health()["requests"]["followups_accepted"] != before:
+        fail("an unmasked frame's event was stored")
+    for headers, key, status, reason in [({}, False, 400, "invalid_upgrade"),
+                                         ({"Origin": "https://attacker.example"}, True, 403, "forbidden_origin")]:
+        try:
+            WebSocket("127.0.0.1", server.port, headers=headers, key=key)
+            fail(f"handshake {headers} key={key} was upgraded")
+        except Refused as refused:
+            if refused.status != status or not json.loads(refused.body).get("error"):
+                fail(f"handshake {headers} key={key}: {refused.status} {refused.body!r}, expected {status} with a JSON error")
+        rejected[reason] += 1
+    for origin in (f"http://127.0.0.1:{server.port}", None):
+        ws = WebSocket("127.0.0.1", server.port, headers={"Origin": origin} if origin else {})
+        if json.loads(ws.request(json.dumps([followup(str(uuidlib.uuid4()))]))) != [{"ok": True}]:
+            fail(f"origin {origin}: not served")
+        ws.close()
+    log("unmasked frames closed with 1002 and not stored; handshake without a key 400, from another site 403; own page served")
 
 
 def rss_kib(pid):
@@ -323,13 +360,13 @@ def main():
         rejected = Counter()
         for connection in connections:
             rejected.update(connection.rejected)
-        check_protocol(server, rejected)  # one more followup, of a new uuid
+        check_protocol(server, rejected)  # three more followups, of new uuids
         counts = server.health()["requests"]
         for reason, count in rejected.items():
             if counts["rejected"].get(reason) != count:
                 fail(f"/health counts {counts['rejected'].get(reason)} rejects for {reason}, sent {count}")
-        if counts["initials_accepted"] != len(symbols) or counts["followups_accepted"] != sum(followups.values()) + 1:
-            fail(f"/health counts {counts}, accepted {len(symbols)} initials and {sum(followups.values()) + 1} followups")
+        if counts["initials_accepted"] != len(symbols) or counts["followups_accepted"] != sum(followups.values()) + 3:
+            fail(f"/health counts {counts}, accepted {len(symbols)} initials and {sum(followups.values()) + 3} followups")
         log(f"/health counts the accepted events and {sum(rejected.values())} rejects by reason")
 
         check_stalled_redis(server)

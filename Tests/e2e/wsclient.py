@@ -1,6 +1,7 @@
 """A small WebSocket client (RFC 6455) on the socket module, enough to drive
-/stream from the end-to-end tests without a package: the opening handshake,
-masked text/binary/continuation frames out, frames in, the close handshake.
+/stream from the end-to-end tests without a package: the opening handshake
+(and broken ones), masked text/binary/continuation frames out (and unmasked
+ones), frames in, the close handshake.
 """
 
 import base64
@@ -22,12 +23,26 @@ class Closed(Exception):
         self.reason = reason
 
 
+class Refused(Exception):
+    """The server answered the handshake with something else than 101."""
+
+    def __init__(self, status, headers, body):
+        super().__init__(f"no upgrade: {status} {body!r}")
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
 class WebSocket:
-    def __init__(self, host, port, path="/stream", timeout=10):
+    def __init__(self, host, port, path="/stream", timeout=10, headers=None, key=True):
+        """`headers`: more handshake headers (an Origin…); `key=False` leaves
+        out Sec-WebSocket-Key, as a broken client would."""
         self.sock = socket.create_connection((host, port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
+        key = base64.b64encode(os.urandom(16)).decode() if key else None
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                           + (f"Sec-WebSocket-Key: {key}\r\n" if key else "")
+                           + f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.sock.recv(4096)
@@ -39,7 +54,14 @@ class WebSocket:
         self.status = int(lines[0].split()[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
         if self.status != 101:
-            raise ConnectionError(f"no upgrade: {lines[0]}")
+            length = int(headers.get("content-length", "0"))
+            while len(self.buffer) < length:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    break
+                self.buffer += chunk
+            self.sock.close()
+            raise Refused(self.status, headers, self.buffer[:length].decode("utf-8", "replace"))
         accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
         if headers.get("sec-websocket-accept") != accept:
             raise ConnectionError("bad Sec-WebSocket-Accept")
@@ -47,21 +69,25 @@ class WebSocket:
     # -- sending
 
     @staticmethod
-    def frame(opcode, payload, fin=True):
-        """One masked client frame, as bytes."""
-        mask = os.urandom(4)
+    def frame(opcode, payload, fin=True, masked=True):
+        """One client frame, as bytes: masked, as RFC 6455 requires, unless
+        told otherwise (a broken client)."""
+        bit = 0x80 if masked else 0
         header = bytes([(0x80 if fin else 0) | opcode])
         n = len(payload)
         if n < 126:
-            header += bytes([0x80 | n])
+            header += bytes([bit | n])
         elif n < 65536:
-            header += bytes([0x80 | 126]) + struct.pack("!H", n)
+            header += bytes([bit | 126]) + struct.pack("!H", n)
         else:
-            header += bytes([0x80 | 127]) + struct.pack("!Q", n)
+            header += bytes([bit | 127]) + struct.pack("!Q", n)
+        if not masked:
+            return header + payload
+        mask = os.urandom(4)
         return header + mask + _mask(payload, mask)
 
-    def send_frame(self, opcode, payload, fin=True):
-        self.sock.sendall(self.frame(opcode, payload, fin))
+    def send_frame(self, opcode, payload, fin=True, masked=True):
+        self.sock.sendall(self.frame(opcode, payload, fin, masked))
 
     def send_text(self, text):
         self.send_frame(TEXT, text.encode())

@@ -6,8 +6,12 @@ schemathesis run of openapi.yaml, against the built server.
    unicode, SQL injection strings, invalid uuids and dates, wrong methods,
    oversized bodies (declared and chunked), too many and too large headers,
    bytes that are not HTTP, duplicate parameters, bad percent escapes, a uuid
-   conflict, and a slowloris client trickling its headers (cut off by the idle
-   timeout). Each must get its 4xx with the JSON error shape, never a 5xx;
+   conflict, bodies framed in ways that cannot be read (unknown transfer
+   codings, bad chunks) or that never finish, WebSocket handshakes refused,
+   HTTP/1.0 connections, and a slowloris client trickling its headers (cut
+   off by the idle timeout). Each must get its 4xx (501 for an unknown
+   transfer coding) with the JSON error shape and `X-Content-Type-Options:
+   nosniff`, never another 5xx;
    afterwards every stored row, every dashboard, every request record and
    every /health counter is what it was, except the rejects, which grew by
    exactly the expected count per reason.
@@ -42,13 +46,17 @@ EXAMPLES = int(os.environ.get("SYMBOLSTREAM_FUZZ_EXAMPLES", "400"))
 SEED = os.environ.get("SYMBOLSTREAM_FUZZ_SEED", "20170628")
 
 
-def raw(server, data, timeout=10):
-    """Sends bytes as they are; returns (status or None, body, seconds until closed)."""
+def raw(server, data, timeout=10, half_close=False):
+    """Sends bytes as they are (then stops sending, with `half_close`);
+    returns (status or None, body, seconds until closed, headers), the
+    headers of the first response as a dict with lower-case names."""
     started = time.time()
     with socket.create_connection(("127.0.0.1", server.port)) as s:
         s.settimeout(timeout)
         try:
             s.sendall(data)
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         received = b""
@@ -62,7 +70,11 @@ def raw(server, data, timeout=10):
             pass
     head, _, body = received.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else None
-    return status, body, time.time() - started
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return status, body, time.time() - started, headers
 
 
 class State:
@@ -145,31 +157,56 @@ def hand_written_cases(server, seeded_uuid):
         ("not HTTP", ("RAW", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n"), 400, "malformed_request"),
         ("bad method token", ("RAW", b"G(T /health HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "malformed_request"),
         ("bad content length", ("RAW", b"POST /followup HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"), 400, "malformed_request"),
+        # Issue 13, item 4: a complete head, a body framed in a way that cannot be read.
+        ("transfer-encoding gzip", ("RAW", f"POST /initial?uuid={fresh}&symbol=e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+                                           "3\r\nabc\r\n0\r\n\r\n".encode()), 501, "unsupported_transfer_coding"),
+        ("transfer-encoding xchunked", ("RAW", f"POST /initial?uuid={fresh}&symbol=e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"
+                                               "3\r\nabc\r\n0\r\n\r\n".encode()), 501, "unsupported_transfer_coding"),
+        ("bad chunk size", ("RAW", f"POST /followup?uuid={fresh} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "zz\r\nabc\r\n0\r\n\r\n".encode()), 400, "malformed_request"),
+        ("chunked and content-length", ("RAW", f"POST /followup?uuid={fresh} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                               "Content-Length: 5\r\n\r\n0\r\n\r\n".encode()), 400, "malformed_request"),
+        # Item 9: an invalid escape is a 400 wherever it is, also in a parameter no route reads.
+        # (Raw: requests would send %zz as %25zz.)
+        ("bad escape in an unknown parameter", ("RAW", b"GET /dashboard/symbol/a?x=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+         400, "malformed_encoding"),
+        ("bad escape in an unknown ingest parameter",
+         ("RAW", f"POST /initial?uuid={fresh}&symbol=e&x=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()),
+         400, "malformed_encoding"),
+        # Item 5: WebSocket handshakes refused before the upgrade.
+        ("upgrade without a key", ("RAW", b"GET /stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                          b"Sec-WebSocket-Version: 13\r\n\r\n"), 400, "invalid_upgrade"),
+        ("upgrade from another site", ("RAW", b"GET /stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                                              b"Origin: https://attacker.example\r\n\r\n"), 403, "forbidden_origin"),
     ]
     session = requests.Session()
     expected = Counter()
     problems = []
     for label, how, status, reason in cases:
         kind = how[0]
+        headers = {}
         if kind == "RAW":
-            got, body, _ = raw(server, how[1])
+            got, body, _, headers = raw(server, how[1])
         elif kind == "FORM":
             response = session.post(url + how[1], data=how[2],
                                     headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
-            got, body = response.status_code, response.content
+            got, body, headers = response.status_code, response.content, response.headers
         elif kind == "CHUNKED":
             payload = how[2]
             response = session.post(url + how[1], data=(payload[i:i + 4096] for i in range(0, len(payload), 4096)),
                                     headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
-            got, body = response.status_code, response.content
+            got, body, headers = response.status_code, response.content, response.headers
         else:
             method, path, params = how
             try:
                 response = session.request(method, url + path, params=params, timeout=10)
-                got, body = response.status_code, response.content
+                got, body, headers = response.status_code, response.content, response.headers
             except requests.ConnectionError:
                 session = requests.Session()
                 got, body = None, b""
+        if got is not None and headers.get("x-content-type-options") != "nosniff":
+            problems.append(f"{label}: no X-Content-Type-Options: nosniff")
         error = None
         try:
             error = json.loads(body).get("error")
@@ -183,6 +220,51 @@ def hand_written_cases(server, seeded_uuid):
         fail(f"{len(problems)} hand-written cases answered wrongly:\n  " + "\n  ".join(problems))
     log(f"{len(cases)} hand-written bad requests answered with their 4xx and a JSON error, no 5xx")
     return expected
+
+
+def unfinished_bodies(server):
+    """Issue 13, item 4: a head whose declared body never comes whole, then
+    the client stops sending. No answer (nobody to give it to), nothing
+    stored, even with every parameter in the query string or in the part of
+    the form that came; one incomplete_request each."""
+    fresh = str(uuidlib.uuid4())
+    cases = [
+        ("declared 100 bytes, 3 sent", f"POST /initial?uuid={fresh}&symbol=e HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"),
+        ("a form cut short", f"POST /initial HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                             f"Content-Length: 70\r\n\r\nuuid={fresh}&symbol=e"),
+        ("a chunked body never ended", f"POST /followup?uuid={fresh} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"),
+    ]
+    for label, request in cases:
+        status, body, _, _ = raw(server, request.encode(), half_close=True)
+        if status is not None:
+            fail(f"{label}: answered {status} {body[:200]!r} for a request that never finished")
+    log(f"{len(cases)} requests whose body never finished: no answer")
+    return len(cases)
+
+
+def http10_connections(server):
+    """Issue 13, item 6: HTTP/1.0 without keep-alive gets `Connection: close`
+    and its connection ends with the answer (it used to stay open until the
+    idle timeout); with keep-alive it stays, and says so."""
+    status, body, seconds, headers = raw(server, b"GET /health HTTP/1.0\r\n\r\n")
+    if status != 200 or headers.get("connection") != "close":
+        fail(f"HTTP/1.0 without keep-alive: {status} {headers}")
+    if seconds > IDLE_TIMEOUT / 2:
+        fail(f"HTTP/1.0 without keep-alive: the connection stayed open {seconds:.1f} s after the answer")
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.settimeout(5)
+        for _ in range(2):
+            s.sendall(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += s.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+            while len(body) < length:
+                body += s.recv(65536)
+            if b"connection: keep-alive" not in head.lower():
+                fail(f"HTTP/1.0 with keep-alive: {head!r}")
+    log(f"HTTP/1.0: closed {seconds * 1000:.0f} ms after the answer without keep-alive; kept with it")
 
 
 def slowloris(server):
@@ -245,6 +327,8 @@ def main():
     before = State(server, request_ids, ranges)
 
     expected = hand_written_cases(server, (seeded[0], other))
+    expected["incomplete_request"] += unfinished_bodies(server)
+    http10_connections(server)
     slowloris(server)
     expected["incomplete_request"] += 1
     after = State(server, request_ids, ranges)
