@@ -18,6 +18,8 @@ public enum StoredKey: Sendable, Hashable {
     case eventLog
     /// `deadletter`: log entries the archiver could not decode.
     case deadLetters(count: Int64)
+    /// `z:<name>`: a ranking's members and scores.
+    case ranking(RankingSet, [Symbol: Int64])
     /// A key under the prefix that is none of the above, or one that does not
     /// decode: named, with what is wrong with it.
     case unreadable(key: String, reason: String)
@@ -145,6 +147,11 @@ extension RedisAdmin {
                 }
                 return .uuidRecords(records)
             }
+        case .ranking(let set):
+            return KeyRead(command: RedisCommand("ZRANGE", key, "0", "-1", "WITHSCORES")) { reply in
+                RedisEventStore.rankingMembers(reply).map { .ranking(set, $0) }
+                    ?? unreadable("not a sorted set of letters with whole scores: \(reply)")
+            }
         case nil:
             return KeyRead(command: RedisCommand("TYPE", key)) { reply in unreadable("unexpected key (a \(reply))") }
         }
@@ -161,5 +168,13 @@ extension RedisAdmin {
             }
         }
         return text
+    }
+}
+
+extension RedisAdmin {
+    /// What a ranking's set must score a symbol with these all-time
+    /// statistics (nil: not a member), for `verify`.
+    public static func rankingScore(_ stats: BucketStats, in set: RankingSet) -> Int64? {
+        RankingFormat.score(stats, in: set)
     }
 }

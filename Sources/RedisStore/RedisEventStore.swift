@@ -228,6 +228,44 @@ public final class RedisEventStore: EventStore {
         return stats
     }
 
+    /// Every shard's three ranking sets (`ZRANGE 0 -1 WITHSCORES`, 26
+    /// members at most), merged here: counts add up over the shards, the
+    /// latest is the latest of all. Every member is read: a symbol's total
+    /// is spread over all shards, so a shard's first n cannot tell the
+    /// overall first n. The cost is at most 26 × 3 pairs per shard, whatever
+    /// the number of events.
+    public func rankings() async throws -> Rankings {
+        let sets = RankingSet.allCases
+        let replies = try await redis.pipelinesOrThrow(
+            layout.shards.map { shard in
+                (shard, sets.map { RedisCommand("ZRANGE", RedisArgument(shard.ranking($0)), "0", "-1", "WITHSCORES") })
+            })
+        var rankings = Rankings()
+        for shardReplies in replies {
+            guard shardReplies.count == sets.count else { throw RedisStoreClient.unexpected(.null) }
+            var members = [[Symbol: Int64]]()
+            for reply in shardReplies {
+                guard let decoded = Self.rankingMembers(reply) else { throw RedisStoreClient.error(in: reply) ?? RedisStoreClient.unexpected(reply) }
+                members.append(decoded)
+            }
+            rankings.merge(RankingFormat.rankings(initials: members[0], followups: members[1], recent: members[2]))
+        }
+        return rankings
+    }
+
+    /// A `ZRANGE … WITHSCORES` reply as symbol → score; nil if it is not one.
+    static func rankingMembers(_ reply: RESPValue) -> [Symbol: Int64]? {
+        guard let values = reply.array, values.count % 2 == 0 else { return nil }
+        var pairs = [(member: [UInt8], score: [UInt8])]()
+        var index = 0
+        while index < values.count {
+            guard let member = values[index].bytes, let score = values[index + 1].bytes else { return nil }
+            pairs.append((member, score))
+            index += 2
+        }
+        return RankingFormat.decodeMembers(pairs)
+    }
+
     /// One `HGET` of the uuid map, on the uuid's shard.
     public func request(_ id: RequestID) async throws -> RequestRecord? {
         let shard = layout.shard(of: id)

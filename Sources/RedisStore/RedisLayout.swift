@@ -72,6 +72,7 @@ public struct RedisLayout: Sendable, Hashable {
         public var stats: String { name(.stats) }
         public func bucket(_ bucket: RollupBucket) -> String { name(.rollup(bucket)) }
         public func fineLog(second: Int64) -> String { name(.fineLog(second: second)) }
+        func ranking(_ set: RankingSet) -> String { name(.ranking(set)) }
 
         /// A key's name as text (every key but the uuid map's, whose last two bytes are binary).
         public func name(_ key: Key) -> String {
@@ -83,6 +84,7 @@ public struct RedisLayout: Sendable, Hashable {
             case .stats: prefix + "stats"
             case .eventLog: prefix + "log"
             case .deadLetters: prefix + "deadletter"
+            case .ranking(let set): prefix + "z:" + set.rawValue
             }
         }
 
@@ -142,6 +144,8 @@ public struct RedisLayout: Sendable, Hashable {
                 return .rollup(RollupBucket(level: level, index: index))
             case ("e", 2):
                 return RedisLayout.integer(parts[1]).map { .fineLog(second: $0) }
+            case ("z", 2):
+                return RankingSet(rawValue: String(parts[1])).map { .ranking($0) }
             default:
                 return nil
             }
@@ -165,6 +169,8 @@ public struct RedisLayout: Sendable, Hashable {
         case eventLog
         /// Log entries the archiver could not write, kept for inspection instead of lost.
         case deadLetters
+        /// A ranking's sorted set (a member per symbol with initials).
+        case ranking(RankingSet)
     }
 
     /// What a full key name stands for.

@@ -32,6 +32,13 @@ public struct ShardedModel: Sendable {
         return totals
     }
 
+    /// The rankings over every shard, merged as the store merges the shards' sorted sets.
+    public var rankings: Rankings {
+        var rankings = Rankings()
+        for shard in shards { rankings.merge(shard.rankings) }
+        return rankings
+    }
+
     /// Requests whose followups wait for their initial, over every shard.
     public var orphanCount: Int { shards.reduce(0) { $0 + $1.orphans.count } }
 }

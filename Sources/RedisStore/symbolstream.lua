@@ -22,6 +22,11 @@
 --                          request with only followups so far is ORPHAN then
 --                          their times. 65,536 hashes keep each one small
 --                          enough for listpack encoding
+--   p z:<name>      zset   the rankings: one member per symbol with initials, scored
+--                          by its totals record (written by the same call, so
+--                          they always agree): z:initials its count,
+--                          z:followups its followups, z:recent its latest
+--                          initial (µs since epoch; exact below 2^53)
 --   p log           stream the event log, one entry per ingest batch: t first
 --                          µs, n events, e the events (LOG_EVENT_BYTES each:
 --                          the ingest record, then '>I2' followups adopted),
@@ -48,6 +53,7 @@ local INGEST_BYTES = 27
 local ADOPTED_FORMAT = '>I2'          -- appended to an event's ingest record in the log:
 local NONE_ADOPTED = '\0\0'           --   followups an initial adopted (none for a followup)
 local ORPHAN = '\255'                -- first byte of a record with only followups
+local RANKINGS = {'initials', 'followups', 'recent'}  -- p z:<name>, scored count, followups, latest
 
 -- Outcome codes returned per event (pairs: code, value).
 local NEW, RETRY, CONFLICT, ATTRIBUTED, PENDING = 1, 2, 3, 4, 5
@@ -85,8 +91,10 @@ local function merge(d, g)
   end
 end
 
--- Writes the summed statistics of one hash: one HMGET and one HSET.
-local function flush(key, d)
+-- Writes the summed statistics of one hash: one HMGET and one HSET. With
+-- ranked (the totals hash), also lists each symbol's new count, followups and
+-- latest initial there, for the rankings.
+local function flush(key, d, ranked)
   local fields, sis = {}, {}
   for si, _ in pairs(d) do sis[#sis + 1] = si; fields[#fields + 1] = LETTERS[si] end
   local cur = redis.call('HMGET', key, unpack(fields))
@@ -102,8 +110,31 @@ local function flush(key, d)
     end
     out[#out + 1] = fields[i]
     out[#out + 1] = struct.pack(STATS_FORMAT, c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
+    if ranked then ranked[#ranked + 1] = {fields[i], c + e[1], f + e[2], x} end
   end
   redis.call('HSET', key, unpack(out))
+end
+
+-- The rankings of the symbols a batch touched (ranked: from flush of the
+-- totals): one ZADD per sorted set, whatever the number of symbols. Scores
+-- are the totals record's values, set rather than added, so a set can never
+-- drift from the totals (and one missing fills in as its symbols are touched).
+local function rank(p, ranked)
+  if #ranked == 0 then return end
+  local scores = {{}, {}, {}}
+  for _, r in ipairs(ranked) do
+    for j = 1, 3 do
+      local score = r[j + 1]
+      if score then
+        local z = scores[j]
+        z[#z + 1] = int(score)
+        z[#z + 1] = r[1]
+      end
+    end
+  end
+  for j, name in ipairs(RANKINGS) do
+    if #scores[j] > 0 then redis.call('ZADD', p .. 'z:' .. name, unpack(scores[j])) end
+  end
 end
 
 -- The five hashes an event of second sec counts in. Building the names costs
@@ -238,8 +269,10 @@ local function ingest(keys, args)
 
   -- Usually every event of a batch falls in one second: its statistics then
   -- serve all five hashes as they are; otherwise merge per hash.
+  -- The totals come first in bucket_keys; their new values feed the rankings.
+  local ranked = {}
   if #order == 1 then
-    for _, key in ipairs(bucket_keys(p, order[1])) do flush(key, groups[order[1]]) end
+    for i, key in ipairs(bucket_keys(p, order[1])) do flush(key, groups[order[1]], i == 1 and ranked) end
   elseif #order > 1 then
     local pending, names = {}, {}
     for _, sec in ipairs(order) do
@@ -248,8 +281,9 @@ local function ingest(keys, args)
         merge(pending[key], groups[sec])
       end
     end
-    for _, key in ipairs(names) do flush(key, pending[key]) end
+    for i, key in ipairs(names) do flush(key, pending[key], i == 1 and ranked) end
   end
+  rank(p, ranked)
   for sec, entries in pairs(fine) do
     redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end
@@ -364,6 +398,7 @@ local function format(keys, args)
     'orphan_marker', string.byte(ORPHAN),
     'outcome_new', NEW, 'outcome_retry', RETRY, 'outcome_conflict', CONFLICT,
     'outcome_attributed', ATTRIBUTED, 'outcome_pending', PENDING,
+    'rankings', table.concat(RANKINGS, ','),
   }
 end
 

@@ -244,6 +244,10 @@ public struct AggregateModel: Sendable {
         }
     }
 
+    /// What the rankings read (the sorted sets in Redis): each symbol's
+    /// all-time initials, followups and latest initial.
+    public var rankings: Rankings { Rankings(totals) }
+
     public func summary(of symbol: Symbol) -> SymbolSummary {
         var summary = SymbolSummary(symbol: symbol)
         summary.merge(totals[symbol.index])

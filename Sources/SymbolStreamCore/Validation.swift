@@ -17,6 +17,8 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case headersTooLarge = "headers_too_large"
     case malformedRequest = "malformed_request"
     case incompleteRequest = "incomplete_request"
+    /// `/dashboard/top`'s `by` or `n`.
+    case invalidRanking = "invalid_ranking"
 }
 
 /// A client error that names the parameter at fault. Nothing is stored for a

@@ -132,6 +132,27 @@ import Testing
         #expect(IngestArgument.decodeOutcomes([1, 0], for: [initial, followup]) == nil)
     }
 
+    @Test func rankingScores() {
+        let stats = BucketStats(count: 3, followups: 2, earliest: Timestamp(microseconds: 5), latest: Timestamp(microseconds: 1_700_000_000_123_456))
+        #expect(RankingFormat.score(stats, in: .initials) == 3)
+        #expect(RankingFormat.score(stats, in: .followups) == 2)
+        #expect(RankingFormat.score(stats, in: .recent) == 1_700_000_000_123_456)
+        #expect(RankingFormat.score(BucketStats(), in: .followups) == nil)
+        // Scores as Redis replies them; a fraction or a non-letter member is not ours.
+        #expect(RankingFormat.decodeScore(Array("1700000000123456".utf8)) == 1_700_000_000_123_456)
+        #expect(RankingFormat.decodeScore(Array("1.700000000123456e+15".utf8)) == 1_700_000_000_123_456)
+        #expect(RankingFormat.decodeScore(Array("2.5".utf8)) == nil)
+        #expect(RankingFormat.decodeScore(Array("inf".utf8)) == nil)
+        let e = Symbol(parsing: "e")!
+        #expect(RankingFormat.decodeMembers([(Array("e".utf8), Array("4".utf8))]) == [e: 4])
+        #expect(RankingFormat.decodeMembers([(Array("E".utf8), Array("4".utf8))]) == nil)
+        #expect(RankingFormat.decodeMembers([(Array("e".utf8), Array("4".utf8)), (Array("e".utf8), Array("5".utf8))]) == nil)
+        var expected = Rankings()
+        expected.add(e, count: 4, followups: 1, latest: Timestamp(microseconds: 9))
+        #expect(RankingFormat.rankings(initials: [e: 4], followups: [e: 1], recent: [e: 9]) == expected)
+        #expect(RankingFormat.names == "initials,followups,recent")
+    }
+
     @Test mutating func logEntries() {
         let times = Self.times
         var events = [LoggedEvent]()

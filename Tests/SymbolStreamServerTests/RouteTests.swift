@@ -32,6 +32,7 @@ import Testing
         func summary(of symbol: Symbol) async throws -> SymbolSummary { throw fail() }
         func summaries(in range: TimeRange) async throws -> [SymbolSummary] { throw fail() }
         func request(_ id: SymbolStreamCore.RequestID) async throws -> RequestRecord? { throw fail() }
+        func rankings() async throws -> Rankings { throw fail() }
     }
 
     /// A clock ticking one microsecond per event from `start`.
