@@ -9,7 +9,8 @@ import SymbolStreamCore
 /// totals, the rankings' sorted sets, every rollup bucket, every fine log,
 /// every uuid record, the `waiting` and `archived` counters; and that the
 /// history itself is sound (one initial per uuid, followups carrying their
-/// initial's symbol).
+/// initial's symbol). Remembered idempotency keys are not in the history:
+/// they are only checked to expire.
 ///
 /// Events still in the log (acknowledged to clients, counted in Redis, not yet
 /// in MariaDB) are folded into the recomputation, so it needs no archiver and
@@ -185,6 +186,8 @@ public struct Verify: Sendable {
                                 differ("ranking", "z:\(set.rawValue) symbol \(symbol.letter): Redis \(stored[symbol].map(String.init) ?? "absent"), history \(want.map(String.init) ?? "absent")")
                             }
                         }
+                    case .idempotencyKeys(let bucket, let part, let expires):
+                        if !expires { differ("idempotency", "k:\(bucket):\(part) has no time to live: it would never be freed") }
                     case .eventLog:
                         break
                     case .deadLetters(let count):

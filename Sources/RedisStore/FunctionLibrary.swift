@@ -17,7 +17,8 @@ enum FunctionLibrary {
 
     /// The library's functions.
     enum Function: String {
-        /// ARGV prefix, replay 0/1, packed events (`IngestArgument`) → 2 bytes per event.
+        /// ARGV prefix, packed events (`IngestArgument`) and, for keyed
+        /// followups, their digests and the idempotency window → 2 bytes per event.
         case ingest = "ss_ingest"
         /// ARGV prefix: creates the archiver's consumer group.
         case setup = "ss_setup"

@@ -12,18 +12,24 @@ public final class RedisEventStore: EventStore {
     private let summaries: RequestBatcher<Symbol, SymbolSummary>
     /// Events per `ss_ingest` call at most.
     public static let maximumBatch = 256
+    /// Seconds a followup's idempotency key is remembered at least (twice
+    /// that at most; see `IdempotencyMemory`). Every front of a deployment
+    /// must use the same.
+    public let idempotencyWindow: Int64
 
     public var layout: RedisLayout { redis.layout }
 
-    public init(redis: RedisStoreClient) {
+    public init(redis: RedisStoreClient, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+        precondition(idempotencyWindow >= 1, "the idempotency window is at least a second")
         self.redis = redis
+        self.idempotencyWindow = idempotencyWindow
         let topology = redis.redis
         // A queue per event loop (see `RequestBatcher`); two calls in flight
         // per lane keep the connections busy while the next batch fills.
         let lanes = topology.laneCount
         let currentLane: @Sendable () -> Int = { topology.currentLane }
         self.batcher = RequestBatcher(lanes: lanes, currentLane: currentLane, maximumSenders: 2, maximumBatch: Self.maximumBatch) { events in
-            try await Self.ingest(events, redis: redis)
+            try await Self.ingest(events, redis: redis, idempotencyWindow: idempotencyWindow)
         }
         // Concurrent symbol dashboards share one HMGET per shard of the symbols they ask for.
         self.summaries = RequestBatcher(lanes: lanes, currentLane: currentLane, maximumSenders: 1, maximumBatch: 1024) { symbols in
@@ -46,10 +52,10 @@ public final class RedisEventStore: EventStore {
     /// The events of one batch: one call per shard (more only beyond
     /// `maximumBatch` events of one shard), a result per event in order.
     public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
-        try await Self.ingest(events, redis: redis)
+        try await Self.ingest(events, redis: redis, idempotencyWindow: idempotencyWindow)
     }
 
-    private static func ingest(_ events: [IngestEvent], redis: RedisStoreClient) async throws -> [IngestResult] {
+    private static func ingest(_ events: [IngestEvent], redis: RedisStoreClient, idempotencyWindow: Int64) async throws -> [IngestResult] {
         try redis.layoutCheck.requirePassed()
         let layout = redis.layout
         // Each shard's events, in batch order.
@@ -78,7 +84,10 @@ public final class RedisEventStore: EventStore {
             if calls.isEmpty { break }
             let replies = await redis.pipelines(
                 calls.map { call in
-                    let ingest = redis.functionCall(.ingest, shard: call.shard, [RedisArgument(bytes: IngestArgument.encode(call.positions.map { events[$0] }))])
+                    let packed = IngestArgument.encode(call.positions.map { events[$0] })
+                    var arguments = [RedisArgument(bytes: packed.events)]
+                    if !packed.digests.isEmpty { arguments += [RedisArgument(bytes: packed.digests), RedisArgument(idempotencyWindow)] }
+                    let ingest = redis.functionCall(.ingest, shard: call.shard, arguments)
                     return (call.shard, wait.map { [ingest, $0] } ?? [ingest])
                 })
             for (call, reply) in zip(calls, replies) {

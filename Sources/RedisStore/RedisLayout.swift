@@ -85,6 +85,7 @@ public struct RedisLayout: Sendable, Hashable {
             case .eventLog: prefix + "log"
             case .deadLetters: prefix + "deadletter"
             case .ranking(let set): prefix + "z:" + set.rawValue
+            case .idempotency(let bucket, let part): prefix + "k:" + String(bucket) + ":" + String(part)
             }
         }
 
@@ -146,6 +147,11 @@ public struct RedisLayout: Sendable, Hashable {
                 return RedisLayout.integer(parts[1]).map { .fineLog(second: $0) }
             case ("z", 2):
                 return RankingSet(rawValue: String(parts[1])).map { .ranking($0) }
+            case ("k", 3):
+                guard let bucket = RedisLayout.integer(parts[1]), let part = RedisLayout.integer(parts[2]), let byte = UInt8(exactly: part) else {
+                    return nil
+                }
+                return .idempotency(bucket: bucket, part: byte)
             default:
                 return nil
             }
@@ -171,6 +177,9 @@ public struct RedisLayout: Sendable, Hashable {
         case deadLetters
         /// A ranking's sorted set (a member per symbol with initials).
         case ranking(RankingSet)
+        /// Remembered idempotency keys of followups received in time bucket
+        /// `bucket` (receive second ÷ window) whose digest starts with `part`.
+        case idempotency(bucket: Int64, part: UInt8)
     }
 
     /// What a full key name stands for.

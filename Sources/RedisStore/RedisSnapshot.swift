@@ -6,7 +6,8 @@ import SymbolStreamCore
 /// Every aggregate of an `AggregateModel` as the Redis commands that write it
 /// into an empty keyspace, byte for byte what `ss_ingest` builds from the same
 /// events: totals, the rankings' sorted sets, rollup buckets, fine logs, the
-/// uuid map and the waiting counter (`RedisAdmin.write`). Encoded straight into RESP, a chunk of
+/// uuid map and the waiting counter (`RedisAdmin.write`). Not the remembered
+/// idempotency keys: they are not in the history (a reset keeps them). Encoded straight into RESP, a chunk of
 /// about `chunkBytes` at a time, so a writer can send one chunk while the next
 /// is encoded.
 ///

@@ -9,9 +9,11 @@ public struct ShardedModel: Sendable {
     /// By shard index.
     public private(set) var shards: [AggregateModel]
 
-    public init(layout: RedisLayout, expectedRequests: Int = 0) {
+    public init(layout: RedisLayout, expectedRequests: Int = 0, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
         self.layout = layout
-        self.shards = Array(repeating: AggregateModel(expectedRequests: expectedRequests / layout.shardCount), count: layout.shardCount)
+        self.shards = Array(
+            repeating: AggregateModel(expectedRequests: expectedRequests / layout.shardCount, idempotencyWindow: idempotencyWindow),
+            count: layout.shardCount)
     }
 
     @discardableResult

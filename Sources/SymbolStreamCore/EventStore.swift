@@ -59,9 +59,11 @@ public struct StoreUnavailableError: Error, Sendable, Hashable, CustomStringConv
 
 /// `AggregateModel` behind a lock: a complete store without servers.
 public final class InMemoryEventStore: EventStore {
-    private let model = Mutex(AggregateModel())
+    private let model: Mutex<AggregateModel>
 
-    public init() {}
+    public init(idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+        model = Mutex(AggregateModel(idempotencyWindow: idempotencyWindow))
+    }
 
     public func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
         model.withLock { $0.apply(event) }

@@ -17,6 +17,7 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case headersTooLarge = "headers_too_large"
     case malformedRequest = "malformed_request"
     case incompleteRequest = "incomplete_request"
+    case invalidIdempotencyKey = "invalid_idempotency_key"
     /// `/dashboard/top`'s `by` or `n`.
     case invalidRanking = "invalid_ranking"
 }

@@ -37,6 +37,10 @@ struct Serve: AsyncParsableCommand {
     var streamMaxMessageBytes: Int?
     @Option(help: "Seconds before a /stream connection without messages is closed (env SYMBOLSTREAM_STREAM_IDLE_TIMEOUT; default 60).")
     var streamIdleTimeout: Int?
+    @Option(
+        help:
+            "Seconds a followup's Idempotency-Key is remembered at least (less than twice that at most), 1...604800; the same on every front (env SYMBOLSTREAM_IDEMPOTENCY_WINDOW; default \(IdempotencyKey.defaultWindowSeconds)).")
+    var idempotencyWindow: Int?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -63,6 +67,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-header-bytes must be at least 1024, --max-header-count at least 8")
         }
         configuration.stream = try streamConfiguration()
+        let window = try Settings.resolve(idempotencyWindow, env: "SYMBOLSTREAM_IDEMPOTENCY_WINDOW", default: Int(IdempotencyKey.defaultWindowSeconds))
+        guard (1...604_800).contains(window) else { throw ValidationError("--idempotency-window must be within 1...604800 seconds") }
+        configuration.idempotencyWindow = Int64(window)
         configuration.redis = try stores.redis()
         configuration.redisCluster = try stores.clusterSeeds()
         configuration.redisPrefix = try stores.prefix()

@@ -220,7 +220,7 @@ import Testing
                 #expect(body["status"] as? String == "degraded")
                 #expect((body["mariadb"] as? [String: Any])?["status"] as? String == "down")
                 let events = try #require(body["events"] as? [String: Int])
-                #expect(events == ["accepted": 2, "initials": 1, "followups": 1, "retries": 0, "rejected": 1, "unavailable": 0])
+                #expect(events == ["accepted": 2, "initials": 1, "followups": 1, "retries": 0, "followup_replays": 0, "rejected": 1, "unavailable": 0])
                 #expect((body["rejected"] as? [String: Int])?["invalid_uuid"] == 1)
                 let archive = try #require(body["archive"] as? [String: Any])
                 #expect(archive["archived_total"] as? Int == 90 && archive["backlog"] as? Int == 7 && archive["failures"] as? Int == 2)
