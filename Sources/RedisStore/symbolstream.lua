@@ -22,11 +22,11 @@
 --                          request with only followups so far is ORPHAN then
 --                          their times. 65,536 hashes keep each one small
 --                          enough for listpack encoding
---   p z:<name>      zset   the rankings: one member per symbol with initials, scored
---                          by its totals record (written by the same call, so
---                          they always agree): z:initials its count,
---                          z:followups its followups, z:recent its latest
---                          initial (µs since epoch; exact below 2^53)
+--   p z:<name>      zset   the rankings, scored from the totals record by the
+--                          same call (so they always agree): z:initials a
+--                          symbol's count, z:followups its followups (members
+--                          with followups only), z:recent its latest initial
+--                          (µs since epoch; exact below 2^53)
 --   p k:<n>:<part>  hash   remembered idempotency keys of followups received in
 --                          bucket n (receive second ÷ window) whose digest
 --                          (DIGEST_BYTES, IdempotencyDigest.swift) starts with
@@ -99,10 +99,9 @@ local function merge(d, g)
   end
 end
 
--- Writes the summed statistics of one hash: one HMGET and one HSET. With
--- ranked (the totals hash), also lists each symbol's new count, followups and
--- latest initial there, for the rankings.
-local function flush(key, d, ranked)
+-- Writes the summed statistics of one hash: one HMGET and one HSET. With z
+-- (the totals hash), also collects the new scores of the rankings (see rank).
+local function flush(key, d, z)
   local fields, sis = {}, {}
   for si, _ in pairs(d) do sis[#sis + 1] = si; fields[#fields + 1] = LETTERS[si] end
   local cur = redis.call('HMGET', key, unpack(fields))
@@ -118,30 +117,26 @@ local function flush(key, d, ranked)
     end
     out[#out + 1] = fields[i]
     out[#out + 1] = struct.pack(STATS_FORMAT, c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
-    if ranked then ranked[#ranked + 1] = {fields[i], c + e[1], f + e[2], x} end
+    if z then
+      -- Only what the batch changed: a symbol's count if it had initials, its
+      -- followups if it had some, its latest if a new initial is the latest.
+      local letter = fields[i]
+      if e[1] > 0 then local a = z[1]; a[#a + 1] = c + e[1]; a[#a + 1] = letter end
+      if e[2] > 0 then local a = z[2]; a[#a + 1] = f + e[2]; a[#a + 1] = letter end
+      if e[4] and x == e[4] then local a = z[3]; a[#a + 1] = x; a[#a + 1] = letter end
+    end
   end
   redis.call('HSET', key, unpack(out))
 end
 
--- The rankings of the symbols a batch touched (ranked: from flush of the
--- totals): one ZADD per sorted set, whatever the number of symbols. Scores
--- are the totals record's values, set rather than added, so a set can never
--- drift from the totals (and one missing fills in as its symbols are touched).
-local function rank(p, ranked)
-  if #ranked == 0 then return end
-  local scores = {{}, {}, {}}
-  for _, r in ipairs(ranked) do
-    for j = 1, 3 do
-      local score = r[j + 1]
-      if score then
-        local z = scores[j]
-        z[#z + 1] = int(score)
-        z[#z + 1] = r[1]
-      end
-    end
-  end
+-- The rankings' new scores (z: from flush of the totals, pairs of score and
+-- letter per set): one ZADD per sorted set, whatever the number of symbols.
+-- Scores are the totals record's new values, set rather than added, so a set
+-- cannot drift from the totals. (Numbers go to Redis with 17 significant
+-- digits: whole numbers below 2^53 arrive exactly.)
+local function rank(p, z)
   for j, name in ipairs(RANKINGS) do
-    if #scores[j] > 0 then redis.call('ZADD', p .. 'z:' .. name, unpack(scores[j])) end
+    if #z[j] > 0 then redis.call('ZADD', p .. 'z:' .. name, unpack(z[j])) end
   end
 end
 
@@ -331,9 +326,9 @@ local function ingest(keys, args)
   -- Usually every event of a batch falls in one second: its statistics then
   -- serve all five hashes as they are; otherwise merge per hash.
   -- The totals come first in bucket_keys; their new values feed the rankings.
-  local ranked = {}
+  local z = {{}, {}, {}}
   if #order == 1 then
-    for i, key in ipairs(bucket_keys(p, order[1])) do flush(key, groups[order[1]], i == 1 and ranked) end
+    for i, key in ipairs(bucket_keys(p, order[1])) do flush(key, groups[order[1]], i == 1 and z) end
   elseif #order > 1 then
     local pending, names = {}, {}
     for _, sec in ipairs(order) do
@@ -342,9 +337,9 @@ local function ingest(keys, args)
         merge(pending[key], groups[sec])
       end
     end
-    for i, key in ipairs(names) do flush(key, pending[key], i == 1 and ranked) end
+    for i, key in ipairs(names) do flush(key, pending[key], i == 1 and z) end
   end
-  rank(p, ranked)
+  rank(p, z)
   for sec, entries in pairs(fine) do
     redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end

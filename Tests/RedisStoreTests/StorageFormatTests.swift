@@ -174,7 +174,8 @@ import Testing
         #expect(RankingFormat.score(stats, in: .initials) == 3)
         #expect(RankingFormat.score(stats, in: .followups) == 2)
         #expect(RankingFormat.score(stats, in: .recent) == 1_700_000_000_123_456)
-        #expect(RankingFormat.score(BucketStats(), in: .followups) == nil)
+        #expect(RankingFormat.score(BucketStats(), in: .initials) == nil)
+        #expect(RankingFormat.score(BucketStats(count: 1, latest: Timestamp(microseconds: 9)), in: .followups) == nil)  // a member once it has followups
         // Scores as Redis replies them; a fraction or a non-letter member is not ours.
         #expect(RankingFormat.decodeScore(Array("1700000000123456".utf8)) == 1_700_000_000_123_456)
         #expect(RankingFormat.decodeScore(Array("1.700000000123456e+15".utf8)) == 1_700_000_000_123_456)

@@ -5,24 +5,26 @@ public enum RankingSet: String, CaseIterable, Sendable, Hashable {
     case initials, followups, recent
 }
 
-/// The rankings' sorted sets (`z:<name>`, the library's `RANKINGS`): one
-/// member per symbol with initials in the shard (its letter), scored by its
-/// totals record: `initials` the count, `followups` the followups, `recent`
-/// the latest initial in µs since the epoch. Scores are whole numbers below
-/// 2^53, so the doubles Redis keeps hold them exactly.
+/// The rankings' sorted sets (`z:<name>`, the library's `RANKINGS`): a
+/// member per symbol of the shard (its letter), scored by its totals record:
+/// `initials` the count and `recent` the latest initial (µs since the epoch)
+/// of every symbol with initials, `followups` the followups of every symbol
+/// with some (a member is written when a batch changes its score, so one
+/// with none is never written; a missing member reads as 0). Scores are
+/// whole numbers below 2^53, so the doubles Redis keeps hold them exactly.
 enum RankingFormat {
     typealias Set = RankingSet
 
     /// The library's `RANKINGS`, in its order (as `ss_format` reports them).
     static let names = Set.allCases.map(\.rawValue).joined(separator: ",")
 
-    /// The score of `symbol`'s `stats` in `set`; nil when the symbol has no
-    /// initials (it is then not a member).
+    /// The score of `symbol`'s `stats` in `set`; nil when it is not a member
+    /// (no initials; for `followups`, no followups).
     static func score(_ stats: BucketStats, in set: Set) -> Int64? {
         guard stats.count > 0 else { return nil }
         switch set {
         case .initials: return stats.count
-        case .followups: return stats.followups
+        case .followups: return stats.followups > 0 ? stats.followups : nil
         case .recent: return stats.latest?.microseconds
         }
     }
