@@ -6,9 +6,11 @@ import SymbolStreamCore
 /// Checks that Redis holds exactly what the raw history implies: recomputes
 /// every aggregate from MariaDB with the reference `AggregateModel` (as
 /// `rebuild` does) and compares it, key by key, with what Redis holds: the
-/// totals, every rollup bucket, every fine log, every uuid record, the
-/// `waiting` and `archived` counters; and that the history itself is sound
-/// (one initial per uuid, followups carrying their initial's symbol).
+/// totals, the rankings' sorted sets, every rollup bucket, every fine log,
+/// every uuid record, the `waiting` and `archived` counters; and that the
+/// history itself is sound (one initial per uuid, followups carrying their
+/// initial's symbol). Remembered idempotency keys are not in the history:
+/// they are only checked to expire.
 ///
 /// Events still in the log (acknowledged to clients, counted in Redis, not yet
 /// in MariaDB) are folded into the recomputation, so it needs no archiver and
@@ -124,6 +126,7 @@ public struct Verify: Sendable {
             var seenSeconds = Set<Int64>()
             var seenRequests = Set<RequestID>()
             var sawTotals = false
+            var sawRankings = Set<RankingSet>()
             var sawStats = false
             var deadLetters: Int64 = 0
             try await RedisAdmin(redis: redis).scanStoredKeys(of: shard) { keys in
@@ -175,6 +178,16 @@ public struct Verify: Sendable {
                         if logEntries[shard.index] == 0, (archived ?? 0) != rows {
                             differ("stats", "archived is \(archived ?? 0) in Redis; MariaDB holds \(rows) events of this shard")
                         }
+                    case .ranking(let set, let stored):
+                        sawRankings.insert(set)
+                        for symbol in Symbol.all {
+                            let want = RedisAdmin.rankingScore(model.totals[symbol.index], in: set)
+                            if stored[symbol] != want {
+                                differ("ranking", "z:\(set.rawValue) symbol \(symbol.letter): Redis \(stored[symbol].map(String.init) ?? "absent"), history \(want.map(String.init) ?? "absent")")
+                            }
+                        }
+                    case .idempotencyKeys(let bucket, let part, let expires):
+                        if !expires { differ("idempotency", "k:\(bucket):\(part) has no time to live: it would never be freed") }
                     case .eventLog:
                         break
                     case .deadLetters(let count):
@@ -190,6 +203,9 @@ public struct Verify: Sendable {
             }
             if !sawTotals, model.totals.contains(where: { !$0.isEmpty }) {
                 differ("totals", "Redis has no totals; the history has \(rows) events of this shard")
+            }
+            for set in RankingSet.allCases where !sawRankings.contains(set) && model.totals.contains(where: { $0.count > 0 }) {
+                differ("ranking", "Redis has no z:\(set.rawValue); the history ranks \(model.totals.filter { $0.count > 0 }.count) symbols in this shard")
             }
             if !sawStats, !model.orphans.isEmpty || (logEntries[shard.index] == 0 && rows > 0) {
                 differ("stats", "Redis has no stats hash (waiting \(model.orphans.count), archived \(rows) expected)")

@@ -9,14 +9,16 @@
 /// Why batches: requests that arrive while a call is in flight share the next
 /// one. Per new initial Redis then does one `HSETNX` of the uuid map (a read
 /// only for retries, conflicts and followups); rollup deltas are summed in Lua
-/// and written once per bucket per batch. One field per symbol keeps every
-/// hash at 26 fields or fewer, so listpack lookups stay short.
+/// and written once per bucket per batch, and the rankings' sorted sets get
+/// one `ZADD` each per batch. One field per symbol keeps every hash at 26
+/// fields or fewer, so listpack lookups stay short.
 enum FunctionLibrary {
     static let source = String(decoding: PackageResources.symbolstream_lua, as: UTF8.self)
 
     /// The library's functions.
     enum Function: String {
-        /// ARGV prefix, replay 0/1, packed events (`IngestArgument`) → 2 bytes per event.
+        /// ARGV prefix, packed events (`IngestArgument`) and, for keyed
+        /// followups, their digests and the idempotency window → 2 bytes per event.
         case ingest = "ss_ingest"
         /// ARGV prefix: creates the archiver's consumer group.
         case setup = "ss_setup"

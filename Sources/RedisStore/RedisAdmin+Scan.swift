@@ -18,6 +18,11 @@ public enum StoredKey: Sendable, Hashable {
     case eventLog
     /// `deadletter`: log entries the archiver could not decode.
     case deadLetters(count: Int64)
+    /// `z:<name>`: a ranking's members and scores.
+    case ranking(RankingSet, [Symbol: Int64])
+    /// `k:<n>:<part>`: remembered idempotency keys (not in the history, so
+    /// not compared); whether the hash has a time to live, as it must.
+    case idempotencyKeys(bucket: Int64, part: UInt8, expires: Bool)
     /// A key under the prefix that is none of the above, or one that does not
     /// decode: named, with what is wrong with it.
     case unreadable(key: String, reason: String)
@@ -145,6 +150,17 @@ extension RedisAdmin {
                 }
                 return .uuidRecords(records)
             }
+        case .ranking(let set):
+            return KeyRead(command: RedisCommand("ZRANGE", key, "0", "-1", "WITHSCORES")) { reply in
+                RedisEventStore.rankingMembers(reply).map { .ranking(set, $0) }
+                    ?? unreadable("not a sorted set of letters with whole scores: \(reply)")
+            }
+        case .idempotency(let bucket, let part):
+            return KeyRead(command: RedisCommand("TTL", key)) { reply in
+                // -1: no time to live; -2: expired since the scan found it.
+                guard let ttl = reply.int else { return unreadable("TTL answered \(reply)") }
+                return .idempotencyKeys(bucket: bucket, part: part, expires: ttl != -1)
+            }
         case nil:
             return KeyRead(command: RedisCommand("TYPE", key)) { reply in unreadable("unexpected key (a \(reply))") }
         }
@@ -161,5 +177,13 @@ extension RedisAdmin {
             }
         }
         return text
+    }
+}
+
+extension RedisAdmin {
+    /// What a ranking's set must score a symbol with these all-time
+    /// statistics (nil: not a member), for `verify`.
+    public static func rankingScore(_ stats: BucketStats, in set: RankingSet) -> Int64? {
+        RankingFormat.score(stats, in: set)
     }
 }

@@ -12,18 +12,24 @@ public final class RedisEventStore: EventStore {
     private let summaries: RequestBatcher<Symbol, SymbolSummary>
     /// Events per `ss_ingest` call at most.
     public static let maximumBatch = 256
+    /// Seconds a followup's idempotency key is remembered at least (twice
+    /// that at most; see `IdempotencyMemory`). Every front of a deployment
+    /// must use the same.
+    public let idempotencyWindow: Int64
 
     public var layout: RedisLayout { redis.layout }
 
-    public init(redis: RedisStoreClient) {
+    public init(redis: RedisStoreClient, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+        precondition(idempotencyWindow >= 1, "the idempotency window is at least a second")
         self.redis = redis
+        self.idempotencyWindow = idempotencyWindow
         let topology = redis.redis
         // A queue per event loop (see `RequestBatcher`); two calls in flight
         // per lane keep the connections busy while the next batch fills.
         let lanes = topology.laneCount
         let currentLane: @Sendable () -> Int = { topology.currentLane }
         self.batcher = RequestBatcher(lanes: lanes, currentLane: currentLane, maximumSenders: 2, maximumBatch: Self.maximumBatch) { events in
-            try await Self.ingest(events, redis: redis)
+            try await Self.ingest(events, redis: redis, idempotencyWindow: idempotencyWindow)
         }
         // Concurrent symbol dashboards share one HMGET per shard of the symbols they ask for.
         self.summaries = RequestBatcher(lanes: lanes, currentLane: currentLane, maximumSenders: 1, maximumBatch: 1024) { symbols in
@@ -46,10 +52,10 @@ public final class RedisEventStore: EventStore {
     /// The events of one batch: one call per shard (more only beyond
     /// `maximumBatch` events of one shard), a result per event in order.
     public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
-        try await Self.ingest(events, redis: redis)
+        try await Self.ingest(events, redis: redis, idempotencyWindow: idempotencyWindow)
     }
 
-    private static func ingest(_ events: [IngestEvent], redis: RedisStoreClient) async throws -> [IngestResult] {
+    private static func ingest(_ events: [IngestEvent], redis: RedisStoreClient, idempotencyWindow: Int64) async throws -> [IngestResult] {
         try redis.layoutCheck.requirePassed()
         let layout = redis.layout
         // Each shard's events, in batch order.
@@ -78,7 +84,10 @@ public final class RedisEventStore: EventStore {
             if calls.isEmpty { break }
             let replies = await redis.pipelines(
                 calls.map { call in
-                    let ingest = redis.functionCall(.ingest, shard: call.shard, [RedisArgument(bytes: IngestArgument.encode(call.positions.map { events[$0] }))])
+                    let packed = IngestArgument.encode(call.positions.map { events[$0] })
+                    var arguments = [RedisArgument(bytes: packed.events)]
+                    if !packed.digests.isEmpty { arguments += [RedisArgument(bytes: packed.digests), RedisArgument(idempotencyWindow)] }
+                    let ingest = redis.functionCall(.ingest, shard: call.shard, arguments)
                     return (call.shard, wait.map { [ingest, $0] } ?? [ingest])
                 })
             for (call, reply) in zip(calls, replies) {
@@ -226,6 +235,44 @@ public final class RedisEventStore: EventStore {
             index += 2
         }
         return stats
+    }
+
+    /// Every shard's three ranking sets (`ZRANGE 0 -1 WITHSCORES`, 26
+    /// members at most), merged here: counts add up over the shards, the
+    /// latest is the latest of all. Every member is read: a symbol's total
+    /// is spread over all shards, so a shard's first n cannot tell the
+    /// overall first n. The cost is at most 26 × 3 pairs per shard, whatever
+    /// the number of events.
+    public func rankings() async throws -> Rankings {
+        let sets = RankingSet.allCases
+        let replies = try await redis.pipelinesOrThrow(
+            layout.shards.map { shard in
+                (shard, sets.map { RedisCommand("ZRANGE", RedisArgument(shard.ranking($0)), "0", "-1", "WITHSCORES") })
+            })
+        var rankings = Rankings()
+        for shardReplies in replies {
+            guard shardReplies.count == sets.count else { throw RedisStoreClient.unexpected(.null) }
+            var members = [[Symbol: Int64]]()
+            for reply in shardReplies {
+                guard let decoded = Self.rankingMembers(reply) else { throw RedisStoreClient.error(in: reply) ?? RedisStoreClient.unexpected(reply) }
+                members.append(decoded)
+            }
+            rankings.merge(RankingFormat.rankings(initials: members[0], followups: members[1], recent: members[2]))
+        }
+        return rankings
+    }
+
+    /// A `ZRANGE … WITHSCORES` reply as symbol → score; nil if it is not one.
+    static func rankingMembers(_ reply: RESPValue) -> [Symbol: Int64]? {
+        guard let values = reply.array, values.count % 2 == 0 else { return nil }
+        var pairs = [(member: [UInt8], score: [UInt8])]()
+        var index = 0
+        while index < values.count {
+            guard let member = values[index].bytes, let score = values[index + 1].bytes else { return nil }
+            pairs.append((member, score))
+            index += 2
+        }
+        return RankingFormat.decodeMembers(pairs)
     }
 
     /// One `HGET` of the uuid map, on the uuid's shard.

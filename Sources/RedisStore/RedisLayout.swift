@@ -72,6 +72,7 @@ public struct RedisLayout: Sendable, Hashable {
         public var stats: String { name(.stats) }
         public func bucket(_ bucket: RollupBucket) -> String { name(.rollup(bucket)) }
         public func fineLog(second: Int64) -> String { name(.fineLog(second: second)) }
+        func ranking(_ set: RankingSet) -> String { name(.ranking(set)) }
 
         /// A key's name as text (every key but the uuid map's, whose last two bytes are binary).
         public func name(_ key: Key) -> String {
@@ -83,6 +84,8 @@ public struct RedisLayout: Sendable, Hashable {
             case .stats: prefix + "stats"
             case .eventLog: prefix + "log"
             case .deadLetters: prefix + "deadletter"
+            case .ranking(let set): prefix + "z:" + set.rawValue
+            case .idempotency(let bucket, let part): prefix + "k:" + String(bucket) + ":" + String(part)
             }
         }
 
@@ -142,6 +145,13 @@ public struct RedisLayout: Sendable, Hashable {
                 return .rollup(RollupBucket(level: level, index: index))
             case ("e", 2):
                 return RedisLayout.integer(parts[1]).map { .fineLog(second: $0) }
+            case ("z", 2):
+                return RankingSet(rawValue: String(parts[1])).map { .ranking($0) }
+            case ("k", 3):
+                guard let bucket = RedisLayout.integer(parts[1]), let part = RedisLayout.integer(parts[2]), let byte = UInt8(exactly: part) else {
+                    return nil
+                }
+                return .idempotency(bucket: bucket, part: byte)
             default:
                 return nil
             }
@@ -165,6 +175,11 @@ public struct RedisLayout: Sendable, Hashable {
         case eventLog
         /// Log entries the archiver could not write, kept for inspection instead of lost.
         case deadLetters
+        /// A ranking's sorted set (a member per symbol with initials).
+        case ranking(RankingSet)
+        /// Remembered idempotency keys of followups received in time bucket
+        /// `bucket` (receive second ÷ window) whose digest starts with `part`.
+        case idempotency(bucket: Int64, part: UInt8)
     }
 
     /// What a full key name stands for.

@@ -5,8 +5,9 @@ import SymbolStreamCore
 
 /// Every aggregate of an `AggregateModel` as the Redis commands that write it
 /// into an empty keyspace, byte for byte what `ss_ingest` builds from the same
-/// events: totals, rollup buckets, fine logs, the uuid map and the waiting
-/// counter (`RedisAdmin.write`). Encoded straight into RESP, a chunk of
+/// events: totals, the rankings' sorted sets, rollup buckets, fine logs, the
+/// uuid map and the waiting counter (`RedisAdmin.write`). Not the remembered
+/// idempotency keys: they are not in the history (a reset keeps them). Encoded straight into RESP, a chunk of
 /// about `chunkBytes` at a time, so a writer can send one chunk while the next
 /// is encoded.
 ///
@@ -30,6 +31,7 @@ public struct RedisSnapshot: Sendable {
     private let statsKey: [UInt8]
     private static let hsetName = Array("HSET".utf8)
     private static let msetName = Array("MSET".utf8)
+    private static let zaddName = Array("ZADD".utf8)
     /// The uuid map's hash fields, by the hash's 2-byte suffix, once grouped.
     private var uuidBuckets: [RedisEncodedArguments]?
     /// Keys the whole snapshot writes (for progress).
@@ -57,7 +59,8 @@ public struct RedisSnapshot: Sendable {
         statsKey = shard.bytes(.stats)
         var hashes = [Bool](repeating: false, count: 65_536)
         model.forEachRequest { hashes[Int(RedisLayout.uuidMapHash(of: $0))] = true }
-        var keys = (model.totals.contains { !$0.isEmpty } ? 1 : 0) + 2 * model.compactFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
+        let hasTotals = model.totals.contains { !$0.isEmpty }
+        var keys = (hasTotals ? 1 + RankingSet.allCases.count : 0) + 2 * model.compactFineLogs.count + hashes.filter { $0 }.count + (model.orphans.isEmpty ? 0 : 1)
         for level in Self.levelsAboveSeconds { keys += model.rollups(of: level).count }
         self.keyCount = keys
     }
@@ -135,6 +138,19 @@ public struct RedisSnapshot: Sendable {
                 if !present.isEmpty {
                     hset(totalsKey, present, into: &commands)
                     keys += 1
+                    // The rankings: the totals' values, as ss_ingest copies them.
+                    for set in RankingSet.allCases {
+                        let scored = present.compactMap { entry in RankingFormat.score(entry.stats, in: set).map { (entry.symbol, $0) } }
+                        if scored.isEmpty { continue }
+                        commands.command(argumentCount: 2 + 2 * scored.count)
+                        commands.argument(Self.zaddName)
+                        commands.argument(shard.bytes(.ranking(set)))
+                        for (symbol, score) in scored {
+                            commands.argument([], decimal: score)
+                            commands.argument([symbol.asciiByte])
+                        }
+                        keys += 1
+                    }
                 }
                 phase = .seconds(0)
             case .seconds(let start):

@@ -9,9 +9,11 @@ public struct ShardedModel: Sendable {
     /// By shard index.
     public private(set) var shards: [AggregateModel]
 
-    public init(layout: RedisLayout, expectedRequests: Int = 0) {
+    public init(layout: RedisLayout, expectedRequests: Int = 0, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
         self.layout = layout
-        self.shards = Array(repeating: AggregateModel(expectedRequests: expectedRequests / layout.shardCount), count: layout.shardCount)
+        self.shards = Array(
+            repeating: AggregateModel(expectedRequests: expectedRequests / layout.shardCount, idempotencyWindow: idempotencyWindow),
+            count: layout.shardCount)
     }
 
     @discardableResult
@@ -30,6 +32,13 @@ public struct ShardedModel: Sendable {
             for index in totals.indices { totals[index].merge(shard.totals[index]) }
         }
         return totals
+    }
+
+    /// The rankings over every shard, merged as the store merges the shards' sorted sets.
+    public var rankings: Rankings {
+        var rankings = Rankings()
+        for shard in shards { rankings.merge(shard.rankings) }
+        return rankings
     }
 
     /// Requests whose followups wait for their initial, over every shard.

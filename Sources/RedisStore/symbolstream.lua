@@ -22,6 +22,17 @@
 --                          request with only followups so far is ORPHAN then
 --                          their times. 65,536 hashes keep each one small
 --                          enough for listpack encoding
+--   p z:<name>      zset   the rankings, scored from the totals record by the
+--                          same call (so they always agree): z:initials a
+--                          symbol's count, z:followups its followups (members
+--                          with followups only), z:recent its latest initial
+--                          (µs since epoch; exact below 2^53)
+--   p k:<n>:<part>  hash   remembered idempotency keys of followups received in
+--                          bucket n (receive second ÷ window) whose digest
+--                          (DIGEST_BYTES, IdempotencyDigest.swift) starts with
+--                          byte <part> (0-255, in decimal): field the other
+--                          digest bytes, value empty. Each hash expires whole
+--                          once no followup can look into it (2 windows)
 --   p log           stream the event log, one entry per ingest batch: t first
 --                          µs, n events, e the events (LOG_EVENT_BYTES each:
 --                          the ingest record, then '>I2' followups adopted),
@@ -48,9 +59,12 @@ local INGEST_BYTES = 27
 local ADOPTED_FORMAT = '>I2'          -- appended to an event's ingest record in the log:
 local NONE_ADOPTED = '\0\0'           --   followups an initial adopted (none for a followup)
 local ORPHAN = '\255'                -- first byte of a record with only followups
+local KEYED = 'k'                     -- kind of a followup with an idempotency key: its
+local DIGEST_BYTES = 16               --   digest is the next DIGEST_BYTES of the digests argument
+local RANKINGS = {'initials', 'followups', 'recent'}  -- p z:<name>, scored count, followups, latest
 
 -- Outcome codes returned per event (pairs: code, value).
-local NEW, RETRY, CONFLICT, ATTRIBUTED, PENDING = 1, 2, 3, 4, 5
+local NEW, RETRY, CONFLICT, ATTRIBUTED, PENDING, REPLAYED = 1, 2, 3, 4, 5, 6
 
 local function int(n) return string.format('%d', n) end
 
@@ -85,8 +99,9 @@ local function merge(d, g)
   end
 end
 
--- Writes the summed statistics of one hash: one HMGET and one HSET.
-local function flush(key, d)
+-- Writes the summed statistics of one hash: one HMGET and one HSET. With z
+-- (the totals hash), also collects the new scores of the rankings (see rank).
+local function flush(key, d, z)
   local fields, sis = {}, {}
   for si, _ in pairs(d) do sis[#sis + 1] = si; fields[#fields + 1] = LETTERS[si] end
   local cur = redis.call('HMGET', key, unpack(fields))
@@ -102,8 +117,51 @@ local function flush(key, d)
     end
     out[#out + 1] = fields[i]
     out[#out + 1] = struct.pack(STATS_FORMAT, c + e[1], f + e[2], n, x, tc + e[5], tf + e[6])
+    if z then
+      -- Only what the batch changed: a symbol's count if it had initials, its
+      -- followups if it had some, its latest if a new initial is the latest.
+      local letter = fields[i]
+      if e[1] > 0 then local a = z[1]; a[#a + 1] = c + e[1]; a[#a + 1] = letter end
+      if e[2] > 0 then local a = z[2]; a[#a + 1] = f + e[2]; a[#a + 1] = letter end
+      if e[4] and x == e[4] then local a = z[3]; a[#a + 1] = x; a[#a + 1] = letter end
+    end
   end
   redis.call('HSET', key, unpack(out))
+end
+
+-- The rankings' new scores (z: from flush of the totals, pairs of score and
+-- letter per set): one ZADD per sorted set, whatever the number of symbols.
+-- Scores are the totals record's new values, set rather than added, so a set
+-- cannot drift from the totals. (Numbers go to Redis with 17 significant
+-- digits: whole numbers below 2^53 arrive exactly.)
+local function rank(p, z)
+  for j, name in ipairs(RANKINGS) do
+    if #z[j] > 0 then redis.call('ZADD', p .. 'z:' .. name, unpack(z[j])) end
+  end
+end
+
+-- Whether a followup's idempotency key (digest) is new around second sec;
+-- a new one is remembered in sec's bucket (window seconds long). A key is
+-- found from its own bucket, the one before and the one after (fronts' clocks
+-- differ a little), so it is remembered for at least a window and less than
+-- two; each bucket's hashes expire when no followup can look into them any
+-- more (expiring: the hashes given a time to live in this call).
+local function remember(p, digest, sec, window, expiring)
+  local n = math.floor(sec / window)
+  local part = ':' .. int(string.byte(digest, 1))
+  local field = string.sub(digest, 2)
+  for m = n - 1, n + 1 do
+    if redis.call('HEXISTS', p .. 'k:' .. int(m) .. part, field) == 1 then return false end
+  end
+  local key = p .. 'k:' .. int(n) .. part
+  redis.call('HSET', key, field, '')
+  if not expiring[key] then
+    expiring[key] = true
+    -- Relative to the followup's own time, so that fronts' clocks need not
+    -- agree with Redis's; NX: the first followup of the bucket sets it.
+    redis.call('EXPIRE', key, int((n + 2) * window - sec + 1), 'NX')
+  end
+  return true
 end
 
 -- The five hashes an event of second sec counts in. Building the names costs
@@ -145,17 +203,34 @@ end
 -- KEYS: the shard's log (declared so that a cluster routes the call to the
 -- shard's slot; every key touched shares its hash tag).
 -- ARGV: prefix, events: one string of INGEST_BYTES records,
--- INGEST_FORMAT: kind (i/f), uuid (16 bytes), symbol (a-z, '-' for a
--- followup), guess (0/1, '-'), second and offset. One argument per batch rather than six per
--- event: the caller builds one buffer and Redis converts one Lua string.
+-- INGEST_FORMAT: kind (i, f, or KEYED for a followup with an idempotency
+-- key), uuid (16 bytes), symbol (a-z, '-' for a followup), guess (0/1, '-'),
+-- second and offset. One argument per batch rather than six per event: the
+-- caller builds one buffer and Redis converts one Lua string. Then, when the
+-- batch has keyed followups: their digests (DIGEST_BYTES each, in order) and
+-- the idempotency window in seconds.
 -- Returns one string of 2 bytes per event, code then value: NEW 0 | RETRY
--- guess | CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0.
+-- guess | CONFLICT symbol index | ATTRIBUTED symbol index | PENDING 0 |
+-- REPLAYED 0 (a keyed followup whose key this uuid used within the window:
+-- nothing counted, nothing logged).
 local function ingest(keys, args)
   local p, events = args[1], args[2]
+  local digests, window, dpos, expiring = args[3] or '', tonumber(args[4] or '0'), 1, {}
   local out, fine, logged, adoptions = {}, {}, {}, {}
   local groups, order = {}, {}
   local waiting = 0
   local first_t = false
+  if #digests > 0 then
+    -- Checked before the first write: an error reply part way would leave
+    -- half a batch written.
+    local keyed = 0
+    for pos = 1, #events, INGEST_BYTES do
+      if string.sub(events, pos, pos) == KEYED then keyed = keyed + 1 end
+    end
+    if keyed * DIGEST_BYTES ~= #digests or not window or window < 1 or window % 1 ~= 0 then
+      return redis.error_reply('ERR ss_ingest: ' .. keyed .. ' keyed followups, ' .. #digests .. ' digest bytes, window ' .. tostring(args[4]))
+    end
+  end
 
   local function fine_entry(sec, entry)
     local f = fine[sec]
@@ -216,30 +291,44 @@ local function ingest(keys, args)
         out[#out + 1] = string.char(NEW, 0)
       end
     else
-      local rec = redis.call('HGET', ukey, ufield)
-      local ftime
-      if rec then sec, off, ftime = unique_time(rec, sec, off) else ftime = struct.pack(TIME_FORMAT, sec, off) end
-      local orphan = rec and string.sub(rec, 1, 1) == ORPHAN
-      if rec and not orphan then
-        local isec, ioff, flags = struct.unpack(RECORD_FORMAT, rec)
-        local si = math.floor(flags / 2)
-        redis.call('HSET', ukey, ufield, rec .. ftime)
-        attribute(si, flags % 2, isec, ioff, 1)
-        log('f' .. uid .. LETTERS[si] .. '-' .. ftime .. NONE_ADOPTED, sec, off)
-        out[#out + 1] = string.char(ATTRIBUTED, si)
+      -- A keyed followup's key is looked up and remembered here, in the
+      -- call that counts it: a key is remembered exactly when its followup
+      -- is stored.
+      local replayed = false
+      if kind == KEYED then
+        replayed = not remember(p, string.sub(digests, dpos, dpos + DIGEST_BYTES - 1), sec, window, expiring)
+        dpos = dpos + DIGEST_BYTES
+      end
+      if replayed then
+        out[#out + 1] = string.char(REPLAYED, 0)
       else
-        if not rec then waiting = waiting + 1 end
-        redis.call('HSET', ukey, ufield, (rec or ORPHAN) .. ftime)
-        log('f' .. uid .. '--' .. ftime .. NONE_ADOPTED, sec, off)
-        out[#out + 1] = string.char(PENDING, 0)
+        local rec = redis.call('HGET', ukey, ufield)
+        local ftime
+        if rec then sec, off, ftime = unique_time(rec, sec, off) else ftime = struct.pack(TIME_FORMAT, sec, off) end
+        local orphan = rec and string.sub(rec, 1, 1) == ORPHAN
+        if rec and not orphan then
+          local isec, ioff, flags = struct.unpack(RECORD_FORMAT, rec)
+          local si = math.floor(flags / 2)
+          redis.call('HSET', ukey, ufield, rec .. ftime)
+          attribute(si, flags % 2, isec, ioff, 1)
+          log('f' .. uid .. LETTERS[si] .. '-' .. ftime .. NONE_ADOPTED, sec, off)
+          out[#out + 1] = string.char(ATTRIBUTED, si)
+        else
+          if not rec then waiting = waiting + 1 end
+          redis.call('HSET', ukey, ufield, (rec or ORPHAN) .. ftime)
+          log('f' .. uid .. '--' .. ftime .. NONE_ADOPTED, sec, off)
+          out[#out + 1] = string.char(PENDING, 0)
+        end
       end
     end
   end
 
   -- Usually every event of a batch falls in one second: its statistics then
   -- serve all five hashes as they are; otherwise merge per hash.
+  -- The totals come first in bucket_keys; their new values feed the rankings.
+  local z = {{}, {}, {}}
   if #order == 1 then
-    for _, key in ipairs(bucket_keys(p, order[1])) do flush(key, groups[order[1]]) end
+    for i, key in ipairs(bucket_keys(p, order[1])) do flush(key, groups[order[1]], i == 1 and z) end
   elseif #order > 1 then
     local pending, names = {}, {}
     for _, sec in ipairs(order) do
@@ -248,8 +337,9 @@ local function ingest(keys, args)
         merge(pending[key], groups[sec])
       end
     end
-    for _, key in ipairs(names) do flush(key, pending[key]) end
+    for i, key in ipairs(names) do flush(key, pending[key], i == 1 and z) end
   end
+  rank(p, z)
   for sec, entries in pairs(fine) do
     redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end
@@ -319,8 +409,9 @@ end
 
 -- KEYS: the shard's log. ARGV: prefix, glob pattern of the prefix's keys,
 -- cursor. One step of deleting every aggregate key of a shard (all but its
--- log, dead letters and stats), server-side so that millions of keys need no
--- round trips. Returns {next cursor, keys deleted}; '0' when done. The keys
+-- log, dead letters, stats and remembered idempotency keys, which are not in
+-- MariaDB and expire by themselves), server-side so that millions of keys
+-- need no round trips. Returns {next cursor, keys deleted}; '0' when done. The keys
 -- found are deleted as they are, unless one is to be kept (a few steps of
 -- millions). With the bare prefix of the unsharded layout of earlier
 -- versions, the glob also finds the shards' keys ('{' after the prefix) and
@@ -328,7 +419,10 @@ end
 local function reset(keys, args)
   local p = args[1]
   local keep = {[p .. 'log'] = true, [p .. 'deadletter'] = true, [p .. 'stats'] = true, [p .. 'meta'] = true}
-  local function kept(key) return keep[key] or string.sub(key, #p + 1, #p + 1) == '{' end
+  local function kept(key)
+    local next = string.sub(key, #p + 1, #p + 2)
+    return keep[key] or string.sub(next, 1, 1) == '{' or next == 'k:'
+  end
   local scan = redis.call('SCAN', args[3], 'MATCH', args[2], 'COUNT', 10000)
   local doomed = scan[2]
   for _, key in ipairs(doomed) do
@@ -362,8 +456,11 @@ local function format(keys, args)
     'log_event_bytes', INGEST_BYTES + #struct.pack(ADOPTED_FORMAT, 0),
     'none_adopted', struct.unpack(ADOPTED_FORMAT, NONE_ADOPTED),
     'orphan_marker', string.byte(ORPHAN),
+    'keyed_kind', string.byte(KEYED),
+    'idempotency_digest_bytes', DIGEST_BYTES,
     'outcome_new', NEW, 'outcome_retry', RETRY, 'outcome_conflict', CONFLICT,
-    'outcome_attributed', ATTRIBUTED, 'outcome_pending', PENDING,
+    'outcome_attributed', ATTRIBUTED, 'outcome_pending', PENDING, 'outcome_replayed', REPLAYED,
+    'rankings', table.concat(RANKINGS, ','),
   }
 end
 

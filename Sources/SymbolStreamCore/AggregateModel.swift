@@ -64,11 +64,16 @@ public struct AggregateModel: Sendable {
     private var levels: [Timeline<SymbolStats>] = Array(repeating: Timeline(), count: RollupLevel.allCases.count - 1)
     /// Fine logs by second, entries as `FineLogEntry.compact`.
     private var fine = Timeline<[UInt32]>()
+    /// The idempotency keys of counted followups (see `IdempotencyMemory`).
+    public private(set) var idempotency: IdempotencyMemory
 
-    public init() {}
+    public init(idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+        idempotency = IdempotencyMemory(window: idempotencyWindow)
+    }
 
     /// Reserves room for about this many requests (bulk loads).
-    public init(expectedRequests: Int) {
+    public init(expectedRequests: Int, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+        self.init(idempotencyWindow: idempotencyWindow)
         initials.reserveCapacity(expectedRequests)
     }
 
@@ -110,6 +115,9 @@ public struct AggregateModel: Sendable {
     }
 
     public mutating func apply(_ event: FollowupEvent) -> FollowupOutcome {
+        if let key = event.idempotencyKey, !idempotency.remember(key, of: event.id, at: event.receivedAt) {
+            return .replayed
+        }
         guard let position = initials.index(forKey: event.id) else {
             orphans[event.id, default: []].append(event.receivedAt)
             return .pending
@@ -243,6 +251,10 @@ public struct AggregateModel: Sendable {
             try body(id, Record(symbol: initial.symbol, guess: initial.guess, receivedAt: initial.receivedAt, followups: followups))
         }
     }
+
+    /// What the rankings read (the sorted sets in Redis): each symbol's
+    /// all-time initials, followups and latest initial.
+    public var rankings: Rankings { Rankings(totals) }
 
     public func summary(of symbol: Symbol) -> SymbolSummary {
         var summary = SymbolSummary(symbol: symbol)

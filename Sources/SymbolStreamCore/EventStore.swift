@@ -16,6 +16,9 @@ public protocol EventStore: Sendable {
     func request(_ id: RequestID) async throws -> RequestRecord?
     /// The statistics of each rollup bucket of `span`, in order (a time series).
     func series(_ span: BucketSpan) async throws -> [SymbolStats]
+    /// Every symbol's all-time initials, followups and latest initial, for
+    /// `GET /dashboard/top` (Redis: the rankings' sorted sets).
+    func rankings() async throws -> Rankings
 }
 
 /// What became of one event of a batch: its outcome, or the store being
@@ -56,9 +59,11 @@ public struct StoreUnavailableError: Error, Sendable, Hashable, CustomStringConv
 
 /// `AggregateModel` behind a lock: a complete store without servers.
 public final class InMemoryEventStore: EventStore {
-    private let model = Mutex(AggregateModel())
+    private let model: Mutex<AggregateModel>
 
-    public init() {}
+    public init(idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+        model = Mutex(AggregateModel(idempotencyWindow: idempotencyWindow))
+    }
 
     public func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
         model.withLock { $0.apply(event) }
@@ -82,6 +87,10 @@ public final class InMemoryEventStore: EventStore {
 
     public func request(_ id: RequestID) async throws -> RequestRecord? {
         model.withLock { $0.request(id) }
+    }
+
+    public func rankings() async throws -> Rankings {
+        model.withLock { $0.rankings }
     }
 
     /// A copy of the model, for tests and comparisons.

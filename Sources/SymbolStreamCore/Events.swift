@@ -3,11 +3,13 @@
 /// server adds the guess and the receive time.
 public enum IngestRequest: Sendable, Hashable {
     case initial(RequestID, Symbol)
-    case followup(RequestID)
+    /// With a key, a retry of the same followup (same uuid, same key) within
+    /// the window counts nothing.
+    case followup(RequestID, idempotencyKey: IdempotencyKey? = nil)
 
     public var id: RequestID {
         switch self {
-        case .initial(let id, _), .followup(let id): id
+        case .initial(let id, _), .followup(let id, _): id
         }
     }
 }
@@ -27,14 +29,17 @@ public struct InitialEvent: Sendable, Hashable {
     }
 }
 
-/// `POST /followup`: a uuid and the server's receive time.
+/// `POST /followup`: a uuid and the server's receive time, and the client's
+/// idempotency key if it sent one (remembered for a window, never archived).
 public struct FollowupEvent: Sendable, Hashable {
     public var id: RequestID
     public var receivedAt: Timestamp
+    public var idempotencyKey: IdempotencyKey?
 
-    public init(id: RequestID, receivedAt: Timestamp) {
+    public init(id: RequestID, receivedAt: Timestamp, idempotencyKey: IdempotencyKey? = nil) {
         self.id = id
         self.receivedAt = receivedAt
+        self.idempotencyKey = idempotencyKey
     }
 }
 
@@ -73,6 +78,9 @@ public enum FollowupOutcome: Sendable, Hashable {
     case attributed(Symbol)
     /// Its initial has not arrived yet: kept, and attributed when it does.
     case pending
+    /// A retry: a followup of this uuid with the same idempotency key was
+    /// counted within the window. Nothing is stored; the answer is the same.
+    case replayed
 }
 
 public enum IngestOutcome: Sendable, Hashable {

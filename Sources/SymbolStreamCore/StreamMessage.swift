@@ -1,5 +1,9 @@
 /// A `/stream` text message: a JSON array of 1…`maximumEvents` event objects,
-/// `{"type":"initial","uuid":…,"symbol":…}` or `{"type":"followup","uuid":…}`.
+/// `{"type":"initial","uuid":…,"symbol":…}` or `{"type":"followup","uuid":…}`,
+/// either with an optional `"idempotency_key":…` (`POST /followup`'s
+/// `Idempotency-Key`: on a followup, a retry with the same key counts once;
+/// on an initial, which is idempotent by its uuid, it is checked and changes
+/// nothing, as the header on `POST /initial`).
 ///
 /// A hand-written parser for this one shape rather than a general JSON decoder:
 /// it reads the bytes once without building a tree, rejects anything that is
@@ -42,9 +46,9 @@ private enum FieldValue: Equatable {
 
 /// The known keys of an event, as they were given.
 private struct EventFields {
-    static let names = ["type", "uuid", "symbol"]
-    var values: [FieldValue?] = [nil, nil, nil]
-    var repeatedWithAnotherValue = [false, false, false]
+    static let names = ["type", "uuid", "symbol", "idempotency_key"]
+    var values: [FieldValue?] = [nil, nil, nil, nil]
+    var repeatedWithAnotherValue = [false, false, false, false]
 
     mutating func set(_ slot: Int, _ value: FieldValue) {
         if let existing = values[slot], existing != value { repeatedWithAnotherValue[slot] = true }
@@ -66,15 +70,24 @@ private struct EventFields {
         }
     }
 
+    func idempotencyKey() throws(ValidationError) -> IdempotencyKey? {
+        let name = Self.names[3]
+        return try Validate.idempotencyKey(
+            try string(3, reason: .invalidIdempotencyKey, expected: "1 to \(IdempotencyKey.maximumLength) of A-Z a-z 0-9 - _ . : ~ + / ="),
+            parameter: name)
+    }
+
     func validated() throws(ValidationError) -> IngestRequest {
         let type = try string(0, reason: .invalidMessage, expected: #""initial" or "followup""#)
         switch type {
         case "initial":
             let id = try Validate.requestID(try string(1, reason: .invalidUUID, expected: "a UUID like \(Validate.uuidExample)"))
             let symbol = try Validate.symbol(try string(2, reason: .invalidSymbol, expected: "one letter a-z"))
+            _ = try idempotencyKey()
             return .initial(id, symbol)
         case "followup":
-            return .followup(try Validate.requestID(try string(1, reason: .invalidUUID, expected: "a UUID like \(Validate.uuidExample)")))
+            let id = try Validate.requestID(try string(1, reason: .invalidUUID, expected: "a UUID like \(Validate.uuidExample)"))
+            return .followup(id, idempotencyKey: try idempotencyKey())
         case nil:
             throw ValidationError(parameter: "type", reason: .missingParameter, message: #"type: missing; expected "initial" or "followup""#)
         case let other?:

@@ -23,6 +23,9 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case invalidUpgrade = "invalid_upgrade"
     /// A WebSocket handshake from a page `--stream-allowed-origins` does not allow (403).
     case forbiddenOrigin = "forbidden_origin"
+    case invalidIdempotencyKey = "invalid_idempotency_key"
+    /// `/dashboard/top`'s `by` or `n`.
+    case invalidRanking = "invalid_ranking"
 }
 
 /// A client error that names the parameter at fault. Nothing is stored for a

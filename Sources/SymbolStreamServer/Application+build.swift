@@ -40,6 +40,9 @@ public struct AppConfiguration: Sendable {
     public var maximumHeaderCount = 100
     /// Limits of the `/stream` WebSocket.
     public var stream = StreamConfiguration()
+    /// Seconds a followup's idempotency key is remembered at least (less
+    /// than twice that at most); the same on every front of a deployment.
+    public var idempotencyWindow = IdempotencyKey.defaultWindowSeconds
 
     public init() {}
 }
@@ -61,7 +64,7 @@ public func buildService(_ configuration: AppConfiguration, logger: Logger, metr
     let layout = RedisLayout(prefix: configuration.redisPrefix, shards: configuration.shards)
     let redis = RedisStoreClient.topology(configuration: configuration.redis, clusterSeeds: configuration.redisCluster, logger: logger)
     let storeClient = RedisStoreClient(redis: redis, layout: layout, replicasAck: configuration.replicasAck, requireLayoutCheck: true)
-    let store = RedisEventStore(redis: storeClient)
+    let store = RedisEventStore(redis: storeClient, idempotencyWindow: configuration.idempotencyWindow)
     let log = RedisEventLog(redis: storeClient)
     // The archiver's concurrent batches, and one for health checks beside them.
     let database = MariaDBPool(configuration: configuration.mariadb, size: configuration.archiver.concurrentBatches + 1, logger: logger)

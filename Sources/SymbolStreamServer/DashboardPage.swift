@@ -106,6 +106,13 @@ tbody tr:hover { background: #fafbff; }
 .pill.unavailable, .pill.down { background: #fde7e7; color: #a32626; }
 .deps { display: flex; gap: 8px; flex-wrap: wrap; margin: 4px 0 12px; }
 .reasons td.n.zero { color: #b3b8c4; }
+.four { grid-template-columns: repeat(4, minmax(0, 1fr)); }
+@media (max-width: 1100px) { .four { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+ol.top { list-style: none; margin: 6px 0 0; padding: 0; }
+ol.top li { display: flex; align-items: baseline; gap: 10px; padding: 5px 0; border-bottom: 1px solid var(--line); }
+ol.top li .rank { color: var(--muted); width: 1.6em; text-align: right; font-variant-numeric: tabular-nums; }
+ol.top li .value { margin-left: auto; font-variant-numeric: tabular-nums; }
+ol.top li.empty { color: var(--muted); }
 footer { color: var(--muted); font-size: 12.5px; margin-top: 24px; }
 footer a { color: var(--accent); text-decoration: none; margin-right: 12px; }
 
@@ -191,6 +198,18 @@ footer a { color: var(--accent); text-decoration: none; margin-right: 12px; }
     </div>
   </section>
 
+  <section class="card" id="leaderboard">
+    <h2>Leaderboard</h2>
+    <p class="hint">All time, from the rankings Redis keeps at ingest (<code>/dashboard/top</code>); ties go to more initials
+      (for the rate), then to the earlier letter.</p>
+    <div class="grid four">
+      <div><h2>Most initials</h2><ol class="top" id="top-initials" data-count=""></ol></div>
+      <div><h2>Most followups</h2><ol class="top" id="top-followups" data-count=""></ol></div>
+      <div><h2>Highest followup rate</h2><ol class="top" id="top-rate" data-count=""></ol></div>
+      <div><h2>Most recently active</h2><ol class="top" id="top-recent" data-count=""></ol></div>
+    </div>
+  </section>
+
   <section class="card" id="pipeline">
     <h2>Pipeline health <span class="pill" id="pipe-status" data-value="">—</span></h2>
     <p class="hint">Since this process started, except backlog, lag and archived in total (from Redis).</p>
@@ -221,7 +240,8 @@ footer a { color: var(--accent); text-decoration: none; margin-right: 12px; }
 
   <footer>JSON: <a href="/pipeline">/pipeline</a><a href="/health">/health</a><a href="/metrics">/metrics</a>
     <a id="link-range" href="#">/dashboard/range</a><a id="link-series" href="#">/dashboard/series</a>
-    <a id="link-accuracy" href="#">/dashboard/accuracy</a> · refreshes every 5 s · times in UTC</footer>
+    <a id="link-accuracy" href="#">/dashboard/accuracy</a><a href="/dashboard/top?by=rate&amp;n=26">/dashboard/top</a>
+    · refreshes every 5 s · times in UTC</footer>
   <div id="errors" hidden data-count="0"></div>
 </main>
 <script src="/dashboard/assets/chart.js"></script>
@@ -250,6 +270,8 @@ const VOWELS = new Set(["a", "e", "i", "o", "u"]);
 const LEVELS = [["second", 1], ["minute", 60], ["hour", 3600], ["day", 86400]];
 const PRESETS = { "5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
 const MAX_POINTS = 360;
+const TOP_N = 5;
+const RANKINGS = ["initials", "followups", "rate", "recent"];
 const charts = {};
 const hasCharts = typeof window.Chart !== "undefined";
 let clockOffset = 0;  // server time minus browser time, in ms
@@ -441,6 +463,32 @@ function renderRealtime(summaries, series) {
   });
 }
 
+// One list per ranking: rank, symbol, the value ranked by (data-value holds
+// it as the JSON has it, data-symbol the letter).
+function renderTop(by, top) {
+  const list = $("top-" + by);
+  list.innerHTML = "";
+  list.dataset.count = String(top.top.length);
+  if (!top.top.length) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = "no data yet";
+    list.appendChild(li);
+    return;
+  }
+  top.top.forEach((row, i) => {
+    const value = by === "initials" ? row.count : by === "followups" ? row.followups : by === "rate" ? row.rate : row.latest;
+    const text = by === "rate" ? fmtPct(value) : by === "recent" ? value.slice(5, 19) : fmtInt(value);
+    const li = document.createElement("li");
+    li.id = "top-" + by + "-" + (i + 1);
+    li.dataset.symbol = row.symbol;
+    li.dataset.value = String(value);
+    li.innerHTML = '<span class="rank">' + (i + 1) + '</span> <span class="sym">' + row.symbol + '</span> <span class="value"></span>';
+    li.querySelector(".value").textContent = text;
+    list.appendChild(li);
+  });
+}
+
 function renderPipeline(p) {
   const status = $("pipe-status");
   status.dataset.value = p.status; status.textContent = p.status; status.className = "pill " + p.status;
@@ -522,6 +570,8 @@ async function refresh() {
     const [series, recent, recentSeries] = await Promise.all([getJSON(seriesPath), getJSON(realtimeRange), getJSON(realtimeSeries)]);
     renderSeries(series);
     renderRealtime(recent, recentSeries);
+    const tops = await Promise.all(RANKINGS.map((by) => getJSON("/dashboard/top?by=" + by + "&n=" + TOP_N)));
+    RANKINGS.forEach((by, i) => renderTop(by, tops[i]));
 
     $("link-range").href = rangePath; $("link-series").href = seriesPath; $("link-accuracy").href = accuracyPath;
     $("notice").classList.remove("show");

@@ -40,6 +40,7 @@ enum HealthJSON {
                     ("initials_accepted", .int(counters.initials)),
                     ("initial_retries", .int(counters.retries)),
                     ("followups_accepted", .int(counters.followups)),
+                    ("followup_replays", .int(counters.followupReplays)),
                     ("unavailable", .int(counters.unavailable)),
                     ("rejected", rejected(counters)),
                 ])
@@ -80,6 +81,7 @@ enum HealthJSON {
                     ("initials", .int(counters.initials)),
                     ("followups", .int(counters.followups)),
                     ("retries", .int(counters.retries)),
+                    ("followup_replays", .int(counters.followupReplays)),
                     ("rejected", .int(counters.rejected.values.reduce(0, +))),
                     ("unavailable", .int(counters.unavailable)),
                 ])

@@ -18,8 +18,8 @@ struct IngestService: Sendable {
         switch request {
         case .initial(let id, let symbol):
             .initial(InitialEvent(id: id, symbol: symbol, guess: guesser.guess(symbol), receivedAt: clock.now()))
-        case .followup(let id):
-            .followup(FollowupEvent(id: id, receivedAt: clock.now()))
+        case .followup(let id, let key):
+            .followup(FollowupEvent(id: id, receivedAt: clock.now(), idempotencyKey: key))
         }
     }
 

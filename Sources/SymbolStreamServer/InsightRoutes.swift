@@ -20,6 +20,7 @@ struct InsightRoutes: Sendable {
         on("/dashboard/assets/chart.js", .get, chartScript)
         on("/dashboard/series", .get, series)
         on("/dashboard/accuracy", .get, accuracy)
+        on("/dashboard/top", .get, top)
         on("/pipeline", .get, pipeline)
         on("/metrics", .get, metrics)
     }
@@ -147,6 +148,37 @@ struct InsightRoutes: Sendable {
             ("followup_rate_after_correct", ratio(quality.followupRateAfterCorrect)),
             ("followup_rate_after_wrong", ratio(quality.followupRateAfterWrong)),
             ("symbols", .array(symbols)),
+        ])
+    }
+
+    /// `GET /dashboard/top?by=initials|followups|rate|recent&n=1…26`: the
+    /// leaderboard, all time, from the rankings' sorted sets (see
+    /// `Rankings.top` for the order and ties).
+    @Sendable func top(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let parameters = try FormParameters(parsing: request.uri.query ?? "")
+        let order = try Validate.rankingOrder(try parameters.value("by"))
+        let limit = try Validate.rankingLimit(try parameters.value("n"))
+        let rankings = try await dependencies.store.rankings()
+        return .json(Self.topJSON(order, limit, rankings.top(by: order, limit: limit)))
+    }
+
+    static func topJSON(_ order: RankingOrder, _ limit: Int, _ rows: [RankedSymbol]) -> JSONValue {
+        .object([
+            ("by", .string(order.rawValue)),
+            ("n", .int(Int64(limit))),
+            (
+                "top",
+                .array(
+                    rows.map { row in
+                        .object([
+                            ("symbol", .string(row.symbol.letter)),
+                            ("count", .int(row.count)),
+                            ("followups", .int(row.followups)),
+                            ("rate", row.rate.map { .double($0) } ?? .null),
+                            ("latest", row.latest.map { JSONValue($0) } ?? .null),
+                        ])
+                    })
+            ),
         ])
     }
 

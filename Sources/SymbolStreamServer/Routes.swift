@@ -76,6 +76,9 @@ struct SymbolStreamRoutes: Sendable {
         let parameters = try await Self.parameters(of: request, context: context)
         let id = try Validate.requestID(try parameters.value("uuid"))
         let symbol = try Validate.symbol(try parameters.value("symbol"))
+        // Checked like everywhere, and otherwise ignored: an initial is
+        // idempotent by its uuid already.
+        _ = try Self.idempotencyKey(of: request)
         switch try await ingest.record(.initial(id, symbol)) {
         case .initial(.accepted(let guess)), .initial(.retry(let guess)):
             return guess ? .text("True") : .text("False")
@@ -84,12 +87,34 @@ struct SymbolStreamRoutes: Sendable {
         }
     }
 
-    /// `POST /followup?uuid=…` → `hooray`.
+    /// `POST /followup?uuid=…` → `hooray`. With an `Idempotency-Key` header,
+    /// a retry of the same followup (same uuid, same key) within the window
+    /// counts nothing and gets the same answer, marked `Idempotent-Replayed: true`.
     @Sendable func followup(_ request: Request, context: AppRequestContext) async throws -> Response {
         let parameters = try await Self.parameters(of: request, context: context)
         let id = try Validate.requestID(try parameters.value("uuid"))
-        _ = try await ingest.record(.followup(id))
-        return .text("hooray")
+        let key = try Self.idempotencyKey(of: request)
+        let outcome = try await ingest.record(.followup(id, idempotencyKey: key))
+        var response = Response.text("hooray")
+        if outcome == .followup(.replayed) { response.headers[Self.replayedHeader] = "true" }
+        return response
+    }
+
+    /// (`HTTPField`, through the type Hummingbird exports.)
+    typealias HeaderName = HTTPFields.Element.Name
+    static let idempotencyKeyHeader = HeaderName("Idempotency-Key")!
+    static let replayedHeader = HeaderName("Idempotent-Replayed")!
+
+    /// The `Idempotency-Key` header, if any (the same value given twice is
+    /// harmless, two different ones a 400, as for parameters).
+    static func idempotencyKey(of request: Request) throws(ValidationError) -> IdempotencyKey? {
+        let name = "Idempotency-Key"
+        let values = request.headers[values: idempotencyKeyHeader]
+        guard let first = values.first else { return nil }
+        guard values.allSatisfy({ $0 == first }) else {
+            throw ValidationError(parameter: name, reason: .duplicateParameter, message: "\(name): given more than once with different values")
+        }
+        return try Validate.idempotencyKey(first, parameter: name, header: true)
     }
 
     /// Query-string parameters, plus those of a form-encoded body (as the

@@ -8,6 +8,8 @@ public final class ServiceCounters: Sendable {
         public var initials: Int64 = 0
         public var retries: Int64 = 0
         public var followups: Int64 = 0
+        /// Followups that repeated an idempotency key (counted once, not here).
+        public var followupReplays: Int64 = 0
         public var rejected: [RejectReason: Int64] = [:]
         public var unavailable: Int64 = 0
     }
@@ -24,6 +26,7 @@ public final class ServiceCounters: Sendable {
             case .initial(.accepted): counts.initials += 1
             case .initial(.retry): counts.retries += 1
             case .initial(.conflict): break  // counted as a reject where the 409 is made
+            case .followup(.replayed): counts.followupReplays += 1
             case .followup: counts.followups += 1
             }
         }
@@ -46,6 +49,7 @@ public final class ServiceCounters: Sendable {
                 case .initial(.accepted): counts.initials += 1
                 case .initial(.retry): counts.retries += 1
                 case .initial(.conflict): counts.rejected[.uuidConflict, default: 0] += 1
+                case .followup(.replayed): counts.followupReplays += 1
                 case .followup: counts.followups += 1
                 }
             }

@@ -63,6 +63,7 @@ private struct Mirrored {
     var initials: Follower
     var followups: Follower
     var retries: Follower
+    var followupReplays: Follower
     var unavailable: Follower
     var rejected: [RejectReason: Follower]
     var archivedEvents: Follower
@@ -83,6 +84,7 @@ private struct Mirrored {
         initials = Follower("symbolstream_events_accepted_total", [("kind", "initial")], factory: factory)
         followups = Follower("symbolstream_events_accepted_total", [("kind", "followup")], factory: factory)
         retries = Follower("symbolstream_initial_retries_total", factory: factory)
+        followupReplays = Follower("symbolstream_followup_replays_total", factory: factory)
         unavailable = Follower("symbolstream_requests_unavailable_total", factory: factory)
         rejected = Dictionary(
             uniqueKeysWithValues: RejectReason.allCases.map {
@@ -112,6 +114,7 @@ private struct Mirrored {
         initials.follow(counters.initials)
         followups.follow(counters.followups)
         retries.follow(counters.retries)
+        followupReplays.follow(counters.followupReplays)
         unavailable.follow(counters.unavailable)
         for reason in RejectReason.allCases { rejected[reason]?.follow(counters.rejected[reason] ?? 0) }
         if let archiver = report.archiver {

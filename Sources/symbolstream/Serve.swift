@@ -42,6 +42,10 @@ struct Serve: AsyncParsableCommand {
             "Web pages (origins, comma-separated, or *) that may open /stream besides the service's own; clients that send no Origin always may (env SYMBOLSTREAM_STREAM_ALLOWED_ORIGINS; default none)."
     )
     var streamAllowedOrigins: String?
+    @Option(
+        help:
+            "Seconds a followup's Idempotency-Key is remembered at least (less than twice that at most), 1...604800; the same on every front (env SYMBOLSTREAM_IDEMPOTENCY_WINDOW; default \(IdempotencyKey.defaultWindowSeconds)).")
+    var idempotencyWindow: Int?
     @OptionGroup var stores: StoreOptions
 
     func run() async throws {
@@ -68,6 +72,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-header-bytes must be at least 1024, --max-header-count at least 8")
         }
         configuration.stream = try streamConfiguration()
+        let window = try Settings.resolve(idempotencyWindow, env: "SYMBOLSTREAM_IDEMPOTENCY_WINDOW", default: Int(IdempotencyKey.defaultWindowSeconds))
+        guard (1...604_800).contains(window) else { throw ValidationError("--idempotency-window must be within 1...604800 seconds") }
+        configuration.idempotencyWindow = Int64(window)
         configuration.redis = try stores.redis()
         configuration.redisCluster = try stores.clusterSeeds()
         configuration.redisPrefix = try stores.prefix()

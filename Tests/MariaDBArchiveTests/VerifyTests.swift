@@ -122,6 +122,42 @@ import Testing
         }
     }
 
+    /// The rankings' sorted sets are compared with the history's totals; the
+    /// remembered idempotency keys are not in the history, and are only
+    /// checked to expire.
+    @Test func checksTheRankingsAndThatRememberedKeysExpire() async throws {
+        try await TestStores.withRedisStore(shards: 1) { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 35)
+                traffic.idempotencyKeys = true
+                let events = traffic.events(1200)
+                try await pool.withConnection { try Schema.migrate($0, logger: TestStores.logger) }
+                let outcomes = try await store.ingest(events, inBatchesOf: 100)
+                #expect(outcomes.contains(.followup(.replayed)))
+                try await Archiver(log: store.log, database: pool, logger: TestStores.logger).drain()
+                #expect(try await Self.verify(store, pool).differences == [])
+
+                var model = AggregateModel()
+                for event in events { _ = model.apply(event) }
+                let ranked = model.rankings.top(by: .initials, limit: 2)
+                try #require(ranked.count == 2)
+                let shard = store.layout.shard(0)
+                let client = store.client
+                try await client.send(RedisCommand("ZINCRBY", RedisArgument(shard.ranking(.initials)), "1", RedisArgument(ranked[0].symbol.letter)))
+                try await client.send(RedisCommand("ZREM", RedisArgument(shard.ranking(.recent)), RedisArgument(ranked[1].symbol.letter)))
+                let remembered = try await store.rawKeys().first { if case .shard(_, .idempotency) = store.layout.key(named: $0) { true } else { false } }
+                let key = try #require(remembered)
+                try await client.send(RedisCommand("PERSIST", RedisArgument(bytes: key)))
+
+                let text = try await Self.verify(store, pool).differences.joined(separator: "\n")
+                #expect(text.contains("ranking: shard 0: z:initials symbol \(ranked[0].symbol.letter): Redis \(ranked[0].count + 1), history \(ranked[0].count)"))
+                #expect(text.contains("ranking: shard 0: z:recent symbol \(ranked[1].symbol.letter): Redis absent, history \(ranked[1].latest!.microseconds)"))
+                #expect(text.contains("idempotency: shard 0: \(String(decoding: key.dropFirst(shard.prefix.utf8.count), as: UTF8.self)) has no time to live"))
+                #expect(text.split(separator: "\n").count == 3, "\(text)")
+            }
+        }
+    }
+
     @Test func findsARetryStoredTwiceInTheHistory() async throws {
         try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in

@@ -14,8 +14,10 @@ import Testing
             let reply = try await store.redis.call(.format, shard: store.layout.shard(0))
             let pairs = try #require(reply.array)
             var constants = [String: Int64?]()
+            var texts = [String: String]()
             for index in stride(from: 0, to: pairs.count - 1, by: 2) {
-                constants[try #require(pairs[index].string)] = pairs[index + 1].int
+                let name = try #require(pairs[index].string)
+                if case .integer(let value) = pairs[index + 1] { constants[name] = value } else { texts[name] = pairs[index + 1].string }
             }
             let expected: [String: Int] = [
                 "time_bytes": PackedTime.byteCount,
@@ -29,13 +31,17 @@ import Testing
                 "log_event_bytes": LogEntryFormat.eventByteCount,
                 "none_adopted": 0,
                 "orphan_marker": Int(UUIDRecord.orphanMarker),
+                "keyed_kind": Int(IngestArgument.keyedKind),
+                "idempotency_digest_bytes": IdempotencyDigest.byteCount,
                 "outcome_new": Int(IngestArgument.Outcome.new.rawValue),
                 "outcome_retry": Int(IngestArgument.Outcome.retry.rawValue),
                 "outcome_conflict": Int(IngestArgument.Outcome.conflict.rawValue),
                 "outcome_attributed": Int(IngestArgument.Outcome.attributed.rawValue),
                 "outcome_pending": Int(IngestArgument.Outcome.pending.rawValue),
+                "outcome_replayed": Int(IngestArgument.Outcome.replayed.rawValue),
             ]
             #expect(constants == expected.mapValues { Int64($0) })
+            #expect(texts == ["rankings": RankingFormat.names])
         }
     }
 
@@ -56,6 +62,7 @@ import Testing
     @Test func everyKeyAnIngestWritesParses() async throws {
         try await TestStores.withRedisStore { store in
             var traffic = Traffic(seed: 12)
+            traffic.idempotencyKeys = true
             _ = try await store.ingest(traffic.events(2000), inBatchesOf: 64)
             let keys = try await store.rawKeys()
             var kinds = Set<String>()
@@ -70,7 +77,7 @@ import Testing
                 kinds.insert(String(describing: parsed).prefix(while: { $0 != "(" }).description)
                 shards.insert(index)
             }
-            #expect(kinds.isSuperset(of: ["totals", "rollup", "fineLog", "uuidMap", "eventLog"]))
+            #expect(kinds.isSuperset(of: ["totals", "rollup", "fineLog", "uuidMap", "eventLog", "ranking", "idempotency"]))
             #expect(shards.count == store.layout.shardCount)
         }
     }
@@ -80,6 +87,8 @@ import Testing
         let keys: [RedisLayout.Key] = [
             .totals, .stats, .eventLog, .deadLetters, .fineLog(second: 1_700_000_000), .fineLog(second: -5), .uuidMap(0), .uuidMap(0xffff),
             .uuidMap(0x3a3a), .rollup(RollupBucket(level: .second, index: 12)), .rollup(RollupBucket(level: .day, index: -1)),
+            .ranking(.initials), .ranking(.followups), .ranking(.recent), .idempotency(bucket: 2_833_333, part: 0),
+            .idempotency(bucket: -3, part: 255),
         ]
         for shard in [layout.shard(0), layout.shard(7), layout.shard(15)] {
             for key in keys { #expect(layout.key(named: shard.bytes(key)) == .shard(shard.index, key)) }
@@ -87,7 +96,9 @@ import Testing
         for key in keys { #expect(layout.key(named: layout.legacy.bytes(key)) == .legacy(key)) }
         #expect(layout.key(named: Array(layout.meta.utf8)) == .meta)
         #expect(layout.shard(7).prefix == "x:{7}:")
-        for name in ["x:", "y:totals", "x:r:s:1x", "x:r:w:1", "x:e:01", "x:u:abc", "x:totals2", "x:r:s", "x:{16}:totals", "x:{07}:totals", "x:{}:totals", "x:{7}totals"] {
+        for name in ["x:", "y:totals", "x:r:s:1x", "x:r:w:1", "x:e:01", "x:u:abc", "x:totals2", "x:r:s", "x:{16}:totals", "x:{07}:totals", "x:{}:totals", "x:{7}totals",
+            "x:{7}:z:rate", "x:{7}:z:initials:1", "x:{7}:k:1", "x:{7}:k:1:256", "x:{7}:k:1:01", "x:{7}:k:x:1",
+        ] {
             #expect(layout.key(named: Array(name.utf8)) == nil, "\(name)")
         }
     }
@@ -97,7 +108,10 @@ import Testing
     @Test func shardsAreSlotsAndSpreadEvenly() {
         let layout = RedisLayout(prefix: "ss:", shards: 16)
         for shard in layout.shards {
-            let keys = [shard.totals, shard.stream, shard.stats, shard.bucket(RollupBucket(level: .hour, index: 9)), shard.fineLog(second: 1)]
+            let keys = [
+                shard.totals, shard.stream, shard.stats, shard.bucket(RollupBucket(level: .hour, index: 9)), shard.fineLog(second: 1),
+                shard.ranking(.recent), shard.name(.idempotency(bucket: 5, part: 7)),
+            ]
             #expect(Set(keys.map { HashSlot.of(key: $0) }) == [shard.slot])
         }
         #expect(Set(layout.shards.map(\.slot)).count == 16)

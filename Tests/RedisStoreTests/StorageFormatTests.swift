@@ -116,11 +116,29 @@ import Testing
 
     @Test mutating func ingestArgument() {
         var traffic = Traffic(seed: 5)
+        traffic.idempotencyKeys = true
         let events = traffic.events(500)
         let packed = IngestArgument.encode(events)
-        #expect(packed.count == IngestArgument.eventByteCount * events.count)
-        #expect(IngestArgument.decode(packed) == events)
-        #expect(IngestArgument.decode(Array(packed.dropLast())) == nil)
+        #expect(packed.events.count == IngestArgument.eventByteCount * events.count)
+        // Keyed followups come back without their keys, at the positions noted;
+        // their digests are the second argument, in order.
+        let keyed = events.indices.filter { if case .followup(let f) = events[$0] { f.idempotencyKey != nil } else { false } }
+        #expect(!keyed.isEmpty)
+        let withoutKeys = events.map { event -> IngestEvent in
+            guard case .followup(var followup) = event else { return event }
+            followup.idempotencyKey = nil
+            return .followup(followup)
+        }
+        #expect(IngestArgument.decode(packed.events).map { $0.events } == withoutKeys)
+        #expect(IngestArgument.decode(packed.events).map { $0.keyed } == keyed)
+        #expect(packed.events.enumerated().filter { $0.offset % IngestArgument.eventByteCount == 0 && $0.element == UInt8(ascii: "k") }.count == keyed.count)
+        let digests = keyed.flatMap { position -> [UInt8] in
+            guard case .followup(let f) = events[position] else { return [] }
+            return IdempotencyDigest.digest(f.idempotencyKey!, of: f.id)
+        }
+        #expect(packed.digests == digests)
+        #expect(IngestArgument.encode(withoutKeys).digests == [])
+        #expect(IngestArgument.decode(Array(packed.events.dropLast())) == nil)
         // The outcomes reply: 2 bytes per event.
         let e = Symbol(parsing: "e")!
         let initial = IngestEvent.initial(InitialEvent(id: RequestID(high: 1, low: 1), symbol: e, guess: true, receivedAt: Self.times[1]))
@@ -130,6 +148,47 @@ import Testing
                 == [.initial(.accepted(guess: true)), .initial(.retry(guess: false)), .initial(.conflict(existing: e)), .followup(.attributed(e)), .followup(.pending)])
         #expect(IngestArgument.decodeOutcomes([4, 4], for: [initial]) == nil)
         #expect(IngestArgument.decodeOutcomes([1, 0], for: [initial, followup]) == nil)
+        // A replay is an answer for keyed followups only.
+        let keyedFollowup = IngestEvent.followup(FollowupEvent(id: RequestID(high: 1, low: 1), receivedAt: Self.times[2], idempotencyKey: IdempotencyKey("k")))
+        #expect(IngestArgument.decodeOutcomes([6, 0], for: [keyedFollowup]) == [.followup(.replayed)])
+        #expect(IngestArgument.decodeOutcomes([6, 0], for: [followup]) == nil)
+    }
+
+    /// FIPS 180-4's examples (and the million a's of the NIST vectors).
+    @Test func sha256() {
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+        #expect(hex(SHA256.hash([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(hex(SHA256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            hex(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(hex(SHA256.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        // The idempotency digest: the first 16 bytes over the uuid's bytes and the key
+        // (as bench/storage_measure.py computes it with Python's hashlib).
+        let id = RequestID(parsing: "00112233-4455-6677-8899-aabbccddeeff")!
+        #expect(hex(IdempotencyDigest.digest(IdempotencyKey("retry-1")!, of: id)) == "9e95138ef56d91bf25d6c7f76ae8fc89")
+    }
+
+    @Test func rankingScores() {
+        let stats = BucketStats(count: 3, followups: 2, earliest: Timestamp(microseconds: 5), latest: Timestamp(microseconds: 1_700_000_000_123_456))
+        #expect(RankingFormat.score(stats, in: .initials) == 3)
+        #expect(RankingFormat.score(stats, in: .followups) == 2)
+        #expect(RankingFormat.score(stats, in: .recent) == 1_700_000_000_123_456)
+        #expect(RankingFormat.score(BucketStats(), in: .initials) == nil)
+        #expect(RankingFormat.score(BucketStats(count: 1, latest: Timestamp(microseconds: 9)), in: .followups) == nil)  // a member once it has followups
+        // Scores as Redis replies them; a fraction or a non-letter member is not ours.
+        #expect(RankingFormat.decodeScore(Array("1700000000123456".utf8)) == 1_700_000_000_123_456)
+        #expect(RankingFormat.decodeScore(Array("1.700000000123456e+15".utf8)) == 1_700_000_000_123_456)
+        #expect(RankingFormat.decodeScore(Array("2.5".utf8)) == nil)
+        #expect(RankingFormat.decodeScore(Array("inf".utf8)) == nil)
+        let e = Symbol(parsing: "e")!
+        #expect(RankingFormat.decodeMembers([(Array("e".utf8), Array("4".utf8))]) == [e: 4])
+        #expect(RankingFormat.decodeMembers([(Array("E".utf8), Array("4".utf8))]) == nil)
+        #expect(RankingFormat.decodeMembers([(Array("e".utf8), Array("4".utf8)), (Array("e".utf8), Array("5".utf8))]) == nil)
+        var expected = Rankings()
+        expected.add(e, count: 4, followups: 1, latest: Timestamp(microseconds: 9))
+        #expect(RankingFormat.rankings(initials: [e: 4], followups: [e: 1], recent: [e: 9]) == expected)
+        #expect(RankingFormat.names == "initials,followups,recent")
     }
 
     @Test mutating func logEntries() {

@@ -30,6 +30,13 @@ extension RedisEventStore {
                 if !pairs.isEmpty { dump[name] = pairs.sorted().joined(separator: ",") }
             case "string":
                 dump[name] = Self.hex(try await client.send(RedisCommand("GET", argument)).bytes ?? [])
+            case "zset":
+                let members = try await client.send(RedisCommand("ZRANGE", argument, "0", "-1", "WITHSCORES")).array ?? []
+                var pairs = [String]()
+                for index in stride(from: 0, to: members.count - 1, by: 2) {
+                    pairs.append(Self.readable(members[index].bytes ?? []) + "=" + (members[index + 1].string ?? "?"))
+                }
+                dump[name] = pairs.sorted().joined(separator: ",")
             case "stream":
                 continue
             case let other:

@@ -15,6 +15,11 @@ public enum StoreChecks {
             if got != model.summary(of: symbol) { differences.append("summary \(symbol): \(got) != \(model.summary(of: symbol))") }
         }
         if try await store.totals() != Symbol.all.map(model.summary) { differences.append("totals differ") }
+        let rankings = try await store.rankings()
+        if rankings != model.rankings { differences.append("rankings: \(rankings.symbols) != \(model.rankings.symbols)") }
+        for order in RankingOrder.allCases where rankings.top(by: order, limit: 26) != model.rankings.top(by: order, limit: 26) {
+            differences.append("top by \(order) differs")
+        }
         var generator = SplitMix64(seed: seed)
         let times = events.map(\.receivedAt.microseconds)
         guard let first = times.min(), let last = times.max() else { return differences }

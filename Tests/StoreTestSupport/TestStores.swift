@@ -3,6 +3,7 @@ import Logging
 import MariaDBClient
 import RedisClient
 import RedisStore
+import SymbolStreamCore
 import TestSupport
 
 /// The real Redis and MariaDB that store tests use: the ones named by the
@@ -73,7 +74,8 @@ public enum TestStores {
     /// A running client for a fresh key prefix, the store on it, and the
     /// layout; the client is shut down when `body` returns.
     public static func withRedisStore<T: Sendable>(
-        shards: Int = TestStores.shards, _ body: @Sendable (RedisEventStore) async throws -> T
+        shards: Int = TestStores.shards, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds,
+        _ body: @Sendable (RedisEventStore) async throws -> T
     ) async throws -> T {
         let layout = RedisLayout(prefix: uniqueName("t") + ":", shards: shards)
         let client = RedisClient(configuration: redis, logger: logger, onConnect: RedisStoreClient.prepare)
@@ -81,7 +83,7 @@ public enum TestStores {
             group.addTask { try await client.run() }
             defer { group.cancelAll() }
             try await client.waitUntilAvailable(timeout: .seconds(60))
-            let store = RedisEventStore(redis: RedisStoreClient(redis: client, layout: layout))
+            let store = RedisEventStore(redis: RedisStoreClient(redis: client, layout: layout), idempotencyWindow: idempotencyWindow)
             do {
                 let result = try await body(store)
                 try await store.deleteAllKeys()

@@ -5,9 +5,15 @@ import SymbolStreamCore
 /// before their initial, times spread over several days and down to the
 /// microsecond, and now and then a time slightly out of order (two server
 /// threads racing to Redis), but never one time twice.
+///
+/// With `idempotencyKeys`, half the followups carry an idempotency key, and
+/// now and then one of them is sent again with its key (a client retrying
+/// after a timeout), seconds to days later: within the window and beyond.
 public struct Traffic {
     public var generator: SplitMix64
     public var time: Int64
+    public var idempotencyKeys = false
+    private var keyed: [FollowupEvent] = []
     private var seen: [(RequestID, Symbol)] = []
     private var next: UInt64 = 0
     private var waiting: [RequestID] = []
@@ -32,6 +38,12 @@ public struct Traffic {
         var microseconds = time + jitter
         while !usedTimes.insert(microseconds).inserted { microseconds += 1 }
         let at = Timestamp(microseconds: microseconds)
+        if idempotencyKeys, !keyed.isEmpty, Int.random(in: 0..<8, using: &generator) == 0 {
+            // A retry of a keyed followup (recent ones more often).
+            var retry = keyed[max(0, keyed.count - 1 - Int.random(in: 0..<min(keyed.count, 20), using: &generator))]
+            retry.receivedAt = at
+            return .followup(retry)
+        }
         switch Int.random(in: 0..<100, using: &generator) {
         case 0..<55 where !waiting.isEmpty && Int.random(in: 0..<4, using: &generator) == 0:
             // The initial of a request whose followups came first.
@@ -45,7 +57,7 @@ public struct Traffic {
             seen.append((id, symbol))
             return .initial(InitialEvent(id: id, symbol: symbol, guess: Bool.random(using: &generator), receivedAt: at))
         case 55..<80 where !seen.isEmpty:
-            return .followup(FollowupEvent(id: seen.randomElement(using: &generator)!.0, receivedAt: at))
+            return .followup(keyedNowAndThen(FollowupEvent(id: seen.randomElement(using: &generator)!.0, receivedAt: at)))
         case 80..<86 where !seen.isEmpty:
             let (id, symbol) = seen.randomElement(using: &generator)!
             return .initial(InitialEvent(id: id, symbol: symbol, guess: Bool.random(using: &generator), receivedAt: at))  // retry
@@ -57,8 +69,19 @@ public struct Traffic {
             // A followup before its initial.
             let id = waiting.first.flatMap { Int.random(in: 0..<3, using: &generator) == 0 ? $0 : nil } ?? freshID()
             if !waiting.contains(id) { waiting.append(id) }
-            return .followup(FollowupEvent(id: id, receivedAt: at))
+            return .followup(keyedNowAndThen(FollowupEvent(id: id, receivedAt: at)))
         }
+    }
+
+    /// With `idempotencyKeys`, every other followup gets a key of its own
+    /// (now and then one a followup of another uuid used: keys are per uuid).
+    private mutating func keyedNowAndThen(_ event: FollowupEvent) -> FollowupEvent {
+        guard idempotencyKeys, Bool.random(using: &generator) else { return event }
+        var event = event
+        let reused = !keyed.isEmpty && Int.random(in: 0..<10, using: &generator) == 0
+        event.idempotencyKey = reused ? keyed.randomElement(using: &generator)!.idempotencyKey : IdempotencyKey("key-\(next)-\(generator.next() % 1000)")!
+        keyed.append(event)
+        return event
     }
 
     private mutating func freshID() -> RequestID {

@@ -48,6 +48,23 @@ import Testing
         #expect(model.summary(of: Symbol(parsing: "b")!).followups == 1)
     }
 
+    /// A followup resent with its `idempotency_key` (in the same message or a
+    /// later one) counts once and gets the same reply; a bad key is that
+    /// event's 400 alone.
+    @Test func keyedFollowupsCountOnce() async throws {
+        let store = RecordingStore()
+        let counters = ServiceCounters()
+        let keyed = #"{"type":"followup","uuid":"\#(a)","idempotency_key":"k-1"}"#
+        let first = try await ingest(store, counters).reply(
+            to: T.message(T.initial(a, "e"), keyed, keyed, #"{"type":"followup","uuid":"\#(a)","idempotency_key":"bad key"}"#, T.followup(a)))
+        #expect(first.text == #"[{"guess":true},{"ok":true},{"ok":true},{"error":"idempotency_key: 'bad key' has characters other than A-Z a-z 0-9 - _ . : ~ + / =; expected 1 to 255 of A-Z a-z 0-9 - _ . : ~ + / = (a UUID, say)","status":400},{"ok":true}]"#)
+        let again = try await ingest(store, counters).reply(to: T.message(keyed))
+        #expect(again.text == #"[{"ok":true}]"#)
+        #expect(store.inner.snapshot.summary(of: Symbol(parsing: "e")!).followups == 2)
+        let counts = counters.snapshot
+        #expect(counts.followups == 2 && counts.followupReplays == 2 && counts.rejected == [.invalidIdempotencyKey: 1])
+    }
+
     @Test func aMessageOfOnlyBadEventsStoresNothing() async throws {
         let store = RecordingStore()
         let counters = ServiceCounters()

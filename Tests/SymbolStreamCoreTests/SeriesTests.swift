@@ -102,6 +102,7 @@ import Testing
         func summary(of symbol: Symbol) async throws -> SymbolSummary { try await store.summary(of: symbol) }
         func summaries(in range: TimeRange) async throws -> [SymbolSummary] { try await store.summaries(in: range) }
         func request(_ id: RequestID) async throws -> RequestRecord? { try await store.request(id) }
+        func rankings() async throws -> Rankings { try await store.rankings() }
     }
 }
 

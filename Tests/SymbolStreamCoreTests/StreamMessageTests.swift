@@ -220,3 +220,42 @@ import Testing
         text.contains("\\ud") || text.contains("\\uD") || text.contains(/,[ \t\r\n]*[}\]]/)
     }
 }
+
+/// `idempotency_key` in `/stream` events: `POST /followup`'s `Idempotency-Key`.
+@Suite struct StreamIdempotencyKeyTests {
+    static let uuid = StreamMessageTests.uuid
+    static let id = StreamMessageTests.id
+
+    func items(_ text: String) throws -> [StreamMessage.Item] {
+        try StreamMessage.parse(text, maximumEvents: 256).get()
+    }
+
+    @Test func aFollowupCarriesItsKey() throws {
+        let got = try items(
+            #"[{"type":"followup","uuid":"\#(Self.uuid)","idempotency_key":"retry-1"},{"type":"followup","uuid":"\#(Self.uuid)","idempotency_key":null}]"#)
+        #expect(try got[0].get() == .followup(Self.id, idempotencyKey: IdempotencyKey("retry-1")))
+        #expect(try got[1].get() == .followup(Self.id))
+    }
+
+    /// Checked like every field, also on an initial (where it changes nothing).
+    @Test func badKeysAreRejectedByNameAndKeepTheirNeighbours() throws {
+        let cases = [
+            (#""idempotency_key":"""#, "is empty"), (#""idempotency_key":"a b""#, "characters other than"),
+            (#""idempotency_key":7"#, "expected a string"), (#""idempotency_key":"a","idempotency_key":"b""#, "more than once"),
+            (#""idempotency_key":"\#(String(repeating: "k", count: 256))""#, "at most 255"),
+        ]
+        for (field, problem) in cases {
+            for event in [#"{"type":"followup","uuid":"\#(Self.uuid)",\#(field)}"#, #"{"type":"initial","uuid":"\#(Self.uuid)","symbol":"e",\#(field)}"#] {
+                let got = try items("[\(event),{\"type\":\"followup\",\"uuid\":\"\(Self.uuid)\"}]")
+                guard case .failure(let error) = got[0] else {
+                    Issue.record("\(event) accepted")
+                    continue
+                }
+                #expect(error.parameter == "idempotency_key" && error.message.hasPrefix("idempotency_key: ") && error.message.contains(problem), "\(error.message)")
+                #expect(try got[1].get() == .followup(Self.id))
+            }
+        }
+        let initial = try items(#"[{"type":"initial","uuid":"\#(Self.uuid)","symbol":"e","idempotency_key":"fine"}]"#)
+        #expect(try initial[0].get() == .initial(Self.id, Symbol(parsing: "e")!))
+    }
+}

@@ -43,6 +43,54 @@ import Testing
         }
     }
 
+    // MARK: /dashboard/top
+
+    @Test func topRanksSymbolsEveryWay() async throws {
+        try await Fixture().app().test(.router) { client in
+            try await client.execute(uri: "/dashboard/top", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"by":"initials","n":10,"top":[]}"#)
+            }
+            // b: 3 initials, 1 followup; e: 2 and 2; a: 1 and 1 (the latest); c: 1 and 0.
+            // Ties: a and c by initials (letter), a and b by followups (letter),
+            // e and a by rate (more initials first).
+            try await Self.send(client, initials: [("b", 1), ("e", 2), ("b", 0), ("c", 0), ("b", 0), ("e", 0), ("a", 1)])
+            let expected: [String: String] = [
+                "initials": "bea", "followups": "eab", "rate": "eab", "recent": "aeb",
+            ]
+            for (by, letters) in expected {
+                try await client.execute(uri: "/dashboard/top?by=\(by)&n=3", method: .get) { response in
+                    let json = try Self.json(response)
+                    #expect(json["by"] as? String == by && json["n"] as? Int == 3)
+                    let rows = try #require(json["top"] as? [[String: Any]])
+                    #expect(rows.compactMap { $0["symbol"] as? String }.joined() == letters, "\(by)")
+                }
+            }
+            try await client.execute(uri: "/dashboard/top?by=rate&n=26", method: .get) { response in
+                #expect(
+                    String(buffer: response.body)
+                        == #"{"by":"rate","n":26,"top":[{"symbol":"e","count":2,"followups":2,"rate":1.0,"latest":"2017-06-29 13:15:01.173543"},"#
+                        + #"{"symbol":"a","count":1,"followups":1,"rate":1.0,"latest":"2017-06-29 13:15:01.173544"},"#
+                        + #"{"symbol":"b","count":3,"followups":1,"rate":0.3333333333333333,"latest":"2017-06-29 13:15:01.173542"},"#
+                        + #"{"symbol":"c","count":1,"followups":0,"rate":0.0,"latest":"2017-06-29 13:15:01.173541"}]}"#)
+            }
+        }
+    }
+
+    @Test func topErrorsNameTheParameterAndAreCounted() async throws {
+        let fixture = Fixture()
+        try await fixture.app().test(.router) { client in
+            for (query, name) in [("by=best", "by"), ("by=", "by"), ("n=0", "n"), ("n=27", "n"), ("n=x", "n"), ("n=-1", "n"), ("by=rate&by=recent", "by")] {
+                try await client.execute(uri: "/dashboard/top?\(query)", method: .get) { response in
+                    #expect(response.status == .badRequest)
+                    let error = try Self.json(response)["error"] as? String
+                    #expect(error?.hasPrefix(name + ": ") == true, "\(query): \(error ?? "")")
+                }
+            }
+        }
+        #expect(fixture.counters.snapshot.rejected[.invalidRanking] == 6)
+    }
+
     // MARK: /dashboard/series
 
     @Test func seriesCountsPerBucketAndSymbol() async throws {
@@ -190,7 +238,7 @@ import Testing
                 #expect(body["status"] as? String == "degraded")
                 #expect((body["mariadb"] as? [String: Any])?["status"] as? String == "down")
                 let events = try #require(body["events"] as? [String: Int])
-                #expect(events == ["accepted": 2, "initials": 1, "followups": 1, "retries": 0, "rejected": 1, "unavailable": 0])
+                #expect(events == ["accepted": 2, "initials": 1, "followups": 1, "retries": 0, "followup_replays": 0, "rejected": 1, "unavailable": 0])
                 #expect((body["rejected"] as? [String: Int])?["invalid_uuid"] == 1)
                 let archive = try #require(body["archive"] as? [String: Any])
                 #expect(archive["archived_total"] as? Int == 90 && archive["backlog"] as? Int == 7 && archive["failures"] as? Int == 2)

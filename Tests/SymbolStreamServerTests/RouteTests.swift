@@ -32,6 +32,7 @@ import Testing
         func summary(of symbol: Symbol) async throws -> SymbolSummary { throw fail() }
         func summaries(in range: TimeRange) async throws -> [SymbolSummary] { throw fail() }
         func request(_ id: SymbolStreamCore.RequestID) async throws -> RequestRecord? { throw fail() }
+        func rankings() async throws -> Rankings { throw fail() }
     }
 
     /// A clock ticking one microsecond per event from `start`.
@@ -199,6 +200,55 @@ import Testing
                 )
             }
         }
+    }
+
+    /// A client resending a followup after a timeout: with the same
+    /// `Idempotency-Key` it counts once and gets the same answer.
+    @Test func aFollowupWithAnIdempotencyKeyCountsOnce() async throws {
+        let counters = ServiceCounters()
+        try await Self.app(counters: counters).test(.router) { client in
+            try await client.execute(uri: "/initial?uuid=\(Self.uuid)&symbol=e", method: .post)
+            let key = SymbolStreamRoutes.idempotencyKeyHeader
+            for (value, replayed) in [("retry-1", false), ("retry-1", true), (#""retry-1""#, true), ("retry-2", false)] {
+                try await client.execute(uri: "/followup?uuid=\(Self.uuid)", method: .post, headers: [key: value]) { response in
+                    #expect(response.status == .ok)
+                    #expect(body(response) == "hooray")
+                    #expect(response.headers[SymbolStreamRoutes.replayedHeader] == (replayed ? "true" : nil), "\(value)")
+                }
+            }
+            // The same key with another uuid is another followup; no key: every one counts.
+            let other = "00000000-0000-4000-8000-000000000077"
+            try await client.execute(uri: "/initial?uuid=\(other)&symbol=e", method: .post)
+            try await client.execute(uri: "/followup?uuid=\(other)", method: .post, headers: [key: "retry-1"]) {
+                #expect($0.headers[SymbolStreamRoutes.replayedHeader] == nil)
+            }
+            for _ in 0..<2 { try await client.execute(uri: "/followup?uuid=\(other)", method: .post) { #expect($0.status == .ok) } }
+            try await client.execute(uri: "/dashboard/symbol/e", method: .get) { #expect(body($0).contains(#""followups":5"#)) }
+        }
+        #expect(counters.snapshot.followups == 5 && counters.snapshot.followupReplays == 2)
+    }
+
+    @Test func badIdempotencyKeysAreA400AndStoreNothing() async throws {
+        let store = InMemoryEventStore()
+        let counters = ServiceCounters()
+        try await Self.app(store: store, counters: counters).test(.router) { client in
+            let key = SymbolStreamRoutes.idempotencyKeyHeader
+            for value in ["", "a b", String(repeating: "x", count: 256), "caf\u{e9}", #""unterminated"#] {
+                for path in ["/followup?uuid=\(Self.uuid)", "/initial?uuid=\(Self.uuid)&symbol=e"] {
+                    try await client.execute(uri: path, method: .post, headers: [key: value]) { expectError($0, .badRequest, mentioning: "Idempotency-Key") }
+                }
+            }
+            var twice = HTTPFields()
+            twice.append(HTTPFields.Element(name: key, value: "a"))
+            twice.append(HTTPFields.Element(name: key, value: "b"))
+            try await client.execute(uri: "/followup?uuid=\(Self.uuid)", method: .post, headers: twice) {
+                expectError($0, .badRequest, mentioning: "Idempotency-Key")
+            }
+            // On an initial a good key changes nothing (an initial is idempotent by its uuid).
+            try await client.execute(uri: "/initial?uuid=\(Self.uuid)&symbol=e", method: .post, headers: [key: "fine"]) { #expect($0.status == .ok) }
+        }
+        #expect(store.snapshot.request(RequestID(parsing: Self.uuid)!)?.followups == [])
+        #expect(counters.snapshot.rejected[.invalidIdempotencyKey] == 10 && counters.snapshot.rejected[.duplicateParameter] == 1)
     }
 
     // MARK: Dashboards

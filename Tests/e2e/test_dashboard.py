@@ -4,11 +4,13 @@ server and the real stores.
 
 1. Sends traffic like the Python client (followups more likely after a right
    answer), retries and bad requests, and remembers what it sent.
-2. Checks /dashboard/series (every step) and /dashboard/accuracy against what
-   was sent, /pipeline against the counts, and /metrics by parsing the scrape
-   with prometheus_client's parser and watching counters move.
+2. Checks /dashboard/series (every step), /dashboard/accuracy and
+   /dashboard/top (every ranking) against what was sent, /pipeline against
+   the counts, and /metrics by parsing the scrape with prometheus_client's
+   parser and watching counters move.
 3. Loads /dashboard in headless Chromium, saves screenshots under .artifacts/,
-   and checks that the numbers the page shows are those of the JSON routes.
+   and checks that the numbers the page shows, the leaderboard's included,
+   are those of the JSON routes.
 4. A second server with no data and no Chart.js: the page still renders,
    shows zeros, and says the charts are off; the script route is a JSON 404.
 
@@ -17,6 +19,7 @@ Run by ./test.sh; by hand: `source .data/test/env && python3 Tests/e2e/test_dash
 
 import datetime as dt
 import math
+from fractions import Fraction
 import random
 import shutil
 import subprocess
@@ -173,6 +176,36 @@ def check_accuracy(url, sent, lower, upper):
         f"after right {accuracy['followup_rate_after_correct']:.2f} / wrong {accuracy['followup_rate_after_wrong']:.2f}")
     body = get(url, "/dashboard/accuracy", {"from": iso(upper), "to": iso(lower)}, status=400)
     expect(body["error"].startswith("from:"), "accuracy inverted range should name from")
+
+
+def check_top(url, sent):
+    """The four rankings against what was sent (the latest initial of each
+    symbol as /dashboard/symbol has it), the default n, and the errors."""
+    latest = {letter: get(url, f"/dashboard/symbol/{letter}")["latest"] for letter in LETTERS if sent.count[letter]}
+    present = [letter for letter in LETTERS if sent.count[letter]]
+    keys = {
+        "initials": lambda l: (-sent.count[l], l),
+        "followups": lambda l: (-sent.followups[l], l),
+        "rate": lambda l: (-Fraction(sent.followups[l], sent.count[l]), -sent.count[l], l),
+        "recent": lambda l: (tuple(-ord(c) for c in latest[l]), l),
+    }
+    for by, key in keys.items():
+        top = get(url, "/dashboard/top", {"by": by, "n": 26})
+        expect(top["by"] == by and top["n"] == 26, f"top {by}: {top['by']} {top['n']}")
+        want = sorted(present, key=key)
+        expect([row["symbol"] for row in top["top"]] == want, f"top {by}: {[row['symbol'] for row in top['top']]} != {want}")
+        for row in top["top"]:
+            letter = row["symbol"]
+            expect((row["count"], row["followups"], row["latest"]) == (sent.count[letter], sent.followups[letter], latest[letter]),
+                   f"top {by} {letter}: {row}")
+            expect(close(row["rate"], sent.followups[letter] / sent.count[letter]), f"top {by} {letter}: rate {row['rate']}")
+    default = get(url, "/dashboard/top")
+    expect(default["by"] == "initials" and len(default["top"]) == min(10, len(present)), f"top default: {default['by']}, {len(default['top'])} rows")
+    for params, name in [({"by": "best"}, "by"), ({"n": "0"}, "n"), ({"n": "27"}, "n"), ({"n": "x"}, "n")]:
+        body = get(url, "/dashboard/top", params, status=400)
+        expect(body["error"].startswith(name + ":"), f"top {params}: error {body['error']!r} should name {name}")
+        sent.rejected["invalid_ranking"] += 1
+    log(f"top: 4 rankings of {len(present)} symbols as sent; leader by rate {get(url, '/dashboard/top', {'by': 'rate', 'n': 1})['top'][0]['symbol']}")
 
 
 def check_pipeline(server, sent):
@@ -379,7 +412,26 @@ def check_page(server, sent, lower, upper):
     expect(el["pipe-status"]["attrs"]["data-value"] == pipeline["status"], "pipeline status on the page")
     for reason, count in pipeline["rejected"].items():
         shown(f"reject-{reason}", count)
-    log(f"page: {initials} initials, 26 rows and pipeline tiles equal the JSON routes; screenshot {shot}")
+    # The leaderboard: each list is /dashboard/top?by=…&n=5, row by row.
+    for by in ("initials", "followups", "rate", "recent"):
+        top = get(server.url, "/dashboard/top", {"by": by, "n": 5})["top"]
+        expect(el[f"top-{by}"]["attrs"].get("data-count") == str(len(top)), f"leaderboard {by}: {el[f'top-{by}']['attrs']} for {len(top)} rows")
+        for rank, row in enumerate(top, 1):
+            item = el.get(f"top-{by}-{rank}")
+            expect(item is not None, f"leaderboard {by}: no row {rank}")
+            value = {"initials": row["count"], "followups": row["followups"], "rate": row["rate"], "recent": row["latest"]}[by]
+            got = item["attrs"].get("data-value")
+            same = close(float(got), value) if by == "rate" else got == str(value)
+            expect(item["attrs"].get("data-symbol") == row["symbol"] and same, f"leaderboard {by} #{rank}: {item['attrs']} != {row}")
+            text = " ".join(item["text"].split())
+            if by == "rate":  # a percentage with one decimal
+                parts = text.split(" ")
+                expect(parts[:2] == [str(rank), row["symbol"]] and parts[2].endswith("%") and abs(float(parts[2][:-1]) - 100 * value) <= 0.051,
+                       f"leaderboard rate #{rank} shows {text!r} for {value}")
+                continue
+            shown_value = value[5:19] if by == "recent" else f"{value:,}"
+            expect(text == f"{rank} {row['symbol']} {shown_value}", f"leaderboard {by} #{rank} shows {text!r}, expected {rank} {row['symbol']} {shown_value}")
+    log(f"page: {initials} initials, 26 rows, the leaderboard and pipeline tiles equal the JSON routes; screenshot {shot}")
 
 
 def check_empty_page_without_charts(url):
@@ -395,6 +447,9 @@ def check_empty_page_without_charts(url):
         expect(el[element_id]["text"].strip() == "0", f"#{element_id} shows {el[element_id]['text']!r} with no data")
     for element_id in ("kpi-accuracy", "kpi-implied-accuracy", "kpi-followup-rate"):
         expect(el[element_id]["text"].strip() == "—", f"#{element_id} shows {el[element_id]['text']!r} with no data")
+    for by in ("initials", "followups", "rate", "recent"):
+        expect(el[f"top-{by}"]["attrs"].get("data-count") == "0" and "no data yet" in el[f"top-{by}"]["text"],
+               f"leaderboard {by} with no data: {el[f'top-{by}']}")
     log(f"empty page without Chart.js renders zeros; screenshot {shot}")
 
 
@@ -425,6 +480,7 @@ def main():
         check_pipeline(server, sent)
         check_series(server.url, sent, lower, upper)
         check_accuracy(server.url, sent, lower, upper)
+        check_top(server.url, sent)
         check_metrics(server.url, sent)
         check_page(server, sent, lower, upper)
     with Server(extra_args=["--chart-js", "/nonexistent/chart.js"]) as empty:

@@ -4,8 +4,9 @@
 Traffic from the shared load generator (followups before their initial,
 some never followed by one, retries), archived; then a snapshot of every
 answer: the dashboard of all 26 symbols, ranges with bounds to the
-microsecond, dates and spans, /requests/{uuid} of every request, the archive
-counters of /health. The service is stopped, Redis flushed (FLUSHALL and
+microsecond, dates and spans, the four rankings of /dashboard/top (Redis
+sorted sets), /requests/{uuid} of every request, the archive counters of
+/health. The service is stopped, Redis flushed (FLUSHALL and
 FUNCTION FLUSH: a new, empty Redis), `symbolstream rebuild` run, the service
 started again: every answer must be the same, and `symbolstream verify`
 must find nothing.
@@ -32,6 +33,9 @@ def snapshot(server, request_ids, ranges):
         answers[f"/dashboard/symbol/{symbol}"] = session.get(f"{server.url}/dashboard/symbol/{symbol}", timeout=5).json()
     for lower, upper in ranges:
         path = f"/dashboard/range/{lower}/{upper}"
+        answers[path] = session.get(server.url + path, timeout=5).json()
+    for by in ("initials", "followups", "rate", "recent"):
+        path = f"/dashboard/top?by={by}&n=26"
         answers[path] = session.get(server.url + path, timeout=5).json()
     for request_id in request_ids:
         response = session.get(f"{server.url}/requests/{request_id}", timeout=5)
