@@ -3,6 +3,8 @@
 #
 #   bench/run.sh                  # the full run: 10M preloaded requests (~20-30 min)
 #   bench/run.sh --events 1000000 --duration 5    # a quicker smoke run
+#   bench/run.sh --scale          # only the scale-out cases (bench/scale.py, ~6 min):
+#                                 # 16 shards vs 1, memory, the Redis Cluster
 #
 # Installs the Debian packages, builds in release mode, prepares a Python venv
 # with Flask + gunicorn for the reference app, starts its own Redis and MariaDB
@@ -31,4 +33,9 @@ SYMBOLSTREAM_DATA_ROOT="$PWD/.data/bench-stores" provisioning/stores.sh start --
 trap 'SYMBOLSTREAM_DATA_ROOT="$PWD/.data/bench-stores" provisioning/stores.sh stop --profile bench >/dev/null 2>&1 || true' EXIT
 cp .data/bench-stores/bench/env .data/bench/env
 
-python3 bench/run.py --command "$command" "$@"
+if [[ "${1:-}" == --scale ]]; then
+    shift
+    python3 bench/scale.py --command "$command" "$@"
+else
+    python3 bench/run.py --command "$command" "$@"
+fi
