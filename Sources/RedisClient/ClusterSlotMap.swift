@@ -16,12 +16,6 @@ public struct ClusterSlotMap: Sendable, Equatable {
         public var id: String
         public var address: RedisNodeAddress
         public var health: Health
-
-        public init(id: String, address: RedisNodeAddress, health: Health) {
-            self.id = id
-            self.address = address
-            self.health = health
-        }
     }
 
     /// A primary, the slots it serves (inclusive ranges, ascending) and its replicas.

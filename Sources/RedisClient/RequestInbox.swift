@@ -7,25 +7,21 @@ import NIOCore
 // save its allocation per command, which measurably matters at 100k+ commands/s.
 #if DEBUG
 typealias ReplyContinuation<Value> = CheckedContinuation<Value, any Error>
-
-@inline(__always)
-func withReplyContinuation<Value>(
-    isolation: isolated (any Actor)? = #isolation,
-    _ body: (ReplyContinuation<Value>) -> Void
-) async throws -> sending Value {
-    try await withCheckedThrowingContinuation(isolation: isolation, body)
-}
 #else
 typealias ReplyContinuation<Value> = UnsafeContinuation<Value, any Error>
+#endif
 
 @inline(__always)
 func withReplyContinuation<Value>(
     isolation: isolated (any Actor)? = #isolation,
     _ body: (ReplyContinuation<Value>) -> Void
 ) async throws -> sending Value {
+    #if DEBUG
+    try await withCheckedThrowingContinuation(isolation: isolation, body)
+    #else
     try await withUnsafeThrowingContinuation(isolation: isolation, body)
+    #endif
 }
-#endif
 
 /// A command, or a pipeline of commands, on its way to the event loop.
 struct RedisRequest: Sendable {

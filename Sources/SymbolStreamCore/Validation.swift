@@ -55,31 +55,30 @@ public enum Validate {
     public static let uuidExample = "123e4567-e89b-42d3-a456-426614174000"
 
     public static func requestID(_ raw: String?, parameter: String = "uuid") throws(ValidationError) -> RequestID {
-        guard let raw else {
-            throw ValidationError(
-                parameter: parameter, reason: .missingParameter,
-                message: "\(parameter): missing; expected a UUID like \(uuidExample)")
-        }
-        guard let id = RequestID(parsing: raw) else {
-            throw ValidationError(
-                parameter: parameter, reason: .invalidUUID,
-                message: "\(parameter): \(ValidationError.quoted(raw)) is not a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
-        }
-        return id
+        try required(
+            raw, parameter: parameter, parse: RequestID.init(parsing:), invalid: .invalidUUID,
+            expected: "a UUID like \(uuidExample)", notA: "a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
     }
 
     public static func symbol(_ raw: String?, parameter: String = "symbol") throws(ValidationError) -> Symbol {
+        try required(
+            raw, parameter: parameter, parse: Symbol.init(parsing:), invalid: .invalidSymbol,
+            expected: "one letter a-z", notA: "a single letter a-z")
+    }
+
+    /// A required parameter: missing, or not what `parse` accepts, is an
+    /// error naming it and saying what was expected.
+    static func required<Value>(
+        _ raw: String?, parameter: String, parse: (String) -> Value?, invalid: RejectReason, expected: String, notA: String
+    ) throws(ValidationError) -> Value {
         guard let raw else {
-            throw ValidationError(
-                parameter: parameter, reason: .missingParameter,
-                message: "\(parameter): missing; expected one letter a-z")
+            throw ValidationError(parameter: parameter, reason: .missingParameter, message: "\(parameter): missing; expected \(expected)")
         }
-        guard let symbol = Symbol(parsing: raw) else {
+        guard let value = parse(raw) else {
             throw ValidationError(
-                parameter: parameter, reason: .invalidSymbol,
-                message: "\(parameter): \(ValidationError.quoted(raw)) is not a single letter a-z")
+                parameter: parameter, reason: invalid, message: "\(parameter): \(ValidationError.quoted(raw)) is not \(notA)")
         }
-        return symbol
+        return value
     }
 
     public static func bound(_ raw: String, parameter: String) throws(ValidationError) -> Timestamp {

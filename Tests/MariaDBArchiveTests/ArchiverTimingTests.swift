@@ -9,7 +9,7 @@ import TestSupport
 
 /// The archiver's waits, on a manual clock: no store needed, nothing waits
 /// for real time.
-@Suite(.timeLimit(.minutes(1))) struct ArchiverTimingTests {
+@Suite(.timeLimit(.minutes(5))) struct ArchiverTimingTests {
     static let logger: Logger = {
         var logger = Logger(label: "archiver-timing")
         logger.logLevel = .critical

@@ -12,7 +12,7 @@ import Testing
 /// in the dead-letter stream; the events around it are archived, and verify
 /// reports it rather than the archive stalling on it forever.
 @Suite struct RefusedEventTests {
-    @Test(.timeLimit(.minutes(1))) func aRefusedEventIsDeadLetteredAndTheRestArchived() async throws {
+    @Test(.timeLimit(.minutes(5))) func aRefusedEventIsDeadLetteredAndTheRestArchived() async throws {
         try await TestStores.withRedisStore { store in
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 41)

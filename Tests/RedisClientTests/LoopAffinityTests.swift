@@ -17,7 +17,7 @@ private final class EventLoopTaskExecutor: TaskExecutor {
     }
 }
 
-@Suite("RedisClient sends on the caller's event loop", .enabled(if: TestRedis.isAvailable), .timeLimit(.minutes(1)))
+@Suite("RedisClient sends on the caller's event loop", .enabled(if: TestRedis.isAvailable), .timeLimit(.minutes(5)))
 struct LoopAffinityTests {
     @Test func aCommandFromAnEventLoopGoesOutOnThatLoopsConnection() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)

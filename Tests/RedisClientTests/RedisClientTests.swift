@@ -9,7 +9,7 @@ import TestSupport
 /// backoff are timed on clocks the tests drive (a `ManualClock` here, the
 /// event loop's in `RedisCommandHandlerTests`), and the time limit only
 /// guards against a hang.
-@Suite("RedisClient pool against a real server", .enabled(if: TestRedis.isAvailable), .timeLimit(.minutes(1)))
+@Suite("RedisClient pool against a real server", .enabled(if: TestRedis.isAvailable), .timeLimit(.minutes(5)))
 struct RedisClientTests {
     @Test func sendsThroughThePool() async throws {
         try await TestRedis.withConfiguration { configuration in

@@ -8,7 +8,7 @@ import Testing
 /// handler) on a testing channel, the test playing the server: what goes
 /// out, which reply resumes whom, and the timeout watchdog on the loop's
 /// clock, which only moves when the test advances it.
-@Suite(.timeLimit(.minutes(1))) struct RedisCommandHandlerTests {
+@Suite(.timeLimit(.minutes(5))) struct RedisCommandHandlerTests {
     static func connected(commandTimeout: TimeAmount = .milliseconds(750)) async throws -> (NIOAsyncTestingChannel, RedisConnection) {
         let channel = NIOAsyncTestingChannel()
         // Active, as after a connect: the watchdog runs.

@@ -76,7 +76,7 @@ struct ClusterIntegrationTests {
 
     // MARK: - Routing
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func keysOfManySlotsLandOnTheirOwners() async throws {
         let client = makeClient()
         try await withRunning(client) {
@@ -149,7 +149,7 @@ struct ClusterIntegrationTests {
         #expect(await clusterError { try await client.send(RedisCommand("PING"), slot: 0) }?.unavailableReason != nil)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func onConnectRunsOnEveryPrimaryAndDedicatedConnectionsGoToTheOwner() async throws {
         let library = "#!lua name=clustertest\nredis.register_function('ct_echo', function(keys, args) return args[1] end)"
         let connects = NIOLockedValueBox<[Int]>([])
@@ -181,7 +181,7 @@ struct ClusterIntegrationTests {
 
     // MARK: - Redirects
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func followsMovedAfterASlotIsMigrated() async throws {
         let client = makeClient()
         try await withRunning(client) {
@@ -225,7 +225,7 @@ struct ClusterIntegrationTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func followsAskDuringAMigrationWithoutChangingTheMap() async throws {
         let client = makeClient()
         try await withRunning(client) {
@@ -451,7 +451,7 @@ struct ClusterIntegrationTests {
 
     // MARK: - Bad configuration
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func wrongSeedsSayNothingAnswers() async throws {
         let seeds = [RedisNodeAddress(host: "127.0.0.1", port: 7180), RedisNodeAddress(host: "127.0.0.1", port: 7181)]
         let client = makeClient(seeds: seeds)
@@ -466,7 +466,7 @@ struct ClusterIntegrationTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func aSeedNotInClusterModeIsAConfigurationError() async throws {
         try await TestCluster.withLoneServer(port: 7190, clusterEnabled: false) { seed in
             let client = makeClient(seeds: [seed])
@@ -479,7 +479,7 @@ struct ClusterIntegrationTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func aClusterWithUnassignedSlotsIsNamed() async throws {
         try await TestCluster.withLoneServer(port: 7191, clusterEnabled: true) { seed in
             let client = makeClient(seeds: [seed])
@@ -493,7 +493,7 @@ struct ClusterIntegrationTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func wrongCredentialsAreAConfigurationError() async throws {
         var node = TestCluster.nodeConfiguration()
         node.password = "wrong"

@@ -133,7 +133,7 @@ import TestSupport
 
     /// The idle timeout runs on the stream's clock, here a manual one: the
     /// connection is closed when, and only when, that much of it has passed.
-    @Test(.timeLimit(.minutes(1))) func idleConnectionsAreClosed() async throws {
+    @Test(.timeLimit(.minutes(5))) func idleConnectionsAreClosed() async throws {
         let clock = ManualClock()
         var stream = T.stream(idle: .seconds(1))
         stream.clock = clock
@@ -152,7 +152,7 @@ import TestSupport
     }
 
     /// A message (received and answered) starts the idle timeout afresh.
-    @Test(.timeLimit(.minutes(1))) func aMessagePutsTheIdleTimeoutOff() async throws {
+    @Test(.timeLimit(.minutes(5))) func aMessagePutsTheIdleTimeoutOff() async throws {
         let clock = ManualClock()
         var stream = T.stream(idle: .seconds(1))
         stream.clock = clock
@@ -178,7 +178,7 @@ import TestSupport
     /// When exactly it closes is `ReadIdleTimeoutHandler`'s, tested on an
     /// embedded loop (`ChannelHandlerTimingTests`); here the server closes
     /// each of these connections by itself (the time limit ends a hang).
-    @Test(.timeLimit(.minutes(1))) func silentAndHalfSentConnectionsAreClosedAfterTheHTTPIdleTimeout() async throws {
+    @Test(.timeLimit(.minutes(5))) func silentAndHalfSentConnectionsAreClosedAfterTheHTTPIdleTimeout() async throws {
         let dependencies = T.dependencies(store: RecordingStore())
         let app = Application(
             router: buildRouter(dependencies), server: .symbolStream(
