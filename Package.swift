@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "RedisClusterTests",
             dependencies: [
-                "RedisClient", "ClusterTestSupport",
+                "RedisClient", "ClusterTestSupport", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

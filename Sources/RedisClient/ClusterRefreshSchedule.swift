@@ -17,8 +17,12 @@ final class ClusterRefreshSchedule: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// The loop's timer runs on it (tests pass a manual one).
+    private let clock: any Clock<Duration>
 
-    init() {}
+    init(clock: any Clock<Duration> = ContinuousClock()) {
+        self.clock = clock
+    }
 
     /// Asks for a re-read soon.
     func request() {
@@ -49,7 +53,7 @@ final class ClusterRefreshSchedule: Sendable {
             // The timer: wakes the loop unless a request did first. Cancelling
             // the group (below, or the loop's task) ends its sleep early.
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await self.clock.sleep(for: timeout)
                 self.wakeLoop(token: token)
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

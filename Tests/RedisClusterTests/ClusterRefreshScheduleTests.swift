@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import RedisClient
@@ -6,50 +7,61 @@ import Testing
 struct ClusterRefreshScheduleTests {
     @Test(.timeLimit(.minutes(1)))
     func requestsWhileTheLoopIsBusyMakeOneMoreRead() async {
-        let schedule = ClusterRefreshSchedule()
+        let clock = ManualClock()
+        let schedule = ClusterRefreshSchedule(clock: clock)
         schedule.open()
         schedule.readStarting()
         // A thousand requests during a read: one flag.
         for _ in 0..<1000 { schedule.request() }
-        // The loop's next wait returns at once, and the one after it waits for its timer.
+        // The loop's next wait returns at once, without its timer…
         await schedule.waitForRequest(timeout: .seconds(600))
+        #expect(clock.sleeps.isEmpty)
+        // …and the one after it waits for its timer.
         schedule.readStarting()
-        let start = ContinuousClock.now
-        await schedule.waitForRequest(timeout: .milliseconds(50))
-        #expect(ContinuousClock.now - start >= .milliseconds(50))
+        async let waited: Void = schedule.waitForRequest(timeout: .milliseconds(50))
+        await clock.waitForSleepers(1)
+        #expect(clock.sleeps == [.milliseconds(50)])
+        clock.advance(by: .milliseconds(50))
+        await waited
     }
 
     @Test(.timeLimit(.minutes(1)))
     func aReadAnswersTheRequestsBeforeIt() async {
-        let schedule = ClusterRefreshSchedule()
+        let clock = ManualClock()
+        let schedule = ClusterRefreshSchedule(clock: clock)
         schedule.open()
         schedule.request()
         schedule.readStarting()
-        let start = ContinuousClock.now
-        await schedule.waitForRequest(timeout: .milliseconds(50))
-        #expect(ContinuousClock.now - start >= .milliseconds(50))
+        // The request was answered by the read: the wait is for the timer.
+        async let waited: Void = schedule.waitForRequest(timeout: .milliseconds(50))
+        await clock.waitForSleepers(1)
+        #expect(clock.sleeps == [.milliseconds(50)])
+        clock.advance(by: .milliseconds(50))
+        await waited
     }
 
     @Test(.timeLimit(.minutes(1)))
     func aRequestWakesTheWaitingLoop() async {
-        let schedule = ClusterRefreshSchedule()
+        let clock = ManualClock()
+        let schedule = ClusterRefreshSchedule(clock: clock)
         schedule.open()
         async let woken: Void = schedule.waitForRequest(timeout: .seconds(600))
-        try? await Task.sleep(for: .milliseconds(20))
+        await clock.waitForSleepers(1)  // the loop is waiting
         schedule.request()
         await woken
     }
 
     @Test(.timeLimit(.minutes(1)))
     func cancellingOrClosingEndsTheWait() async {
-        let schedule = ClusterRefreshSchedule()
+        let clock = ManualClock()
+        let schedule = ClusterRefreshSchedule(clock: clock)
         schedule.open()
         let cancelled = Task { await schedule.waitForRequest(timeout: .seconds(600)) }
-        try? await Task.sleep(for: .milliseconds(20))
+        await clock.waitForSleepers(1)  // the loop is waiting
         cancelled.cancel()
         await cancelled.value
         let closed = Task { await schedule.waitForRequest(timeout: .seconds(600)) }
-        try? await Task.sleep(for: .milliseconds(20))
+        await clock.waitForSleepers(1)  // the loop is waiting
         schedule.close()
         await closed.value
         // Closed: no more waiting at all.
