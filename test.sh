@@ -16,11 +16,21 @@
 # SYMBOLSTREAM_KEEP_STORES=1 leaves the stores running for a look afterwards.
 # SYMBOLSTREAM_TEST_PROFILE=name (with SYMBOLSTREAM_REDIS_PORT and
 # SYMBOLSTREAM_MARIADB_PORT) uses other ports, so that two checkouts can test at once.
+# A throwaway Redis Cluster (3 primaries, 3 replicas) with its MariaDB
+# (.data/<profile>cluster) starts beside them during the build; the traffic,
+# dashboard and /stream suites run again against it through HAProxy in front
+# of two fronts, and Tests/fault/test_cluster_faults.py breaks it.
+# SYMBOLSTREAM_TEST_CLUSTER_PROFILE=name (default <profile>cluster) with
+# SYMBOLSTREAM_TEST_CLUSTER_PORT (node 1's port, default 7011: nodes 7011-7016)
+# and SYMBOLSTREAM_TEST_CLUSTER_MARIADB_PORT (default 3310) for the cluster; the
+# Swift cluster tests take SYMBOLSTREAM_CLUSTER_TEST_PROFILE and
+# SYMBOLSTREAM_CLUSTER_TEST_PORT (Tests/ClusterTestSupport, default 7101-7106).
 # SYMBOLSTREAM_SKIP_CONTAINER=1 skips the container check (about 15-25 minutes: it
 # installs the VM's packages and builds the release from scratch); CI runs it.
 set -euo pipefail
 cd "$(dirname "$0")"
 profile="${SYMBOLSTREAM_TEST_PROFILE:-test}"
+cluster_profile="${SYMBOLSTREAM_TEST_CLUSTER_PROFILE:-${profile}cluster}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 started=$SECONDS
@@ -36,10 +46,25 @@ staged=""
 cleanup() {
     if [[ "${SYMBOLSTREAM_KEEP_STORES:-0}" != 1 ]]; then
         provisioning/stores.sh stop --profile "$profile" >/dev/null 2>&1 || true
+        provisioning/stores.sh stop --profile "$cluster_profile" >/dev/null 2>&1 || true
     fi
     if [[ -n "$staged" ]]; then rm -rf "$staged"; fi
 }
 trap cleanup EXIT
+
+# The cluster starts in the background while the build runs; a short
+# cluster-node-timeout, so that a replica takes over a killed primary in seconds.
+step "throwaway Redis Cluster and MariaDB (.data/$cluster_profile), in the background"
+provisioning/stores.sh stop --profile "$cluster_profile" >/dev/null 2>&1 || true
+rm -rf ".data/$cluster_profile"
+mkdir -p .data
+SYMBOLSTREAM_PROFILE="$cluster_profile" \
+    SYMBOLSTREAM_REDIS_CLUSTER_PORT="${SYMBOLSTREAM_TEST_CLUSTER_PORT:-7011}" \
+    SYMBOLSTREAM_MARIADB_PORT="${SYMBOLSTREAM_TEST_CLUSTER_MARIADB_PORT:-3310}" \
+    SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT=1000 SYMBOLSTREAM_MARIADB_BUFFER_POOL=256M \
+    provisioning/stores.sh start --profile "$cluster_profile" --redis-cluster \
+    >".data/$cluster_profile.start.log" 2>&1 &
+cluster_start=$!
 set -a
 # shellcheck disable=SC1091
 source ".data/$profile/env"
@@ -81,7 +106,22 @@ for test in Tests/e2e/test_*.py; do
     "$python" "$test"
 done
 
-# Fault tests break the profile's stores for real (stop, kill, freeze, restart).
+step "waiting for the Redis Cluster (.data/$cluster_profile)"
+wait "$cluster_start" || {
+    cat ".data/$cluster_profile.start.log" >&2
+    echo "test.sh: the Redis Cluster stores profile $cluster_profile did not start" >&2
+    exit 1
+}
+export SYMBOLSTREAM_CLUSTER_PROFILE="$cluster_profile"
+# The same suites through HAProxy in front of two fronts on the cluster
+# (Tests/e2e/harness.py ClusterDeployment), checked the same way.
+for test in Tests/e2e/test_traffic.py Tests/e2e/test_dashboard.py Tests/e2e/test_stream.py; do
+    step "end to end on the cluster (HAProxy, 2 fronts): $test"
+    SYMBOLSTREAM_E2E_DEPLOYMENT=cluster "$python" "$test"
+done
+
+# Fault tests break the profiles' stores for real (stop, kill, freeze, restart;
+# the cluster's nodes, fronts and archivers: test_cluster_faults.py).
 for test in Tests/fault/test_*.py; do
     step "faults: $test"
     "$python" "$test"
@@ -115,6 +155,7 @@ elif [[ "$(id -u)" -ne 0 ]]; then
 else
     step "vagrant up in a booted Debian 12 container (provisioning/vagrant/check-in-container.sh)"
     mapfile -t store_vars < <(sed -n 's/^export \(SYMBOLSTREAM_[A-Z_]*\)=.*/\1/p' ".data/$profile/env")
+    store_vars+=(SYMBOLSTREAM_CLUSTER_PROFILE)
     env "${store_vars[@]/#/--unset=}" provisioning/vagrant/check-in-container.sh
 fi
 

@@ -11,6 +11,7 @@
 #   provisioning/cluster.sh kill-front N      SIGKILL front N (fault tests)
 #   provisioning/cluster.sh start-front N     start front N again
 #   provisioning/cluster.sh env               the SYMBOLSTREAM_* lines of the deployment
+#   provisioning/cluster.sh haproxy-config    HAProxy's configuration for these ports, on stdout
 #
 # Ports: HAProxy SYMBOLSTREAM_PORT (5000); front N on SYMBOLSTREAM_FRONT_PORT+N-1
 # (5101, 5102, …); Redis nodes and MariaDB as the stores profile says
@@ -156,8 +157,9 @@ stop_pid() {
     log "$name stopped"
 }
 
-write_haproxy_config() {
-    local cfg="$DIR/haproxy.cfg"
+# HAProxy's configuration for fronts 1..FRONTS, on stdout (also what the
+# end-to-end tests' ClusterDeployment runs HAProxy with: `haproxy-config`).
+haproxy_config() {
     {
         cat <<CFG
 # Written by provisioning/cluster.sh: HAProxy in front of $FRONTS SymbolStream fronts.
@@ -196,7 +198,12 @@ CFG
         for n in $(seq 1 "$FRONTS"); do
             printf '    server front%s 127.0.0.1:%s check\n' "$n" "$(front_port "$n")"
         done
-    } >"$cfg"
+    }
+}
+
+write_haproxy_config() {
+    local cfg="$DIR/haproxy.cfg"
+    haproxy_config >"$cfg"
     haproxy -c -q -f "$cfg" || die "haproxy rejects $cfg"
 }
 
@@ -272,6 +279,7 @@ up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
 env) cmd_env ;;
+haproxy-config) haproxy_config ;;
 kill-front)
     [[ "$ARG" =~ ^[1-9][0-9]?$ ]] || die "kill-front needs a front number"
     stop_pid "$DIR/front-$ARG.pid" "front $ARG" KILL
@@ -281,5 +289,5 @@ start-front)
     start_front "$ARG"
     ;;
 help) usage 0 ;;
-*) die "unknown command '$COMMAND' (up, down, status, env, kill-front N, start-front N)" ;;
+*) die "unknown command '$COMMAND' (up, down, status, env, haproxy-config, kill-front N, start-front N)" ;;
 esac

@@ -19,7 +19,12 @@ public struct ArchiverConfiguration: Sendable, Hashable {
     public var concurrentBatches: Int = 2
     /// How long one read waits for new events (also the shutdown latency).
     public var blockTime: Duration = .milliseconds(100)
-    /// Entries another consumer has held this long are taken over.
+    /// Entries another consumer has held unacknowledged this long are taken
+    /// over (looked for once per this interval, so within twice this after
+    /// a consumer died). Keep it well above the time a batch takes to write,
+    /// MariaDB retries included: a live consumer's entries taken over are
+    /// written twice (harmless, the insert is idempotent, but wasted).
+    /// `--archiver-takeover-after`.
     public var abandonedAfter: Duration = .seconds(60)
     public var retryDelay: Duration = .milliseconds(100)
     public var maximumRetryDelay: Duration = .seconds(5)
@@ -166,11 +171,14 @@ public final class Archiver: Service {
             }
 
             var sinceClaim = Stopwatch(timing)
+            // A claim that filled a batch may have left more: claim again at once.
+            var claimAgain = false
             while !isStopping {
-                if sinceClaim.elapsed > configuration.abandonedAfter {
+                if claimAgain || sinceClaim.elapsed > configuration.abandonedAfter {
                     sinceClaim = Stopwatch(timing)
                     let claimed = try await reader.claimAbandoned(
                         consumer: configuration.consumer, minimumIdle: configuration.abandonedAfter, count: configuration.entriesPerRead)
+                    claimAgain = claimed.count >= configuration.entriesPerRead
                     if !claimed.isEmpty {
                         logger.notice("took over entries abandoned by another consumer", metadata: ["count": "\(claimed.count)"])
                         guard try await submit(claimed, &group) else { break }

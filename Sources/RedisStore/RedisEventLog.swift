@@ -76,7 +76,7 @@ public struct RedisEventLog: Sendable {
         /// Takes over entries another consumer left pending for longer than
         /// `minimumIdle` (a crashed instance), so they are archived too.
         public func claimAbandoned(consumer: String, minimumIdle: Duration, count: Int) async throws -> [Entry] {
-            let idle = Int(minimumIdle.components.seconds * 1000)
+            let idle = Int(minimumIdle.components.seconds * 1000 + minimumIdle.components.attoseconds / 1_000_000_000_000_000)
             let reply = try await connection.send(
                 RedisCommand(
                     "XAUTOCLAIM", RedisArgument(shard.stream), RedisArgument(RedisLayout.archiverGroup), RedisArgument(consumer),

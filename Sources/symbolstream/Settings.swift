@@ -166,12 +166,17 @@ struct ArchiverOptions: ParsableArguments {
     var archiverConsumer: String?
     @Option(help: "Log entries (ingest batches) per archive transaction (env SYMBOLSTREAM_ARCHIVE_BATCH; default 200).")
     var archiveBatch: Int?
+    @Option(help: "Seconds another archiver's entries may stay unacknowledged before this one takes them over; keep it well above the time one batch takes (env SYMBOLSTREAM_ARCHIVER_TAKEOVER_AFTER; default 60).")
+    var archiverTakeoverAfter: Double?
 
     func configuration() throws -> ArchiverConfiguration {
         var configuration = ArchiverConfiguration()
         configuration.consumer = try Settings.resolve(archiverConsumer, env: "SYMBOLSTREAM_ARCHIVER_CONSUMER", default: "archiver")
         configuration.entriesPerRead = try Settings.resolve(archiveBatch, env: "SYMBOLSTREAM_ARCHIVE_BATCH", default: 200)
         guard (1...10_000).contains(configuration.entriesPerRead) else { throw ValidationError("--archive-batch must be within 1...10000") }
+        let takeover = try Settings.resolve(archiverTakeoverAfter, env: "SYMBOLSTREAM_ARCHIVER_TAKEOVER_AFTER", default: 60)
+        guard (1...86_400).contains(takeover) else { throw ValidationError("--archiver-takeover-after must be within 1...86400 seconds") }
+        configuration.abandonedAfter = .milliseconds(Int64(takeover * 1000))
         return configuration
     }
 }

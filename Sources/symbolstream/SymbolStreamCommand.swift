@@ -23,6 +23,6 @@ struct SymbolStreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "symbolstream",
         abstract: "SymbolStream: live request events in, per-symbol dashboards out (Redis), raw history archived (MariaDB).",
-        subcommands: [Serve.self, Migrate.self, Archive.self, RebuildCommand.self, Load.self, VerifyCommand.self],
+        subcommands: [Serve.self, Migrate.self, Archive.self, RebuildCommand.self, Load.self, VerifyCommand.self, ShardsCommand.self],
         defaultSubcommand: Serve.self)
 }

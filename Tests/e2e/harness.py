@@ -48,7 +48,8 @@ def free_port():
 def store_env():
     """The SYMBOLSTREAM_* variables of the running test stores."""
     env = dict(os.environ)
-    missing = [k for k in ("SYMBOLSTREAM_REDIS_PORT", "SYMBOLSTREAM_MARIADB_PORT") if k not in env]
+    missing = [k for k in ("SYMBOLSTREAM_REDIS_PORT", "SYMBOLSTREAM_MARIADB_PORT") if k not in env
+               and not (k == "SYMBOLSTREAM_REDIS_PORT" and "SYMBOLSTREAM_REDIS_CLUSTER" in env)]
     if missing:
         raise SystemExit(f"{', '.join(missing)} not set: run ./test.sh, or `source .data/test/env` after provisioning/stores.sh start --profile test")
     return env
@@ -329,8 +330,12 @@ class Load:
     request went out: it may or may not be stored) or refused (nothing was
     sent: never stored)."""
 
-    def __init__(self, url, threads=4, pause=0.004, seed=1):
+    def __init__(self, url, threads=4, pause=0.004, seed=1, uncertain_statuses=(503,)):
         self.url = url
+        # Answers that leave the outcome unknown: the service's 503; behind
+        # a load balancer also its 502 and 504 (a front died or stalled with
+        # the request in flight): `deployment.uncertain_statuses`.
+        self.uncertain_statuses = tuple(uncertain_statuses)
         self.seed = seed
         self.threads = threads
         self.pause = pause
@@ -353,14 +358,14 @@ class Load:
             self.workers.append(worker)
         return self
 
-    def stop(self):
+    def stop(self, check=True):
         self.stop_event.set()
         for worker in self.workers:
             worker.join(timeout=30)
         log(f"load: {len(self.acked)} initials and {sum(self.acked_followups.values())} followups acknowledged, "
             f"{len(self.uncertain)} initials and {sum(self.uncertain_followups.values())} followups uncertain; "
             f"statuses {dict(Counter(status for _, _, status in self.timeline))}")
-        if self.errors:
+        if check and self.errors:
             fail(f"{len(self.errors)} wrong answers, first: {self.errors[:5]}")
 
     def post(self, session, path, params):
@@ -375,7 +380,7 @@ class Load:
             status, text = "lost", ""
         with self.lock:
             self.timeline.append((started, time.time() - started, status))
-        if status not in (200, 503, "refused", "lost"):
+        if status not in (200, "refused", "lost") and status not in self.uncertain_statuses:
             self.error(f"POST {path} {params}: {status} {text!r}")
         return status, text
 
@@ -396,7 +401,7 @@ class Load:
                     self.acked_order.append(request_id)
                 self.acked[request_id] = (symbol, text)
                 self.uncertain.pop(request_id, None)
-            elif status in (503, "lost") and request_id not in self.acked:
+            elif (status == "lost" or status in self.uncertain_statuses) and request_id not in self.acked:
                 self.uncertain[request_id] = symbol
 
     def followup(self, session, request_id):
@@ -406,7 +411,7 @@ class Load:
                 if text != "hooray":
                     self.errors.append(f"followup {request_id}: {text!r}")
                 self.acked_followups[request_id] += 1
-            elif status in (503, "lost"):
+            elif status == "lost" or status in self.uncertain_statuses:
                 self.uncertain_followups[request_id] += 1
 
     def run(self, index):
@@ -447,3 +452,248 @@ class Load:
 def fail(message):
     log("FAIL: " + message)
     sys.exit(1)
+
+
+# ---------------------------------------------------------------- the cluster
+
+def cluster_profile():
+    """The Redis Cluster stores profile the cluster deployment runs on
+    (SYMBOLSTREAM_CLUSTER_PROFILE, as for provisioning/cluster.sh)."""
+    profile = os.environ.get("SYMBOLSTREAM_CLUSTER_PROFILE")
+    if not profile:
+        raise SystemExit("SYMBOLSTREAM_CLUSTER_PROFILE not set: run ./test.sh, or start a Redis Cluster stores profile "
+                         "(provisioning/stores.sh start --profile NAME --redis-cluster) and name it")
+    return profile
+
+
+def cluster_env():
+    """The SYMBOLSTREAM_* variables of the cluster stores profile (its env
+    file): the seeds in SYMBOLSTREAM_REDIS_CLUSTER, its MariaDB. No Redis
+    host or port: a front must find every node through the seeds."""
+    path = Path(os.environ.get("SYMBOLSTREAM_DATA_ROOT", ROOT / ".data")) / cluster_profile() / "env"
+    if not path.exists():
+        raise SystemExit(f"no {path}: start the profile (provisioning/stores.sh start --profile {cluster_profile()} --redis-cluster)")
+    env = {k: v for k, v in os.environ.items() if k not in ("SYMBOLSTREAM_REDIS_HOST", "SYMBOLSTREAM_REDIS_PORT")}
+    for line in path.read_text().splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, value = line[len("export "):].split("=", 1)
+            env[key] = value[1:-1].replace("'\\''", "'") if value.startswith("'") else value
+    if "SYMBOLSTREAM_REDIS_CLUSTER" not in env:
+        raise SystemExit(f"profile {cluster_profile()} is not a Redis Cluster profile (no SYMBOLSTREAM_REDIS_CLUSTER in {path})")
+    return env
+
+
+def cluster_nodes(env):
+    """[(host, port)] of every node the seeds name (node N of stores.sh is the N-th)."""
+    return [tuple(seed.rsplit(":", 1)) for seed in env["SYMBOLSTREAM_REDIS_CLUSTER"].split(",")]
+
+
+def redis_cli_each(env, *args, check=False, primaries=False):
+    """One redis-cli command on every Redis server of a deployment's stores:
+    the one server, or every node of the cluster that answers (with
+    `primaries`, only the primaries); the outputs, in node order. For
+    server-wide commands (CLIENT PAUSE, …)."""
+    if "SYMBOLSTREAM_REDIS_CLUSTER" not in env:
+        return [redis_cli(env, *args, check=check)]
+
+    def node_cli(host, port, *arguments, check=False):
+        return subprocess.run(["redis-cli", "-h", host, "-p", port, "--no-auth-warning", "-a", env.get("SYMBOLSTREAM_REDIS_PASSWORD", ""),
+                               *arguments], check=check, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    outputs = []
+    for host, port in cluster_nodes(env):
+        role = node_cli(host, port, "ROLE").split("\n")[0]
+        if not role or (primaries and role != "master"):
+            continue
+        outputs.append(node_cli(host, port, *args, check=check))
+    return outputs
+
+
+def free_consecutive_ports(count):
+    """`count` consecutive free ports (fronts: provisioning/cluster.sh numbers them from one port)."""
+    for _ in range(200):
+        base = random.randint(20000, 60000 - count)
+        try:
+            sockets = []
+            for offset in range(count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+class ClusterDeployment:
+    """SymbolStream scaled out as provisioning/cluster.sh runs it, on the
+    Redis Cluster stores profile: `fronts` `serve` processes (the built
+    binary, `--redis-cluster` seeds, each its own archiver consumer name
+    `front-N`), sharing one Redis key prefix and one MariaDB database, behind
+    HAProxy with cluster.sh's configuration (`cluster.sh haproxy-config`), all
+    on free ports. It has what the suites use of a `Server` (url, port, env,
+    prefix, database, binary, start(), stop(), health(), wait_healthy(),
+    wait_archived(), command(…)), plus `fronts` (each a `Server`),
+    kill_front(n) and start_front(n)."""
+
+    # HAProxy answers 502 when a front dies with the request in flight (it
+    # may have been stored) and 504 when one stalls: as uncertain as a 503.
+    uncertain_statuses = (502, 503, 504)
+
+    def __init__(self, binary=None, flip=0.1, seed=7, extra_args=(), prefix=None, database=None, port=None, fronts=2):
+        self.env = cluster_env()
+        self.prefix = prefix or "e2c" + "".join(random.choices(string.ascii_lowercase, k=6)) + ":"
+        self.database = database or "og_" + self.prefix.rstrip(":")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.front_port = free_consecutive_ports(fronts)
+        self.seed = seed
+        self.fronts = []
+        for n in range(1, fronts + 1):
+            front = Server(binary=binary, flip=flip, seed=seed + n - 1, prefix=self.prefix, database=self.database,
+                           port=self.front_port + n - 1,
+                           extra_args=list(extra_args) + ["--archiver-consumer", f"front-{n}"])
+            front.env = dict(self.env)
+            front.log_path = ROOT / ".artifacts" / f"front-{n}-{self.prefix.rstrip(':')}.log"
+            self.fronts.append(front)
+        self.binary = self.fronts[0].binary
+        self.haproxy = None
+        self.haproxy_config = ROOT / ".artifacts" / f"haproxy-{self.prefix.rstrip(':')}.cfg"
+        self.haproxy_log = ROOT / ".artifacts" / f"haproxy-{self.prefix.rstrip(':')}.log"
+
+    def start(self, wait=True, fresh_database=True):
+        if fresh_database:
+            MariaDB(self.env, self.database).recreate()
+        for front in self.fronts:
+            front.start(wait=wait, fresh_database=False)
+        self.start_haproxy()
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def start_haproxy(self):
+        env = dict(os.environ, SYMBOLSTREAM_PORT=str(self.port), SYMBOLSTREAM_FRONT_PORT=str(self.front_port))
+        out = subprocess.run([str(ROOT / "provisioning" / "cluster.sh"), "haproxy-config", "--fronts", str(len(self.fronts))],
+                             env=env, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise RuntimeError(f"cluster.sh haproxy-config: {out.stderr.strip()}")
+        self.haproxy_config.parent.mkdir(parents=True, exist_ok=True)
+        self.haproxy_config.write_text(out.stdout)
+        haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        # -db: in the foreground, so that this process owns it (and kills it on exit).
+        self.haproxy = subprocess.Popen([haproxy, "-db", "-f", str(self.haproxy_config)],
+                                        stdout=open(self.haproxy_log, "ab"), stderr=subprocess.STDOUT)
+        _started.append(self.haproxy)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.haproxy.poll() is not None:
+                raise RuntimeError(f"haproxy exited with {self.haproxy.returncode}; see {self.haproxy_log}")
+            try:
+                requests.get(self.url + "/health", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError(f"haproxy not answering on {self.url} after 30 s; see {self.haproxy_log}")
+
+    def wait_healthy(self, timeout=30, need_mariadb=False):
+        """Until every running front and HAProxy in front of them say Redis is up."""
+        for front in self.fronts:
+            if front.process is not None and front.process.poll() is None:
+                front.wait_healthy(timeout=timeout, need_mariadb=need_mariadb)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.haproxy.poll() is not None:
+                raise RuntimeError(f"haproxy exited with {self.haproxy.returncode}; see {self.haproxy_log}")
+            try:
+                health = requests.get(self.url + "/health", timeout=1).json()
+                if health["redis"]["status"] == "up" and (not need_mariadb or health["mariadb"]["status"] == "up"):
+                    return health
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.url} not healthy after {timeout}s; see {self.haproxy_log}")
+
+    def health(self):
+        return requests.get(self.url + "/health", timeout=5).json()
+
+    def wait_archived(self, timeout=60):
+        """Until every logged event is in MariaDB (the backlog is the cluster's, whichever front answers)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            health = self.health()
+            if health["archive"].get("backlog") == 0:
+                return health
+            time.sleep(0.2)
+        raise RuntimeError(f"archive backlog not drained after {timeout}s: {self.health()['archive']}")
+
+    def command(self, *args, timeout=300, check=True):
+        """A one-shot command (`verify`, `archive --drain`, `rebuild`…) on the cluster, this prefix and database."""
+        return self.fronts[0].command(*args, timeout=timeout, check=check)
+
+    def kill_front(self, n):
+        """kill -9 of front n (1-based), as `cluster.sh kill-front n`."""
+        front = self.fronts[n - 1]
+        front.process.send_signal(signal.SIGKILL)
+        front.process.wait()
+
+    def start_front(self, n):
+        self.fronts[n - 1].start(fresh_database=False)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops every front at once (SIGTERM: each finishes its requests and
+        archive batch), then HAProxy; the worst exit status of the fronts."""
+        codes = []
+        threads = [threading.Thread(target=lambda f=front: codes.append(f.stop(sig=sig, timeout=timeout))) for front in self.fronts]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self.haproxy is not None and self.haproxy.poll() is None:
+            self.haproxy.terminate()
+            try:
+                self.haproxy.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.haproxy.kill()
+        known = [code for code in codes if code is not None]
+        return max(known, key=abs) if known else None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def deployment(**kwargs):
+    """What the end-to-end suites run against: a `Server`, or with
+    SYMBOLSTREAM_E2E_DEPLOYMENT=cluster a `ClusterDeployment` (two fronts
+    behind HAProxy on the cluster stores profile). Same arguments."""
+    kind = os.environ.get("SYMBOLSTREAM_E2E_DEPLOYMENT", "server")
+    if kind == "cluster":
+        return ClusterDeployment(**kwargs)
+    if kind != "server":
+        raise SystemExit(f"SYMBOLSTREAM_E2E_DEPLOYMENT={kind}: server or cluster")
+    return Server(**kwargs)
+
+
+def fronts_of(deployment):
+    """The `serve` processes of a deployment (a Server is its own front)."""
+    return getattr(deployment, "fronts", [deployment])
+
+
+def requests_counted(deployment):
+    """/health's `requests` counters summed over the fronts: each process
+    counts what it answered."""
+    total = {}
+    for front in fronts_of(deployment):
+        for key, value in front.health()["requests"].items():
+            if isinstance(value, dict):
+                inner = total.setdefault(key, {})
+                for k, v in value.items():
+                    inner[k] = inner.get(k, 0) + v
+            else:
+                total[key] = total.get(key, 0) + value
+    return total

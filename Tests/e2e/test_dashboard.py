@@ -32,7 +32,7 @@ from html.parser import HTMLParser
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import ROOT, Server, fail, log
+from harness import ROOT, deployment, fail, fronts_of, log
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 VOWELS = set("aeiou")
@@ -208,41 +208,63 @@ def check_top(url, sent):
     log(f"top: 4 rankings of {len(present)} symbols as sent; leader by rate {get(url, '/dashboard/top', {'by': 'rate', 'n': 1})['top'][0]['symbol']}")
 
 
+def summed(pipelines, part):
+    """A counter part of /pipeline summed over the fronts (each counts what it answered)."""
+    total = Counter()
+    for pipeline in pipelines:
+        total.update(pipeline[part])
+    return total
+
+
 def check_pipeline(server, sent):
-    pipeline = server.wait_archived()
-    pipeline = get(server.url, "/pipeline")
+    server.wait_archived()
+    fronts = [get(front.url, "/pipeline") for front in fronts_of(server)]
+    pipeline = fronts[0]
     initials, followups = sum(sent.count.values()), sum(sent.followups.values())
-    events = pipeline["events"]
+    events = summed(fronts, "events")
     expect((events["initials"], events["followups"], events["accepted"], events["retries"])
-           == (initials, followups, initials + followups, sent.retries), f"pipeline events {events}")
+           == (initials, followups, initials + followups, sent.retries), f"pipeline events {dict(events)}")
+    rejected = summed(fronts, "rejected")
     for reason, count in sent.rejected.items():
-        expect(pipeline["rejected"][reason] == count, f"pipeline rejected {reason}: {pipeline['rejected'][reason]} != {count}")
+        expect(rejected[reason] == count, f"pipeline rejected {reason}: {rejected[reason]} != {count}")
     archive = pipeline["archive"]
     expect(archive["archived_total"] == initials + followups and archive["backlog"] == 0, f"pipeline archive {archive}")
     expect(pipeline["status"] == "ok" and pipeline["redis"]["status"] == "up", f"pipeline status {pipeline['status']}")
-    history = pipeline["history"]
-    n = len(history["times"])
-    expect(n >= 2 and all(len(history[k]) == n for k in history if k != "interval_seconds"), f"pipeline history {history}")
-    rate_seconds = history["interval_seconds"]
-    expect(sum(history["accepted_per_second"]) * rate_seconds > 0, "the history shows no accepted events")
-    log(f"pipeline: {events['accepted']} accepted, {events['rejected']} rejected, {n} history points")
+    for front in fronts:
+        history = front["history"]
+        n = len(history["times"])
+        expect(n >= 2 and all(len(history[k]) == n for k in history if k != "interval_seconds"), f"pipeline history {history}")
+        rate_seconds = history["interval_seconds"]
+        expect(sum(history["accepted_per_second"]) * rate_seconds > 0, "the history shows no accepted events")
+    log(f"pipeline: {events['accepted']} accepted, {events['rejected']} rejected, {n} history points"
+        + (f" (summed over {len(fronts)} fronts)" if len(fronts) > 1 else ""))
 
 
-def check_metrics(url, sent):
+def check_metrics(server, sent):
+    url = server.url
+    fronts = fronts_of(server)
+
     def scrape():
-        response = requests.get(url + "/metrics", timeout=10)
-        expect(response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=0.0.4"),
-               f"/metrics: {response.status_code} {response.headers.get('content-type')}")
+        """Every front's scrape, counters and histograms summed (each process
+        counts what it served); gauges as the first front says."""
         samples = {}
         families = {}
-        for family in text_string_to_metric_families(response.text):  # raises on malformed text
-            families[family.name] = family.type
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        for number, front in enumerate(fronts):
+            response = requests.get(front.url + "/metrics", timeout=10)
+            expect(response.status_code == 200 and response.headers["content-type"].startswith("text/plain; version=0.0.4"),
+                   f"/metrics: {response.status_code} {response.headers.get('content-type')}")
+            for family in text_string_to_metric_families(response.text):  # raises on malformed text
+                families[family.name] = family.type
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    if family.type in ("counter", "histogram"):
+                        samples[key] = samples.get(key, 0) + sample.value
+                    elif number == 0:
+                        samples[key] = sample.value
         return families, samples
 
     # Rejects include the series and accuracy checks' bad requests: compare with /pipeline, same moment.
-    rejected = get(url, "/pipeline")["rejected"]
+    rejected = summed([get(front.url, "/pipeline") for front in fronts], "rejected")
     families, samples = scrape()
 
     def value(name, **labels):
@@ -344,6 +366,9 @@ def browse(url, screenshot, height=3000):
 
 
 def check_page(server, sent, lower, upper):
+    # The page as one front serves it: its pipeline tiles are that front's
+    # counts (a Server is its own front; the dashboards are the same on all).
+    server = fronts_of(server)[0]
     page = requests.get(server.url + "/dashboard", timeout=10)
     expect(page.status_code == 200 and page.headers["content-type"].startswith("text/html"), "GET /dashboard")
     script = requests.get(server.url + "/dashboard/assets/chart.js", timeout=10)
@@ -469,7 +494,7 @@ def close(a, b):
 
 def main():
     ARTIFACTS.mkdir(exist_ok=True)
-    with Server(flip=0.1, seed=11, extra_args=["--pipeline-interval", "0.5"]) as server:
+    with deployment(flip=0.1, seed=11, extra_args=["--pipeline-interval", "0.5"]) as server:
         lower = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=1)
         sent = Sent()
         started = time.time()
@@ -481,9 +506,9 @@ def main():
         check_series(server.url, sent, lower, upper)
         check_accuracy(server.url, sent, lower, upper)
         check_top(server.url, sent)
-        check_metrics(server.url, sent)
+        check_metrics(server, sent)
         check_page(server, sent, lower, upper)
-    with Server(extra_args=["--chart-js", "/nonexistent/chart.js"]) as empty:
+    with deployment(extra_args=["--chart-js", "/nonexistent/chart.js"]) as empty:
         check_empty_page_without_charts(empty.url)
     log("PASS")
 

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 
 import requests
 
-from harness import MariaDB, Server, expected_summary, fail, log, redis_cli
+from harness import MariaDB, deployment, expected_summary, fail, fronts_of, log, redis_cli_each, requests_counted
 from wsclient import BINARY, CONTINUATION, PING, TEXT, Closed, Refused, WebSocket
 
 CONNECTIONS = 4
@@ -311,8 +311,8 @@ def check_stalled_redis(server):
     ws = WebSocket("127.0.0.1", server.port)
     message = json.dumps([followup(str(uuidlib.UUID(int=99)))] + [
         {"type": "followup", "uuid": str(uuidlib.UUID(int=99)), "pad": "x" * 180} for _ in range(239)])
-    before = rss_kib(server.process.pid)
-    redis_cli(server.env, "CLIENT", "PAUSE", "30000", "WRITE", check=True)
+    before = sum(rss_kib(front.process.pid) for front in fronts_of(server))
+    redis_cli_each(server.env, "CLIENT", "PAUSE", "30000", "WRITE", check=True, primaries=True)
     try:
         started = time.time()
         reply = json.loads(ws.request(json.dumps([followup(str(uuidlib.uuid4())), {"type": "followup"}])))
@@ -331,9 +331,9 @@ def check_stalled_redis(server):
                 last_progress = time.time()
             except BlockingIOError:
                 time.sleep(0.01)
-        grown = rss_kib(server.process.pid) - before
+        grown = sum(rss_kib(front.process.pid) for front in fronts_of(server)) - before
     finally:
-        redis_cli(server.env, "CLIENT", "UNPAUSE", check=True)
+        redis_cli_each(server.env, "CLIENT", "UNPAUSE", check=True, primaries=True)
     log(f"stalled Redis: 503 in {waited:.2f}s; client held back after {sent >> 20} MiB, server memory grew {grown >> 10} MiB")
     if sent >= 400 << 20:
         fail("the server kept reading 400 MiB while Redis was stalled")
@@ -343,7 +343,7 @@ def check_stalled_redis(server):
 
 
 def main():
-    with Server(flip=0.1, seed=77) as server:
+    with deployment(flip=0.1, seed=77) as server:
         connections = [Connection(server, n) for n in range(CONNECTIONS)]
         log(f"{CONNECTIONS} WebSocket connections, {REQUESTS_PER_CONNECTION} requests' events each")
         for connection in connections:
@@ -361,7 +361,7 @@ def main():
         for connection in connections:
             rejected.update(connection.rejected)
         check_protocol(server, rejected)  # three more followups, of new uuids
-        counts = server.health()["requests"]
+        counts = requests_counted(server)
         for reason, count in rejected.items():
             if counts["rejected"].get(reason) != count:
                 fail(f"/health counts {counts['rejected'].get(reason)} rejects for {reason}, sent {count}")

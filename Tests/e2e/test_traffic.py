@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from harness import MariaDB, Server, expected_summary, fail, log
+from harness import MariaDB, deployment, expected_summary, fail, log, requests_counted
 
 REQUESTS = 3000
 WORKERS = 8
@@ -128,7 +128,7 @@ class Traffic:
 
 def main():
     mariadb = None
-    with Server(flip=0.1, seed=99) as server:
+    with deployment(flip=0.1, seed=99) as server:
         mariadb = MariaDB(server.env, server.database)
         traffic = Traffic(server.url)
         plans = [plan_request() for _ in range(REQUESTS)]
@@ -204,7 +204,7 @@ def main():
         log(f"dashboards match for 26 symbols and {len(ranges)} ranges")
 
         # Rejected requests were counted by reason.
-        rejected = server.health()["requests"]["rejected"]
+        rejected = requests_counted(server)["rejected"]
         for reason, count in traffic.rejected.items():
             if rejected.get(reason) != count:
                 fail(f"/health counts {rejected.get(reason)} rejects for {reason}, sent {count}")
