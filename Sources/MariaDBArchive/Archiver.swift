@@ -300,12 +300,17 @@ public final class Archiver: Service {
                 "MariaDB refuses an event; moved to the dead-letter stream",
                 metadata: ["uuid": "\(event.id)", "received_at": "\(event.receivedAt)", "error": "\(error)"])
             let row = ArchiveWriter.row(event).map { $0.string ?? ($0.int.map(String.init) ?? "NULL") }
-            try await log.deadLetter(
-                streamID: event.streamID,
-                fields: [
-                    "received_at": Array(row[0].utf8), "uuid": Array(row[1].utf8), "kind": Array(row[2].utf8),
-                    "symbol": Array(row[3].utf8), "guess": Array(row[4].utf8), "error": Array("\(error)".utf8),
-                ], shard: shard)
+            var fields: [String: [UInt8]] = [
+                "received_at": Array(row[0].utf8), "uuid": Array(row[1].utf8), "kind": Array(row[2].utf8),
+                "symbol": Array(row[3].utf8), "guess": Array(row[4].utf8), "error": Array("\(error)".utf8),
+            ]
+            // The followups an initial adopted were refused with it (their
+            // rows are part of its write): their times go with it, or the
+            // dead letter would not say they existed.
+            if let adopted = event.adoptedFollowups, !adopted.isEmpty {
+                fields["adopted_followups"] = Array(adopted.map(\.description).joined(separator: ",").utf8)
+            }
+            try await log.deadLetter(streamID: event.streamID, fields: fields, shard: shard)
             statisticsBox.withLock { $0.deadLetters += 1 }
         }
         return refused.count

@@ -7,10 +7,10 @@ import SymbolStreamCore
 /// every aggregate from MariaDB with the reference `AggregateModel` (as
 /// `rebuild` does) and compares it, key by key, with what Redis holds: the
 /// totals, the rankings' sorted sets, every rollup bucket, every fine log,
-/// every uuid record, the `waiting` and `archived` counters; and that the
-/// history itself is sound (one initial per uuid, followups carrying their
-/// initial's symbol). Remembered idempotency keys are not in the history:
-/// they are only checked to expire.
+/// every uuid record, the `waiting`, `archived` and `unarchived` (backlog)
+/// counters; and that the history itself is sound (one initial per uuid,
+/// followups carrying their initial's symbol). Remembered idempotency keys
+/// are not in the history: they are only checked to expire.
 ///
 /// Events still in the log (acknowledged to clients, counted in Redis, not yet
 /// in MariaDB) are folded into the recomputation, so it needs no archiver and
@@ -70,11 +70,14 @@ public struct Verify: Sendable {
         }
         var extra = [IngestEvent]()
         var logEntries = [Int](repeating: 0, count: layout.shardCount)
+        var logEvents = [Int64](repeating: 0, count: layout.shardCount)
         for shard in layout.shards {
             for entry in try await log.backlog(of: shard) {
                 logEntries[shard.index] += 1
                 switch entry {
-                case .events(_, let events): extra += events.map(\.ingestEvent)
+                case .events(_, let events):
+                    extra += events.map(\.ingestEvent)
+                    logEvents[shard.index] += Int64(events.count)
                 case .malformed(let id, _): differ("log", "shard \(shard.index): entry \(id) is malformed; the archiver will dead-letter it")
                 case .gone: break
                 }
@@ -167,8 +170,14 @@ public struct Verify: Sendable {
                                 differ("request", "\(record.id): Redis \(Self.describe(record)), history \(want.map(Self.describe) ?? "none")")
                             }
                         }
-                    case .stats(let archived, let waiting):
+                    case .stats(let archived, let waiting, let unarchived):
                         sawStats = true
+                        // The backlog count: the events of the log read above.
+                        // An archiver running meanwhile can only have lowered it.
+                        let backlog = unarchived ?? 0
+                        if backlog < 0 || backlog > logEvents[shard.index] || (logEntries[shard.index] == 0 && backlog != 0) {
+                            differ("stats", "unarchived is \(backlog) in Redis; the log holds \(logEvents[shard.index]) events of this shard")
+                        }
                         if (waiting ?? 0) != Int64(model.orphans.count) {
                             differ("stats", "waiting is \(waiting ?? 0) in Redis; \(model.orphans.count) requests have only followups in the history")
                         }

@@ -24,12 +24,14 @@ enum FunctionLibrary {
         case setup = "ss_setup"
         /// ARGV prefix, events archived, entry ids…: acknowledges and trims the log.
         case acknowledge = "ss_ack"
-        /// ARGV prefix → backlog entries, oldest un-archived µs, archived, waiting (read-only).
+        /// ARGV prefix → backlog entries, oldest un-archived µs, archived, waiting, backlog events (read-only).
         case status = "ss_status"
         /// ARGV prefix, glob, cursor: one step of deleting every aggregate.
         case reset = "ss_reset"
         /// The format constants the Swift codecs share with the library (read-only).
         case format = "ss_format"
+        /// Nothing, as a writing function: refused exactly when an ingest would be.
+        case probe = "ss_probe"
 
         /// Read-only functions go out as `FCALL_RO`.
         var isReadOnly: Bool { self == .status || self == .format }

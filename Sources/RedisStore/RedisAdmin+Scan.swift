@@ -12,8 +12,8 @@ public enum StoredKey: Sendable, Hashable {
     case fineLog(second: Int64, [FineLogEntry])
     /// `u:<2 bytes>`: the uuid-map records in one hash.
     case uuidRecords([RequestRecord])
-    /// `stats`: the `archived` and `waiting` counters (nil when absent).
-    case stats(archived: Int64?, waiting: Int64?)
+    /// `stats`: the `archived`, `waiting` and `unarchived` counters (nil when absent).
+    case stats(archived: Int64?, waiting: Int64?, unarchived: Int64? = nil)
     /// `log`, the event log (its backlog is read separately).
     case eventLog
     /// `deadletter`: log entries the archiver could not decode.
@@ -116,7 +116,7 @@ extension RedisAdmin {
                     }
                     values[name] = number
                 }
-                return .stats(archived: values["archived"], waiting: values["waiting"])
+                return .stats(archived: values["archived"], waiting: values["waiting"], unarchived: values["unarchived"])
             }
         case .eventLog:
             return KeyRead(command: RedisCommand("TYPE", key)) { reply in

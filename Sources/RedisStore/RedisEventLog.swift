@@ -70,7 +70,7 @@ public struct RedisEventLog: Sendable {
                 _ = try await connection.send(log.redis.functionCall(.setup, shard: shard))
                 reply = try await connection.send(command)
             }
-            return try RedisEventLog.entries(reply)
+            return try await confirmed(RedisEventLog.entries(reply))
         }
 
         /// Takes over entries another consumer left pending for longer than
@@ -87,6 +87,23 @@ public struct RedisEventLog: Sendable {
             var entries = try claimed.map(RedisEventLog.entry)
             if parts.count >= 3, let deleted = parts[2].array {
                 entries += deleted.compactMap { $0.string.map { Entry.gone(streamID: $0) } }
+            }
+            return try await confirmed(entries)
+        }
+
+        /// Entries read are archived only once Redis confirms that it wrote
+        /// the read to its append-only file (`WriteConfirmation`): with a
+        /// full disk under `everysec`, Redis hands out entries it holds in
+        /// memory only; archived, and then lost from Redis by a crash, a
+        /// client's retry of such an initial (it got a `503`) would be
+        /// archived a second time. Unconfirmed, they stay pending and are
+        /// read again once Redis writes again (or are gone with its memory).
+        private func confirmed(_ entries: [Entry]) async throws -> [Entry] {
+            guard !entries.isEmpty, log.redis.confirmsWrites else { return entries }
+            do {
+                _ = try await connection.send(WriteConfirmation.command)
+            } catch RedisClientError.server(let message) {
+                throw WriteConfirmation.refusal(.success([.error(message)]))!
             }
             return entries
         }
@@ -112,18 +129,19 @@ public struct RedisEventLog: Sendable {
         _ = try await redis.send(RedisCommand(arguments: arguments), shard: shard)
     }
 
-    /// Backlog, lag, the archived count and requests waiting for their
-    /// initial, over every shard (one read-only call per shard, one round
-    /// trip per server).
+    /// Backlog (entries and events), lag, the archived count and requests
+    /// waiting for their initial, over every shard (one read-only call per
+    /// shard, one round trip per server).
     public func status() async throws -> EventLogStatus {
         let replies = try await redis.pipelinesOrThrow(layout.shards.map { ($0, [redis.functionCall(.status, shard: $0)]) })
         var total = EventLogStatus(backlog: 0, oldestUnarchived: nil, archived: 0, waitingRequests: 0)
         for reply in replies.map({ $0.first ?? .null }) {
             if let error = RedisStoreClient.error(in: reply) { throw error }
-            guard let parts = reply.array, parts.count == 4, let backlog = parts[0].int, let archived = parts[2].int,
-                let waiting = parts[3].int
+            guard let parts = reply.array, parts.count == 5, let backlog = parts[0].int, let archived = parts[2].int,
+                let waiting = parts[3].int, let backlogEvents = parts[4].int
             else { throw RedisStoreClient.unexpected(reply) }
             total.backlog += backlog
+            total.backlogEvents += backlogEvents
             total.archived += archived
             total.waitingRequests += waiting
             if let oldest = parts[1].int.map(Timestamp.init(microseconds:)) {

@@ -122,7 +122,27 @@ public final class RedisEventStore: EventStore {
                 }
             }
         }
+        if redis.confirmsWrites { await confirmWrites(&results, byShard: byShard, redis: redis) }
         return results.map { $0! }
+    }
+
+    /// Asks the server of every shard that stored events whether it wrote
+    /// them to its append-only file (`WriteConfirmation`): one `PING` per
+    /// shard, sent after every call of the shard was answered, all in one
+    /// round trip per server. The events of a shard whose server does not
+    /// confirm are not acknowledged (a 503: they may or may not be kept).
+    private static func confirmWrites(_ results: inout [IngestResult?], byShard: [[Int]], redis: RedisStoreClient) async {
+        let stored = byShard.indices.filter { index in
+            byShard[index].contains { if case .success = results[$0] { true } else { false } }
+        }
+        guard !stored.isEmpty else { return }
+        let replies = await redis.pipelines(stored.map { (redis.layout.shard($0), [WriteConfirmation.command]) })
+        for (index, reply) in zip(stored, replies) {
+            guard let refusal = WriteConfirmation.refusal(reply) else { continue }
+            for position in byShard[index] {
+                if case .success = results[position] { results[position] = .failure(refusal) }
+            }
+        }
     }
 
     // MARK: Dashboards

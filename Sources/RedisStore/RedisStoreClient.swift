@@ -21,6 +21,9 @@ public struct RedisStoreClient: Sendable {
     public let replicasAck: Int
     /// How long `WAIT` waits for them.
     public let replicaTimeout: Duration
+    /// Whether an ingest call's events wait for Redis to confirm it wrote
+    /// the call to its append-only file (`WriteConfirmation`).
+    public let confirmsWrites: Bool
 
     /// Whether Redis is known to hold this layout; writes wait for it when
     /// `requireLayoutCheck` (see `checkLayout`).
@@ -28,12 +31,13 @@ public struct RedisStoreClient: Sendable {
 
     public init(
         redis: any RedisTopology, layout: RedisLayout, replicasAck: Int = 0, replicaTimeout: Duration = .milliseconds(500),
-        requireLayoutCheck: Bool = false
+        requireLayoutCheck: Bool = false, confirmsWrites: Bool = true
     ) {
         self.redis = redis
         self.layout = layout
         self.replicasAck = replicasAck
         self.replicaTimeout = replicaTimeout
+        self.confirmsWrites = confirmsWrites
         self.layoutCheck = LayoutCheck(passed: !requireLayoutCheck)
     }
 

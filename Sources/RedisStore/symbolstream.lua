@@ -39,7 +39,8 @@
 --                          and, only when an initial adopted followups, a:
 --                          their times, initial by initial in e's order
 --   p stats         hash   archived events; waiting requests (followups
---                          waiting for their initial)
+--                          waiting for their initial); unarchived: events
+--                          in the log not yet archived (the backlog)
 --   p deadletter    stream entries the archiver could not write, with why
 --
 -- Reads need no function: the Swift side reads these keys directly.
@@ -344,6 +345,7 @@ local function ingest(keys, args)
     redis.call('APPEND', p .. 'e:' .. int(sec), table.concat(entries))
   end
   if waiting ~= 0 then redis.call('HINCRBY', p .. 'stats', 'waiting', waiting) end
+  if #logged > 0 then redis.call('HINCRBY', p .. 'stats', 'unarchived', #logged) end
   if #adoptions > 0 then
     redis.call('XADD', p .. 'log', '*', 't', int(first_t), 'n', #logged, 'e', table.concat(logged), 'a', table.concat(adoptions))
   elseif #logged > 0 then
@@ -365,17 +367,40 @@ local function successor(id)
   return ms .. '-' .. int(tonumber(seq) + 1)
 end
 
+-- The events of log entry id, as ss_ingest wrote it (0 for an entry it did
+-- not write, or one already trimmed).
+local function logged_events(stream, id)
+  local entry = redis.call('XRANGE', stream, id, id)[1]
+  if not entry then return 0 end
+  local n, e = false, false
+  local fields = entry[2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'n' then n = tonumber(fields[j + 1]) elseif fields[j] == 'e' then e = fields[j + 1] end
+  end
+  if n and e and #e == n * (INGEST_BYTES + #NONE_ADOPTED) then return n end
+  return 0
+end
+
 -- ARGV: prefix, events archived, entry ids... Acknowledges archived entries
 -- and trims the stream to what is not yet archived, so the log holds only
--- un-archived events.
+-- un-archived events. The backlog count (stats unarchived) loses the events
+-- of the entries this call acknowledged, dead-lettered ones included: one at
+-- a time, so an entry another consumer acknowledged already counts once.
 local function ack(keys, args)
   local p = args[1]
   local stream = p .. 'log'
-  local acked = 0
-  for i = 3, #args, 500 do
-    acked = acked + redis.call('XACK', stream, ARCHIVER, unpack(args, i, math.min(i + 499, #args)))
+  local acked, removed = 0, 0
+  for i = 3, #args do
+    if redis.call('XACK', stream, ARCHIVER, args[i]) == 1 then
+      acked = acked + 1
+      removed = removed + logged_events(stream, args[i])
+    end
   end
   if acked > 0 then redis.call('HINCRBY', p .. 'stats', 'archived', args[2]) end
+  -- Never below zero: entries logged by a version that did not count them.
+  if removed > 0 and redis.call('HINCRBY', p .. 'stats', 'unarchived', -removed) < 0 then
+    redis.call('HSET', p .. 'stats', 'unarchived', 0)
+  end
   local pending = redis.call('XPENDING', stream, ARCHIVER)
   local keep
   if pending[1] > 0 then
@@ -392,7 +417,7 @@ local function ack(keys, args)
 end
 
 -- ARGV: prefix. Returns {backlog entries, oldest un-archived µs or false,
--- archived events, requests waiting for their initial}.
+-- archived events, requests waiting for their initial, backlog events}.
 local function status(keys, args)
   local p = args[1]
   local stream = p .. 'log'
@@ -403,8 +428,17 @@ local function status(keys, args)
     local fields = first[2]
     for j = 1, #fields, 2 do if fields[j] == 't' then oldest = fields[j + 1] end end
   end
-  local stats = redis.call('HMGET', p .. 'stats', 'archived', 'waiting')
-  return {backlog, oldest, tonumber(stats[1] or '0'), tonumber(stats[2] or '0')}
+  local stats = redis.call('HMGET', p .. 'stats', 'archived', 'waiting', 'unarchived')
+  return {backlog, oldest, tonumber(stats[1] or '0'), tonumber(stats[2] or '0'), tonumber(stats[3] or '0')}
+end
+
+-- KEYS: the shard's log. Writes nothing, but is declared a writing function
+-- (no flags), like ss_ingest: Redis refuses it exactly when it would refuse
+-- an ingest call on this server (MISCONF after a failed AOF write or
+-- snapshot, OOM at maxmemory with noeviction, READONLY on a replica,
+-- NOREPLICAS), before running it. /health asks it of every shard.
+local function probe(keys, args)
+  return 'OK'
 end
 
 -- KEYS: the shard's log. ARGV: prefix, glob pattern of the prefix's keys,
@@ -469,4 +503,5 @@ redis.register_function('ss_reset', reset)
 redis.register_function{function_name = 'ss_status', callback = status, flags = {'no-writes'}}
 redis.register_function('ss_setup', setup)
 redis.register_function('ss_ack', ack)
+redis.register_function('ss_probe', probe)
 redis.register_function{function_name = 'ss_format', callback = format, flags = {'no-writes'}}

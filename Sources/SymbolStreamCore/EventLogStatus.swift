@@ -3,6 +3,8 @@
 public struct EventLogStatus: Sendable, Hashable {
     /// Log entries (ingest batches) not yet archived.
     public var backlog: Int64
+    /// Events in those entries: what is still to archive.
+    public var backlogEvents: Int64
     /// Receive time of the oldest event not yet archived.
     public var oldestUnarchived: Timestamp?
     /// Events archived since this Redis was set up.
@@ -10,8 +12,9 @@ public struct EventLogStatus: Sendable, Hashable {
     /// Requests whose followups wait for their initial.
     public var waitingRequests: Int64
 
-    public init(backlog: Int64, oldestUnarchived: Timestamp?, archived: Int64, waitingRequests: Int64) {
+    public init(backlog: Int64, oldestUnarchived: Timestamp?, archived: Int64, waitingRequests: Int64, backlogEvents: Int64 = 0) {
         self.backlog = backlog
+        self.backlogEvents = backlogEvents
         self.oldestUnarchived = oldestUnarchived
         self.archived = archived
         self.waitingRequests = waitingRequests

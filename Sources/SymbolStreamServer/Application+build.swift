@@ -20,6 +20,9 @@ public struct AppConfiguration: Sendable {
     public var shards = RedisLayout.defaultShardCount
     /// Replicas that must have an event before its 200 (Redis `WAIT`).
     public var replicasAck = 0
+    /// Whether events wait for Redis to confirm its append-only-file write
+    /// before their 200 (`WriteConfirmation`).
+    public var confirmsWrites = true
     /// How long the listener waits for Redis at start before it opens
     /// anyway (answering 503 until Redis is there).
     public var redisStartupGrace: Duration = .seconds(2)
@@ -34,6 +37,9 @@ public struct AppConfiguration: Sendable {
     public var chartScriptPath = ChartScript.debianPath
     /// How often the pipeline history behind the page's rates is sampled.
     public var pipelineInterval: Duration = .seconds(5)
+    /// How long `/health` (and `/pipeline`, `/metrics`) waits for each
+    /// dependency's check before reporting it down (`BoundedCheck`).
+    public var healthDeadline: Duration = .seconds(1)
     /// The request line and headers of one request, in bytes and fields, at
     /// most (431 beyond).
     public var maximumHeaderBytes = 16 * 1024
@@ -63,7 +69,8 @@ public struct AppConfiguration: Sendable {
 public func buildService(_ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) -> ServiceGroup {
     let layout = RedisLayout(prefix: configuration.redisPrefix, shards: configuration.shards)
     let redis = RedisStoreClient.topology(configuration: configuration.redis, clusterSeeds: configuration.redisCluster, logger: logger)
-    let storeClient = RedisStoreClient(redis: redis, layout: layout, replicasAck: configuration.replicasAck, requireLayoutCheck: true)
+    let storeClient = RedisStoreClient(
+        redis: redis, layout: layout, replicasAck: configuration.replicasAck, requireLayoutCheck: true, confirmsWrites: configuration.confirmsWrites)
     let store = RedisEventStore(redis: storeClient, idempotencyWindow: configuration.idempotencyWindow)
     let log = RedisEventLog(redis: storeClient)
     // The archiver's concurrent batches, and one for health checks beside them.
@@ -72,7 +79,7 @@ public func buildService(_ configuration: AppConfiguration, logger: Logger, metr
         configuration.runArchiver
         ? Archiver(log: log, database: database, configuration: configuration.archiver, logger: logger)
         : nil
-    let health = LiveHealthProbe(log: log, database: database, archiver: archiver)
+    let health = LiveHealthProbe(log: log, database: database, archiver: archiver, deadline: configuration.healthDeadline)
     let counters = ServiceCounters()
     let clock = EventClock()
     let observability = Observability(

@@ -219,7 +219,7 @@ footer a { color: var(--accent); text-decoration: none; margin-right: 12px; }
       <div class="tile"><div class="label">Rejected</div><div class="value num" id="pipe-rejected" data-value="">—</div></div>
       <div class="tile"><div class="label">Unavailable (503)</div><div class="value num" id="pipe-unavailable" data-value="">—</div></div>
       <div class="tile"><div class="label">Archived in total</div><div class="value num" id="pipe-archived" data-value="">—</div></div>
-      <div class="tile"><div class="label">Backlog (log entries)</div><div class="value num" id="pipe-backlog" data-value="">—</div></div>
+      <div class="tile"><div class="label">Backlog (events)</div><div class="value num" id="pipe-backlog" data-value="">—</div></div>
       <div class="tile"><div class="label">Archive lag</div><div class="value num" id="pipe-lag" data-value="">—</div></div>
       <div class="tile"><div class="label">Archive failures</div><div class="value num" id="pipe-failures" data-value="">—</div></div>
       <div class="tile"><div class="label">Archive retries</div><div class="value num" id="pipe-retries" data-value="">—</div></div>

@@ -9,7 +9,8 @@ enum HealthJSON {
         var archive: [(String, JSONValue)] = []
         if let log = report.eventLog {
             archive += [
-                ("backlog", .int(log.backlog)),
+                ("backlog", .int(log.backlogEvents)),
+                ("backlog_log_entries", .int(log.backlog)),
                 ("lag_seconds", .double(rounded(log.archiveLag(now: now)))),
                 ("oldest_unarchived", JSONValue(log.oldestUnarchived)),
                 ("archived_total", .int(log.archived)),
@@ -62,7 +63,8 @@ enum HealthJSON {
             ("retries", .int(archiver?.retries ?? 0)),
             ("interruptions", .int(archiver?.interruptions ?? 0)),
             ("dead_letters", .int(archiver?.deadLetters ?? 0)),
-            ("backlog", pipeline.map { .int($0.backlog) } ?? .null),
+            ("backlog", pipeline.map { .int($0.backlogEvents) } ?? .null),
+            ("backlog_log_entries", pipeline.map { .int($0.backlog) } ?? .null),
             ("lag_seconds", pipeline.map { .double(rounded($0.archiveLag(now: now))) } ?? .null),
             ("oldest_unarchived", JSONValue(pipeline?.oldestUnarchived)),
             ("requests_waiting_for_initial", pipeline.map { .int($0.waitingRequests) } ?? .null),
@@ -122,10 +124,13 @@ enum HealthJSON {
         return .object([("interval_seconds", .double(intervalSeconds))] + columns.map { ($0.0, .array($0.1)) })
     }
 
+    /// `up`, `down`, or `refusing_writes` (reachable, but writes get an
+    /// error such as `MISCONF` or `OOM`, which is then the `error`).
     static func dependency(_ state: HealthReport.Dependency) -> JSONValue {
-        var members: [(String, JSONValue)] = [("status", .string(state.isUp ? "up" : "down"))]
+        let status = !state.isUp ? "down" : state.writesRefused == nil ? "up" : "refusing_writes"
+        var members: [(String, JSONValue)] = [("status", .string(status))]
         if let latency = state.latencyMilliseconds { members.append(("latency_ms", .double(rounded(latency)))) }
-        if let error = state.error { members.append(("error", .string(error))) }
+        if let error = state.error ?? state.writesRefused { members.append(("error", .string(error))) }
         return .object(members)
     }
 
@@ -139,6 +144,7 @@ enum HealthJSON {
 
 extension HealthReport {
     /// `ok`; `degraded` when only MariaDB is down (ingest goes on, the archive
-    /// waits); `unavailable` when events cannot be taken.
-    var status: String { !redis.isUp ? "unavailable" : mariadb.isUp ? "ok" : "degraded" }
+    /// waits); `unavailable` when events cannot be taken (Redis down, or
+    /// refusing writes).
+    var status: String { !acceptsEvents ? "unavailable" : mariadb.isUp ? "ok" : "degraded" }
 }

@@ -6,12 +6,19 @@ public struct HealthReport: Sendable, Hashable {
         public var isUp: Bool
         public var latencyMilliseconds: Double?
         public var error: String?
+        /// Reachable, but refusing writes (Redis: `MISCONF`, `OOM`,
+        /// `READONLY`…): its refusal. Nil when writes are taken (or it is down).
+        public var writesRefused: String?
 
-        public init(isUp: Bool, latencyMilliseconds: Double? = nil, error: String? = nil) {
+        public init(isUp: Bool, latencyMilliseconds: Double? = nil, error: String? = nil, writesRefused: String? = nil) {
             self.isUp = isUp
             self.latencyMilliseconds = latencyMilliseconds
             self.error = error
+            self.writesRefused = writesRefused
         }
+
+        /// Up and taking writes.
+        public var isWritable: Bool { isUp && writesRefused == nil }
     }
 
     public var redis: Dependency
@@ -27,6 +34,10 @@ public struct HealthReport: Sendable, Hashable {
         self.eventLog = eventLog
         self.archiver = archiver
     }
+
+    /// Whether events can be taken now: Redis up and taking writes (SPEC:
+    /// `/health` is `503` otherwise). MariaDB only delays the archive.
+    public var acceptsEvents: Bool { redis.isWritable }
 }
 
 /// Where `/health` gets its report: live checks in production, a fixed

@@ -12,7 +12,7 @@ public struct PipelineSample: Sendable, Hashable {
     /// This process's archiver (zero when it runs none).
     public var archivedEvents: Int64 = 0
     public var archiveFailures: Int64 = 0
-    /// Gauges; nil when Redis could not be asked.
+    /// Gauges; nil when Redis could not be asked. The backlog in events.
     public var backlog: Int64?
     public var lagSeconds: Double?
 
@@ -28,7 +28,7 @@ public struct PipelineSample: Sendable, Hashable {
         unavailable = counters.unavailable
         archivedEvents = report.archiver?.events ?? 0
         archiveFailures = report.archiver?.failures ?? 0
-        backlog = report.eventLog?.backlog
+        backlog = report.eventLog?.backlogEvents
         lagSeconds = report.eventLog?.archiveLag(now: time)
     }
 }

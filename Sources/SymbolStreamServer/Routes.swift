@@ -165,11 +165,12 @@ struct SymbolStreamRoutes: Sendable {
 
     // MARK: Health
 
-    /// 200 while events can be taken (Redis up), 503 otherwise; MariaDB being
-    /// down only delays the archive, so it makes the status "degraded".
+    /// 200 while events can be taken (Redis up and taking writes), 503
+    /// otherwise; MariaDB being down only delays the archive, so it makes the
+    /// status "degraded".
     @Sendable func health(_ request: Request, context: AppRequestContext) async throws -> Response {
         let report = await dependencies.health.report()
         let body = HealthJSON.health(report: report, counters: dependencies.counters.snapshot, now: dependencies.clock.now())
-        return .json(body, status: report.redis.isUp ? .ok : .serviceUnavailable)
+        return .json(body, status: report.acceptsEvents ? .ok : .serviceUnavailable)
     }
 }

@@ -73,6 +73,8 @@ private struct Mirrored {
     var archiveInterruptions: Follower
     var deadLetters: Follower
     let backlog: CoreMetrics.Gauge
+    let backlogEvents: CoreMetrics.Gauge
+    let acceptsEvents: CoreMetrics.Gauge
     let lag: CoreMetrics.Gauge
     let archivedTotal: CoreMetrics.Gauge
     let waiting: CoreMetrics.Gauge
@@ -97,6 +99,8 @@ private struct Mirrored {
         archiveInterruptions = Follower("symbolstream_archive_interruptions_total", factory: factory)
         deadLetters = Follower("symbolstream_archive_dead_letters_total", factory: factory)
         backlog = CoreMetrics.Gauge(label: "symbolstream_archive_backlog_entries", factory: factory)
+        backlogEvents = CoreMetrics.Gauge(label: "symbolstream_archive_backlog_events", factory: factory)
+        acceptsEvents = CoreMetrics.Gauge(label: "symbolstream_accepting_events", factory: factory)
         lag = CoreMetrics.Gauge(label: "symbolstream_archive_lag_seconds", factory: factory)
         archivedTotal = CoreMetrics.Gauge(label: "symbolstream_archived_events", factory: factory)
         waiting = CoreMetrics.Gauge(label: "symbolstream_requests_waiting_for_initial", factory: factory)
@@ -129,10 +133,13 @@ private struct Mirrored {
         // Gauges keep their last value while Redis cannot be asked; `up` says so.
         if let pipeline = report.eventLog {
             backlog.record(pipeline.backlog)
+            backlogEvents.record(pipeline.backlogEvents)
             lag.record(pipeline.archiveLag(now: now))
             archivedTotal.record(pipeline.archived)
             waiting.record(pipeline.waitingRequests)
         }
+        // 0 while events cannot be taken: Redis down or refusing writes (`/health` is 503).
+        acceptsEvents.record(report.acceptsEvents ? 1 : 0)
         for (name, state) in [("redis", report.redis), ("mariadb", report.mariadb)] {
             up[name]?.record(state.isUp ? 1 : 0)
             if let milliseconds = state.latencyMilliseconds { latency[name]?.record(milliseconds / 1000) }

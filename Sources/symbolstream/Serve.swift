@@ -80,13 +80,14 @@ struct Serve: AsyncParsableCommand {
         configuration.redisPrefix = try stores.prefix()
         configuration.shards = try stores.shardCount()
         configuration.replicasAck = try stores.replicasAck()
+        configuration.confirmsWrites = try stores.writeCheck()
         configuration.mariadb = try stores.mariadb()
 
         logger.info(
             "starting",
             metadata: [
                 "listen": "\(configuration.host):\(configuration.port)",
-                "redis": "\(configuration.redisCluster.isEmpty ? "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database)" : "cluster \(configuration.redisCluster.joined(separator: ","))") prefix \(configuration.redisPrefix) shards \(configuration.shards)\(configuration.replicasAck > 0 ? " replicas-ack \(configuration.replicasAck)" : "")",
+                "redis": "\(configuration.redisCluster.isEmpty ? "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database)" : "cluster \(configuration.redisCluster.joined(separator: ","))") prefix \(configuration.redisPrefix) shards \(configuration.shards)\(configuration.replicasAck > 0 ? " replicas-ack \(configuration.replicasAck)" : "")\(configuration.confirmsWrites ? "" : " write-check off")",
                 "mariadb": "\(configuration.mariadb.unixSocket ?? "\(configuration.mariadb.host):\(configuration.mariadb.port)")/\(configuration.mariadb.database)",
                 "archiver": "\(configuration.runArchiver ? configuration.archiver.consumer : "off")",
             ])

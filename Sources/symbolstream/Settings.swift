@@ -55,6 +55,8 @@ struct StoreOptions: ParsableArguments {
     var shards: Int?
     @Option(help: "Replicas that must hold an event before it is acknowledged (Redis WAIT; env SYMBOLSTREAM_REDIS_REPLICAS_ACK; default 0).")
     var redisReplicasAck: Int?
+    @Option(help: "Whether an ingest waits for Redis to confirm its append-only-file write (a PING after the reply; MISCONF means the write failed and the events get 503). false saves that round trip; safe only with appendfsync always (env SYMBOLSTREAM_REDIS_WRITE_CHECK; default true).")
+    var redisWriteCheck: Bool?
     @Option(help: "Redis connections shared by all requests (env SYMBOLSTREAM_REDIS_CONNECTIONS; default 2).")
     var redisConnections: Int?
     @Option(help: "Seconds before a Redis command counts as failed (env SYMBOLSTREAM_REDIS_TIMEOUT; default 0.75).")
@@ -116,6 +118,10 @@ struct StoreOptions: ParsableArguments {
         let replicas = try Settings.resolve(redisReplicasAck, env: "SYMBOLSTREAM_REDIS_REPLICAS_ACK", default: 0)
         guard replicas >= 0 else { throw ValidationError("--redis-replicas-ack must be 0 or more") }
         return replicas
+    }
+
+    func writeCheck() throws -> Bool {
+        try Settings.resolve(redisWriteCheck, env: "SYMBOLSTREAM_REDIS_WRITE_CHECK", default: true)
     }
 
     /// The layout of the deployment's keys: prefix and shard count.

@@ -27,7 +27,7 @@ struct StoreSession {
         // Bulk commands (snapshots, scans) take longer than a request's budget.
         redisConfiguration.commandTimeout = .seconds(Int64(redisTimeout.components.seconds))
         let client = RedisStoreClient.topology(configuration: redisConfiguration, clusterSeeds: try options.clusterSeeds(), logger: logger)
-        let redis = RedisStoreClient(redis: client, layout: layout, replicasAck: try options.replicasAck())
+        let redis = RedisStoreClient(redis: client, layout: layout, replicasAck: try options.replicasAck(), confirmsWrites: try options.writeCheck())
         let database = MariaDBPool(configuration: try options.mariadb(), size: 2, logger: logger)
         let session = StoreSession(
             redis: redis, store: RedisEventStore(redis: redis), log: RedisEventLog(redis: redis), database: database, logger: logger)

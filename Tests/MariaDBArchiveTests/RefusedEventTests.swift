@@ -44,4 +44,39 @@ import Testing
             }
         }
     }
+
+    /// A refused initial that had adopted followups (they came first) takes
+    /// their rows down with it (they are written together): its dead letter
+    /// names their times, so nothing refused goes unrecorded.
+    @Test(.timeLimit(.minutes(1))) func aRefusedInitialNamesTheFollowupsItAdopted() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                var traffic = Traffic(seed: 43)
+                let poison = try #require(RequestID(parsing: "0c100000-0000-bad0-8000-0000000000a1"))
+                let start = traffic.time + 1_000_000
+                let followups = [Timestamp(microseconds: start), Timestamp(microseconds: start + 250_000)]
+                _ = try await store.ingest(followups.map { .followup(FollowupEvent(id: poison, receivedAt: $0)) })
+                _ = try await store.ingest(traffic.events(50))
+                let initial = InitialEvent(id: poison, symbol: .init(parsing: "k")!, guess: false, receivedAt: Timestamp(microseconds: start + 500_000))
+                _ = try await store.ingest([.initial(initial)])
+
+                let archiver = Archiver(log: store.log, database: pool, logger: TestStores.logger)
+                try await archiver.drain()
+                // Each followup alone, then the initial with both.
+                #expect(archiver.statistics.deadLetters == 3)
+                let reply = try await store.client.send(
+                    RedisCommand("XRANGE", RedisArgument(store.layout.shard(of: poison).deadLetters), "-", "+"))
+                let letters = try #require(reply.array).compactMap { $0.array?.last?.array }.map { fields in
+                    Dictionary(
+                        uniqueKeysWithValues: stride(from: 0, to: fields.count - 1, by: 2).map {
+                            (fields[$0].string ?? "", fields[$0 + 1].string ?? "")
+                        })
+                }
+                let dead = try #require(letters.first { $0["kind"] == "initial" })
+                #expect(dead["uuid"] == poison.description)
+                #expect(dead["adopted_followups"] == followups.map(\.description).joined(separator: ","))
+                #expect(letters.filter { $0["kind"] == "followup" }.compactMap { $0["received_at"] }.sorted() == followups.map(\.description))
+            }
+        }
+    }
 }

@@ -213,7 +213,7 @@ import Testing
                 archiver.retries = 2
                 return HealthReport(
                     redis: .init(isUp: true, latencyMilliseconds: 0.5), mariadb: .init(isUp: false, error: "connection refused"),
-                    eventLog: EventLogStatus(backlog: 7, oldestUnarchived: Timestamp(microseconds: 1_498_742_100_000_000), archived: 90, waitingRequests: 1),
+                    eventLog: EventLogStatus(backlog: 7, oldestUnarchived: Timestamp(microseconds: 1_498_742_100_000_000), archived: 90, waitingRequests: 1, backlogEvents: 12),
                     archiver: archiver)
             }
         }
@@ -241,7 +241,7 @@ import Testing
                 #expect(events == ["accepted": 2, "initials": 1, "followups": 1, "retries": 0, "followup_replays": 0, "rejected": 1, "unavailable": 0])
                 #expect((body["rejected"] as? [String: Int])?["invalid_uuid"] == 1)
                 let archive = try #require(body["archive"] as? [String: Any])
-                #expect(archive["archived_total"] as? Int == 90 && archive["backlog"] as? Int == 7 && archive["failures"] as? Int == 2)
+                #expect(archive["archived_total"] as? Int == 90 && archive["backlog"] as? Int == 12 && archive["backlog_log_entries"] as? Int == 7 && archive["failures"] as? Int == 2)
                 #expect(archive["retries"] as? Int == 2 && archive["archived_by_this_process"] as? Int == 40 && archive["archiver"] as? String == "running")
                 #expect((archive["lag_seconds"] as? Double ?? 0) > 0)
                 let rates = try #require(body["history"] as? [String: Any])

@@ -30,14 +30,25 @@ Scenarios:
   kill_archiver   `serve --no-archiver` plus a separate `symbolstream archive`,
                   killed -9 at random moments while it works through a backlog;
                   pending entries are re-delivered and inserted once
+  redis_disk_full_everysec, redis_disk_full_always
+                  a Redis of its own with its data on a small tmpfs (needs root),
+                  filled up under load, killed -9 and restarted with space again:
+                  every acknowledged event is in Redis, then in MariaDB once
+  mariadb_freeze  MariaDB hung (SIGSTOP): /health, /pipeline and /metrics still
+                  answer within a bound, `degraded`; every ingest answered 200
+  redis_oom       Redis refusing writes (maxmemory reached, noeviction): /health
+                  503 `refusing_writes`, ingest 503; both recover with memory
 
 Run by ./test.sh; by hand: `set -a; . .data/test/env; set +a;
 SYMBOLSTREAM_BINARY=.build/debug/symbolstream python3 Tests/fault/test_faults.py [scenario…]`.
 Loopback only; the whole run is bounded (SIGALRM after 15 minutes).
 """
 
+import atexit
+import errno
 import os
 import random
+import re
 import signal
 import string
 import subprocess
@@ -51,7 +62,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from harness import ROOT, Load, MariaDB, Server, fail, log, redis_cli  # noqa: E402
+from harness import ROOT, Load, MariaDB, Server, fail, free_port, log, redis_cli  # noqa: E402
 
 LETTERS = string.ascii_lowercase
 rng = random.Random(int(os.environ.get("SYMBOLSTREAM_FAULT_SEED", "4242")))
@@ -345,6 +356,283 @@ def kill_archiver(kills=6):
     server.stop()
 
 
+def check_in_redis(server, load, label):
+    """Every acknowledged event is in Redis (before any archive or repair):
+    each acknowledged initial's record with the answer the client got, and at
+    least the acknowledged followups of every uuid."""
+    session = requests.Session()
+    problems = []
+    for request_id in set(load.acked) | set(load.acked_followups):
+        response = session.get(f"{server.url}/requests/{request_id}", timeout=10)
+        if response.status_code != 200:
+            problems.append(f"{request_id}: /requests {response.status_code}")
+            continue
+        record = response.json()
+        if request_id in load.acked:
+            symbol, answer = load.acked[request_id]
+            if (record["symbol"], record["guess"]) != (symbol, answer == "True"):
+                problems.append(f"{request_id}: Redis has {record['symbol']} {record['guess']}, acknowledged {symbol} {answer}")
+        if len(record["followups"]) < load.acked_followups[request_id]:
+            problems.append(f"{request_id}: {len(record['followups'])} followups in Redis, {load.acked_followups[request_id]} acknowledged")
+    if problems:
+        fail(f"{label}: {len(problems)} acknowledged events not in Redis, first: {problems[:5]}")
+    log(f"{label}: Redis holds every acknowledged event ({len(load.acked)} initials, "
+        f"{sum(load.acked_followups.values())} followups)")
+
+
+class TmpfsRedis:
+    """A redis-server of its own (AOF, `appendfsync` policy) whose data dir is
+    a small tmpfs under the profile's data folder, so that its disk can be
+    filled for real. Mounting needs root (CI runs as root); `close` kills the
+    server and unmounts, and runs on every way out (with, atexit, a failure)."""
+
+    def __init__(self, env, policy, size="16m"):
+        profile = os.environ.get("SYMBOLSTREAM_PROFILE", "test")
+        self.base = ROOT / ".data" / profile / f"diskfull-{policy}"
+        self.data = self.base / "redis"
+        self.filler = self.data / "filler"
+        self.log_path = self.base / "redis.log"
+        self.env = env
+        self.policy = policy
+        self.size = size
+        self.port = free_port()
+        self.process = None
+        self.mounted = False
+
+    @staticmethod
+    def can_mount():
+        return os.geteuid() == 0
+
+    def __enter__(self):
+        self.data.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["umount", str(self.data)], capture_output=True)  # a leftover of an interrupted run
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0700", "tmpfs", str(self.data)],
+                       check=True, capture_output=True, text=True)
+        self.mounted = True
+        _cleanups.append(self.close)
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self):
+        if self.log_path.exists():
+            self.log_path.rename(self.log_path.with_suffix(f".{int(time.time() * 1000)}.log"))
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
+             "--appendonly", "yes", "--appendfsync", self.policy, "--save", "", "--maxmemory-policy", "noeviction",
+             "--hash-max-listpack-entries", "512", "--logfile", str(self.log_path),
+             "--requirepass", self.env.get("SYMBOLSTREAM_REDIS_PASSWORD", "")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(self.env, SYMBOLSTREAM_REDIS_PORT=str(self.port))
+        wait_until(lambda: redis_cli(env, "PING") == "PONG", 30, "the tmpfs Redis to load its AOF")
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+        if self.process:
+            self.process.wait(timeout=10)
+
+    def fill(self):
+        """Takes every free byte of the tmpfs; returns how many."""
+        written = 0
+        chunk = b"\0" * 65536
+        with open(self.filler, "wb", buffering=0) as filler:
+            while True:
+                try:
+                    written += filler.write(chunk)
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    break
+        return written
+
+    def free(self):
+        self.filler.unlink(missing_ok=True)
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def close(self):
+        self.kill()
+        if self.mounted:
+            out = subprocess.run(["umount", str(self.data)], capture_output=True, text=True)
+            if out.returncode != 0:
+                subprocess.run(["umount", "-l", str(self.data)], capture_output=True)
+            self.mounted = False
+
+
+_cleanups = []
+atexit.register(lambda: _run_cleanups())
+
+
+def _run_cleanups():
+    while _cleanups:
+        _cleanups.pop()()
+
+
+def redis_disk_full(policy):
+    """Redis's disk fills under load. What Redis 7.0 does then
+    (flushAppendOnlyFile): with `always` it exits before replying to the
+    commands whose write failed; with `everysec` it replies, keeps them in
+    memory only and refuses writes (MISCONF) until a retry of the write
+    succeeds. The service must acknowledge nothing that is not in the AOF:
+    after Redis is killed -9 and restarted with space again, every
+    acknowledged event is in Redis, and then once in MariaDB."""
+    def scenario():
+        if not TmpfsRedis.can_mount():
+            log(f"redis_disk_full_{policy}: SKIPPED: mounting a tmpfs needs root")
+            return
+        server = Server(seed=19 if policy == "everysec" else 20)
+        with TmpfsRedis(server.env, policy) as redis:
+            redis.start()
+            server.env["SYMBOLSTREAM_REDIS_PORT"] = str(redis.port)
+            server.start()
+            server.wait_healthy(need_mariadb=True)
+            load = Load(server.url, seed=server.seed).start()
+            time.sleep(2)
+            filled_at = time.time()
+            filled = redis.fill()
+            wait_until(lambda: "writing to the AOF" in redis.log_text() or "Short write" in redis.log_text(),
+                       30, "Redis to fail an AOF write")
+            failed_at = time.time()
+            log(f"redis_disk_full_{policy}: tmpfs filled ({filled} bytes) under load; Redis failed an AOF write "
+                f"{failed_at - filled_at:.2f} s later")
+            time.sleep(0.5)
+            health = requests.get(server.url + "/health", timeout=10)
+            redis_state = health.json()["redis"]
+            if policy == "everysec":
+                # Redis refuses writes (and /health must say so, 503).
+                if health.status_code != 503 or redis_state["status"] != "refusing_writes" or "MISCONF" not in redis_state.get("error", ""):
+                    fail(f"redis_disk_full_{policy}: /health with the disk full: {health.status_code} {health.text[:400]}")
+            else:
+                wait_until(lambda: redis.process.poll() is not None, 10, "Redis (appendfsync always) to exit")
+                if "Can't recover from AOF write error" not in redis.log_text():
+                    fail(f"redis_disk_full_{policy}: Redis exited without its AOF message: {redis.log_text()[-1000:]}")
+                if health.status_code != 503:
+                    fail(f"redis_disk_full_{policy}: /health with Redis gone: {health.status_code} {health.text[:400]}")
+            log(f"redis_disk_full_{policy}: /health {health.status_code}, redis {redis_state}")
+            time.sleep(2)  # the load goes on against the full disk
+            full = load.statuses_between(failed_at + 0.2, time.time())
+            if not full or any(status == 200 for _, _, status in full):
+                fail(f"redis_disk_full_{policy}: answers while the disk was full: {Counter(s for _, _, s in full)}")
+            redis.kill()
+            redis.free()
+            redis.start()
+            back = time.time()
+            server.wait_healthy()
+            time.sleep(2)
+            load.stop()
+            after = load.statuses_between(back, time.time())
+            if sum(1 for _, _, status in after if status == 200) < 20:
+                fail(f"redis_disk_full_{policy}: no service after Redis came back: {Counter(s for _, _, s in after)}")
+            log(f"redis_disk_full_{policy}: {len(full)} requests while the disk was full, none acknowledged "
+                f"({dict(Counter(s for _, _, s in full))}); Redis killed -9 and restarted with space")
+            check_in_redis(server, load, f"redis_disk_full_{policy}")
+            check_archive(server, load, f"redis_disk_full_{policy}")
+            server.stop()
+
+
+    return scenario
+
+
+def mariadb_pid():
+    profile = os.environ.get("SYMBOLSTREAM_PROFILE", "test")
+    return int((ROOT / ".data" / profile / "mariadb.pid").read_text().strip())
+
+
+def mariadb_freeze(freeze=12, bound=3.0):
+    """MariaDB hung (SIGSTOP: connections accepted, nothing answered): the
+    routes that report on it answer within `bound` seconds every time (a
+    dependency check waits at most 1 s, and a hung one is not sent again),
+    `/health` 200 `degraded`; every ingest is answered 200 meanwhile."""
+    server = Server(seed=21).start()
+    server.wait_healthy(need_mariadb=True)
+    load = Load(server.url, seed=server.seed).start()
+    time.sleep(2)
+    pid = mariadb_pid()
+    os.kill(pid, signal.SIGSTOP)
+    frozen = time.time()
+    timings = Counter()
+    slowest = {}
+    try:
+        session = requests.Session()
+        while time.time() - frozen < freeze:
+            for path in ("/health", "/pipeline", "/metrics"):
+                started = time.time()
+                try:
+                    response = session.get(server.url + path, timeout=bound * 3)
+                except requests.RequestException as error:
+                    fail(f"mariadb_freeze: {path} with MariaDB hung: {error!r} after {time.time() - started:.1f} s")
+                took = time.time() - started
+                slowest[path] = max(slowest.get(path, 0), took)
+                timings[path] += 1
+                if took > bound or response.status_code != 200:
+                    fail(f"mariadb_freeze: {path} took {took:.2f} s (bound {bound} s): {response.status_code} {response.text[:300]}")
+                if path == "/metrics":
+                    up = re.search(r'^symbolstream_dependency_up\{dependency="mariadb"\} (\S+)$', response.text, re.M)
+                    if not up or float(up.group(1)) != 0:
+                        fail(f"mariadb_freeze: /metrics says MariaDB up: {up.group(0) if up else 'no sample'}")
+                else:
+                    body = response.json()
+                    if body["status"] != "degraded" or body["mariadb"]["status"] != "down" or body["redis"]["status"] != "up":
+                        fail(f"mariadb_freeze: {path} with MariaDB hung: {response.text[:400]}")
+            time.sleep(0.3)
+    finally:
+        thawing = time.time()
+        os.kill(pid, signal.SIGCONT)
+    log(f"mariadb_freeze: MariaDB hung {thawing - frozen:.1f} s; {sum(timings.values())} reports, slowest "
+        + ", ".join(f"{path} {took * 1000:.0f} ms" for path, took in slowest.items()))
+    during = load.statuses_between(frozen, thawing)
+    not_ok = Counter(status for _, _, status in during if status != 200)
+    if not_ok or len(during) < 100:
+        fail(f"mariadb_freeze: {len(during)} requests while MariaDB was hung, not 200: {dict(not_ok)}")
+    log(f"mariadb_freeze: all {len(during)} requests meanwhile answered 200")
+    wait_until(lambda: server.health()["mariadb"]["status"] == "up", 60, "/health to see MariaDB again")
+    time.sleep(1)
+    load.stop()
+    server.wait_archived()
+    check_archive(server, load, "mariadb_freeze")
+    server.stop()
+
+
+def redis_oom():
+    """Redis refusing writes (maxmemory reached, noeviction: OOM) while it
+    still answers reads: /health must be 503 `refusing_writes` (events cannot
+    be taken), not `ok`; ingest 503; both recover once there is memory."""
+    server = Server(seed=22).start()
+    server.wait_healthy(need_mariadb=True)
+    load = Load(server.url, seed=server.seed).start()
+    time.sleep(2)
+    if redis_cli(server.env, "CONFIG", "SET", "maxmemory", "1") != "OK":
+        fail("redis_oom: cannot set maxmemory")
+    try:
+        refused = time.time()
+        time.sleep(0.5)
+        health = requests.get(server.url + "/health", timeout=10)
+        redis_state = health.json()["redis"]
+        if health.status_code != 503 or redis_state["status"] != "refusing_writes" or not redis_state.get("error", "").startswith("OOM"):
+            fail(f"redis_oom: /health with Redis out of memory: {health.status_code} {health.text[:400]}")
+        log(f"redis_oom: /health 503, redis {redis_state}")
+        time.sleep(2)
+        during = load.statuses_between(refused + 0.1, time.time())
+    finally:
+        redis_cli(server.env, "CONFIG", "SET", "maxmemory", "0")
+    restored = time.time()
+    if not during or any(status == 200 for _, _, status in during):
+        fail(f"redis_oom: answers while Redis refused writes: {Counter(s for _, _, s in during)}")
+    wait_until(lambda: requests.get(server.url + "/health", timeout=10).status_code == 200, 5, "/health 200 after memory was freed")
+    log(f"redis_oom: {len(during)} requests while Redis refused writes, all 503; /health 200 "
+        f"{time.time() - restored:.2f} s after maxmemory was lifted")
+    time.sleep(2)
+    load.stop()
+    if not any(status == 200 for _, _, status in load.statuses_between(restored + 1, time.time())):
+        fail("redis_oom: no 200 after memory was freed")
+    server.wait_archived()
+    check_archive(server, load, "redis_oom")
+    server.stop()
+
+
 SCENARIOS = {
     "kill_service": kill_service,
     "redis_restart": redis_restart,
@@ -354,18 +642,26 @@ SCENARIOS = {
     "mariadb_outage": mariadb_outage,
     "mariadb_crash": mariadb_crash,
     "kill_archiver": kill_archiver,
+    "redis_disk_full_everysec": redis_disk_full("everysec"),
+    "redis_disk_full_always": redis_disk_full("always"),
+    "mariadb_freeze": mariadb_freeze,
+    "redis_oom": redis_oom,
 }
 
 
 def main():
     signal.signal(signal.SIGALRM, lambda *_: fail("fault tests took longer than 15 minutes"))
+    signal.signal(signal.SIGTERM, lambda *_: fail("terminated"))  # exits through the cleanups
     signal.alarm(900)
     chosen = sys.argv[1:] or list(SCENARIOS)
-    for name in chosen:
-        started = time.time()
-        log(f"--- {name}")
-        SCENARIOS[name]()
-        log(f"--- {name} passed in {time.time() - started:.0f} s")
+    try:
+        for name in chosen:
+            started = time.time()
+            log(f"--- {name}")
+            SCENARIOS[name]()
+            log(f"--- {name} passed in {time.time() - started:.0f} s")
+    finally:
+        _run_cleanups()  # a failure exits through here too (SystemExit): tmpfs unmounted
     log("PASS")
 
 
