@@ -75,7 +75,7 @@ public enum ArchiveWriter {
     }
 
     private static func append(
-        to batch: inout MariaDBBatch, _ binary: Bool, at time: Timestamp, id: RequestID, isInitial: Bool, symbol: Symbol?, guess: Bool?
+        to batch: inout MariaDBBatch, _ binary: Bool, at time: Timestamp, id: RequestUUID, isInitial: Bool, symbol: Symbol?, guess: Bool?
     ) {
         batch.append(time.microseconds)
         if binary {
@@ -106,7 +106,7 @@ public enum ArchiveWriter {
         // Followups logged before their initial, whose initial may be in the
         // table already, and initials from before adopted followups' times
         // were logged: their followups get the symbol from the table.
-        var lookups = Set<RequestID>()
+        var lookups = Set<RequestUUID>()
         for event in events where needsLookup(event) { lookups.insert(event.id) }
         try connection.begin()
         do {

@@ -64,7 +64,7 @@ public enum HistoryModel {
     /// An event's identity in the archive: its primary key.
     struct Identity: Hashable {
         var time: Int64
-        var id: RequestID
+        var id: RequestUUID
         var isInitial: Bool
 
         init(_ event: IngestEvent) {
@@ -79,7 +79,7 @@ public enum HistoryModel {
             throw ArchiveError.malformedRow("a row of events")
         }
         // The UUID type's binary form is its 16 bytes in textual order.
-        let id = RequestID(
+        let id = RequestUUID(
             high: UInt64(bigEndian: uuid.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
             low: UInt64(bigEndian: uuid.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         let time = Timestamp(microseconds: microseconds)

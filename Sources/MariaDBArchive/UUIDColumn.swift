@@ -10,7 +10,7 @@ import SymbolStreamCore
 /// live MariaDB.
 public enum UUIDColumn {
     /// Whether the column stores `id`'s 16 bytes as they are.
-    public static func stores(_ id: RequestID) -> Bool {
+    public static func stores(_ id: RequestUUID) -> Bool {
         let byte6 = (id.high >> 8) & 0xff
         let byte8 = id.low >> 56
         return byte6 < 0x80 || byte8 == 0 || byte8 > 0x80
@@ -22,7 +22,7 @@ public enum UUIDColumn {
 public struct ArchiveAdmission: EventAdmission {
     public init() {}
 
-    public func refusal(of id: RequestID) -> String? {
+    public func refusal(of id: RequestUUID) -> String? {
         UUIDColumn.stores(id) ? nil : "with a version digit of 8-f the variant byte (digits 17-18) must be 00 or 81-ff"
     }
 }

@@ -127,7 +127,7 @@ public struct Verify: Sendable {
             func differ(_ kind: String, _ message: @autoclosure () -> String) { differInShard(kind, "shard \(shard.index): " + message()) }
             var seenBuckets = Set<RollupBucket>()
             var seenSeconds = Set<Int64>()
-            var seenRequests = Set<RequestID>()
+            var seenRequests = Set<RequestUUID>()
             var sawTotals = false
             var sawRankings = Set<RankingSet>()
             var sawStats = false

@@ -9,7 +9,7 @@ public struct LoggedEvent: Sendable, Hashable {
 
     public var streamID: String
     public var kind: Kind
-    public var id: RequestID
+    public var id: RequestUUID
     /// Nil for a followup whose initial had not arrived when it was logged.
     public var symbol: Symbol?
     /// Initials only.
@@ -25,7 +25,7 @@ public struct LoggedEvent: Sendable, Hashable {
     public var adoptedFollowups: [Timestamp]?
 
     public init(
-        streamID: String, kind: Kind, id: RequestID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp, adopted: Int,
+        streamID: String, kind: Kind, id: RequestUUID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp, adopted: Int,
         adoptedFollowups: [Timestamp]? = []
     ) {
         self.streamID = streamID

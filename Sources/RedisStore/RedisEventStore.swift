@@ -296,7 +296,7 @@ public final class RedisEventStore: EventStore {
     }
 
     /// One `HGET` of the uuid map, on the uuid's shard.
-    public func request(_ id: RequestID) async throws -> RequestRecord? {
+    public func request(_ id: RequestUUID) async throws -> RequestRecord? {
         let shard = layout.shard(of: id)
         let slot = shard.uuidSlot(id)
         let reply = try await redis.send(RedisCommand("HGET", slot.key, slot.field), shard: shard)

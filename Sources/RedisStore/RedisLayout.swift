@@ -45,7 +45,7 @@ public struct RedisLayout: Sendable, Hashable {
 
     /// The shard of a request: every event of one uuid goes to one shard
     /// (its uuid-map hash, spread evenly over the shards).
-    public func shard(of id: RequestID) -> Shard { shard(Int(Self.uuidMapHash(of: id)) % shardCount) }
+    public func shard(of id: RequestUUID) -> Shard { shard(Int(Self.uuidMapHash(of: id)) % shardCount) }
 
     /// The keys of the unsharded layout of earlier versions (the same names
     /// under the bare prefix), for moving such a deployment over (`rebuild`).
@@ -104,7 +104,7 @@ public struct RedisLayout: Sendable, Hashable {
         var fineLogPrefix: [UInt8] { Array((prefix + "e:").utf8) }
 
         /// The uuid map's hash (first 2 bytes of the uuid) and field (the other 14).
-        public func uuidSlot(_ id: RequestID) -> (key: RedisArgument, field: RedisArgument) {
+        public func uuidSlot(_ id: RequestUUID) -> (key: RedisArgument, field: RedisArgument) {
             let bytes = id.bytes
             return (RedisArgument(bytes: self.bytes(.uuidMap(RedisLayout.uuidMapHash(of: id)))), RedisArgument(bytes: Array(bytes[2...])))
         }
@@ -211,12 +211,12 @@ public struct RedisLayout: Sendable, Hashable {
     var scanPattern: String { legacy.scanPattern }
 
     /// Which of the uuid map's hashes holds `id` (its first 2 bytes).
-    static func uuidMapHash(of id: RequestID) -> UInt16 { UInt16(truncatingIfNeeded: id.high >> 48) }
+    static func uuidMapHash(of id: RequestUUID) -> UInt16 { UInt16(truncatingIfNeeded: id.high >> 48) }
 
     /// The uuid a field of uuid-map hash `head` stands for; nil unless the field is 14 bytes.
-    static func uuid(head: UInt16, field: [UInt8]) -> RequestID? {
+    static func uuid(head: UInt16, field: [UInt8]) -> RequestUUID? {
         guard field.count == 14 else { return nil }
-        return RequestID(bytes: [UInt8(head >> 8), UInt8(head & 0xff)] + field)
+        return RequestUUID(bytes: [UInt8(head >> 8), UInt8(head & 0xff)] + field)
     }
 
     /// The level letters of rollup keys, as the function library's `LEVELS` names them.

@@ -117,7 +117,7 @@ public struct RedisSnapshot: Sendable {
     }
 
     private static func addField(
-        _ id: RequestID, to buckets: inout [RedisEncodedArguments], length: Int, _ write: (inout ByteBuffer) -> Void
+        _ id: RequestUUID, to buckets: inout [RedisEncodedArguments], length: Int, _ write: (inout ByteBuffer) -> Void
     ) {
         let slot = Int(RedisLayout.uuidMapHash(of: id))
         withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { bytes in

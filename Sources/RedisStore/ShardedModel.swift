@@ -21,7 +21,7 @@ public struct ShardedModel: Sendable {
         shards[layout.shard(of: event.id).index].apply(event)
     }
 
-    public func request(_ id: RequestID) -> RequestRecord? {
+    public func request(_ id: RequestUUID) -> RequestRecord? {
         shards[layout.shard(of: id).index].request(id)
     }
 

@@ -54,11 +54,11 @@ public struct AggregateModel: Sendable {
     }
 
     /// Accepted initials by request.
-    private var initials: [RequestID: Initial] = [:]
+    private var initials: [RequestUUID: Initial] = [:]
     /// The followups of accepted initials, for the requests that have some.
-    private var followupTimes: [RequestID: [Timestamp]] = [:]
+    private var followupTimes: [RequestUUID: [Timestamp]] = [:]
     /// Followups whose initial has not arrived yet.
-    public private(set) var orphans: [RequestID: [Timestamp]] = [:]
+    public private(set) var orphans: [RequestUUID: [Timestamp]] = [:]
     public private(set) var totals: [BucketStats] = Array(repeating: BucketStats(), count: 26)
     /// Minute, hour and day buckets (`RollupLevel.allCases` after `.second`), by bucket index.
     private var levels: [Timeline<SymbolStats>] = Array(repeating: Timeline(), count: RollupLevel.allCases.count - 1)
@@ -229,8 +229,8 @@ public struct AggregateModel: Sendable {
 
     /// Every request with an accepted initial, with its followups (built on
     /// each call; see `forEachRecord`).
-    public var records: [RequestID: Record] {
-        var result = [RequestID: Record](minimumCapacity: initials.count)
+    public var records: [RequestUUID: Record] {
+        var result = [RequestUUID: Record](minimumCapacity: initials.count)
         forEachRecord { result[$0] = $1 }
         return result
     }
@@ -239,13 +239,13 @@ public struct AggregateModel: Sendable {
     public var recordCount: Int { initials.count }
 
     /// Every request the model knows (with an initial or only followups), in no particular order.
-    public func forEachRequest(_ body: (RequestID) throws -> Void) rethrows {
+    public func forEachRequest(_ body: (RequestUUID) throws -> Void) rethrows {
         for id in initials.keys { try body(id) }
         for id in orphans.keys { try body(id) }
     }
 
     /// Every request with an accepted initial, in no particular order.
-    public func forEachRecord(_ body: (RequestID, Record) throws -> Void) rethrows {
+    public func forEachRecord(_ body: (RequestUUID, Record) throws -> Void) rethrows {
         for (id, initial) in initials {
             let followups = initial.flags & Initial.hasFollowups != 0 ? followupTimes[id] ?? [] : []
             try body(id, Record(symbol: initial.symbol, guess: initial.guess, receivedAt: initial.receivedAt, followups: followups))
@@ -285,7 +285,7 @@ public struct AggregateModel: Sendable {
         return accumulator.summaries
     }
 
-    public func request(_ id: RequestID) -> RequestRecord? {
+    public func request(_ id: RequestUUID) -> RequestRecord? {
         if let initial = initials[id] {
             return RequestRecord(
                 id: id, symbol: initial.symbol, guess: initial.guess, receivedAt: initial.receivedAt,

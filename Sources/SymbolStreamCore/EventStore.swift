@@ -13,7 +13,7 @@ public protocol EventStore: Sendable {
     func summary(of symbol: Symbol) async throws -> SymbolSummary
     /// Exactly 26 summaries, `a` to `z`, of initials received in `range`.
     func summaries(in range: TimeRange) async throws -> [SymbolSummary]
-    func request(_ id: RequestID) async throws -> RequestRecord?
+    func request(_ id: RequestUUID) async throws -> RequestRecord?
     /// The statistics of each rollup bucket of `span`, in order (a time series).
     func series(_ span: BucketSpan) async throws -> [SymbolStats]
     /// Every symbol's all-time initials, followups and latest initial, for
@@ -85,7 +85,7 @@ public final class InMemoryEventStore: EventStore {
         model.withLock { $0.summaries(in: range) }
     }
 
-    public func request(_ id: RequestID) async throws -> RequestRecord? {
+    public func request(_ id: RequestUUID) async throws -> RequestRecord? {
         model.withLock { $0.request(id) }
     }
 

@@ -2,12 +2,12 @@
 /// `POST /followup` take (and each event of a `/stream` message), before the
 /// server adds the guess and the receive time.
 public enum IngestRequest: Sendable, Hashable {
-    case initial(RequestID, Symbol)
+    case initial(RequestUUID, Symbol)
     /// With a key, a retry of the same followup (same uuid, same key) within
     /// the window counts nothing.
-    case followup(RequestID, idempotencyKey: IdempotencyKey? = nil)
+    case followup(RequestUUID, idempotencyKey: IdempotencyKey? = nil)
 
-    public var id: RequestID {
+    public var id: RequestUUID {
         switch self {
         case .initial(let id, _), .followup(let id, _): id
         }
@@ -16,12 +16,12 @@ public enum IngestRequest: Sendable, Hashable {
 
 /// `POST /initial`: a uuid, its symbol, the server's guess and receive time.
 public struct InitialEvent: Sendable, Hashable {
-    public var id: RequestID
+    public var id: RequestUUID
     public var symbol: Symbol
     public var guess: Bool
     public var receivedAt: Timestamp
 
-    public init(id: RequestID, symbol: Symbol, guess: Bool, receivedAt: Timestamp) {
+    public init(id: RequestUUID, symbol: Symbol, guess: Bool, receivedAt: Timestamp) {
         self.id = id
         self.symbol = symbol
         self.guess = guess
@@ -32,11 +32,11 @@ public struct InitialEvent: Sendable, Hashable {
 /// `POST /followup`: a uuid and the server's receive time, and the client's
 /// idempotency key if it sent one (remembered for a window, never archived).
 public struct FollowupEvent: Sendable, Hashable {
-    public var id: RequestID
+    public var id: RequestUUID
     public var receivedAt: Timestamp
     public var idempotencyKey: IdempotencyKey?
 
-    public init(id: RequestID, receivedAt: Timestamp, idempotencyKey: IdempotencyKey? = nil) {
+    public init(id: RequestUUID, receivedAt: Timestamp, idempotencyKey: IdempotencyKey? = nil) {
         self.id = id
         self.receivedAt = receivedAt
         self.idempotencyKey = idempotencyKey
@@ -48,7 +48,7 @@ public enum IngestEvent: Sendable, Hashable {
     case initial(InitialEvent)
     case followup(FollowupEvent)
 
-    public var id: RequestID {
+    public var id: RequestUUID {
         switch self {
         case .initial(let event): event.id
         case .followup(let event): event.id
@@ -91,14 +91,14 @@ public enum IngestOutcome: Sendable, Hashable {
 /// One request as a whole: the initial with its followups (`GET /requests/{uuid}`).
 /// `symbol`, `guess` and `receivedAt` are nil while only followups have arrived.
 public struct RequestRecord: Sendable, Hashable {
-    public var id: RequestID
+    public var id: RequestUUID
     public var symbol: Symbol?
     public var guess: Bool?
     public var receivedAt: Timestamp?
     /// Followup receive times, in chronological order.
     public var followups: [Timestamp]
 
-    public init(id: RequestID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp?, followups: [Timestamp]) {
+    public init(id: RequestUUID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp?, followups: [Timestamp]) {
         self.id = id
         self.symbol = symbol
         self.guess = guess

@@ -9,11 +9,11 @@ public struct FormParameters: Sendable, Hashable {
 
     public init() {}
 
-    public init(parsing encoded: some StringProtocol) throws(ValidationError) {
+    public init(parsing encoded: some StringProtocol) throws(InputError) {
         try append(parsing: encoded)
     }
 
-    public mutating func append(parsing encoded: some StringProtocol) throws(ValidationError) {
+    public mutating func append(parsing encoded: some StringProtocol) throws(InputError) {
         // A plain byte loop: this runs on every ingest request.
         let bytes = Array(encoded.utf8)
         var start = 0
@@ -37,11 +37,11 @@ public struct FormParameters: Sendable, Hashable {
     /// The value of `name`; `nil` when absent. Repeating a parameter with the
     /// same value is harmless (clients retry by re-appending); different values
     /// are ambiguous and rejected.
-    public func value(_ name: String) throws(ValidationError) -> String? {
+    public func value(_ name: String) throws(InputError) -> String? {
         var found: String?
         for entry in entries where entry.name == name {
             if let found, found != entry.value {
-                throw ValidationError(
+                throw InputError(
                     parameter: name, reason: .duplicateParameter,
                     message: "\(name): given more than once with different values")
             }
@@ -64,14 +64,14 @@ public struct FormParameters: Sendable, Hashable {
     /// Throws the error `init(parsing:)` would for `encoded`, without keeping
     /// anything: for routes that read no parameter. Most query strings need
     /// one pass over their bytes.
-    public static func checkEncoding(_ encoded: some StringProtocol) throws(ValidationError) {
+    public static func checkEncoding(_ encoded: some StringProtocol) throws(InputError) {
         let bytes = encoded.utf8
         guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 >= 0x80 }) else { return }
         _ = try FormParameters(parsing: encoded)
     }
 
     /// Percent-decodes one component; `parameter` names it in the error.
-    public static func decode(_ bytes: some Collection<UInt8>, parameter: String?) throws(ValidationError) -> String {
+    public static func decode(_ bytes: some Collection<UInt8>, parameter: String?) throws(InputError) -> String {
         // Most values need no decoding at all.
         if !bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") || $0 >= 0x80 }) {
             return String(decoding: bytes, as: UTF8.self)
@@ -79,9 +79,9 @@ public struct FormParameters: Sendable, Hashable {
         var output = [UInt8]()
         output.reserveCapacity(bytes.count)
         var index = bytes.startIndex
-        func fail() -> ValidationError {
+        func fail() -> InputError {
             let name = parameter ?? "query"
-            return ValidationError(
+            return InputError(
                 parameter: name, reason: .malformedEncoding,
                 message: "\(name): invalid percent-encoding or not UTF-8")
         }

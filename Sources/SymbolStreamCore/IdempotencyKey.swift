@@ -39,7 +39,7 @@ extension Validate {
     /// An optional idempotency key. `header`: the value of an HTTP header,
     /// which may also be a Structured Field string (`"key"`, RFC 8941, as the
     /// IETF httpapi draft writes it); the quotes are then not part of the key.
-    public static func idempotencyKey(_ raw: String?, parameter: String, header: Bool = false) throws(ValidationError) -> IdempotencyKey? {
+    public static func idempotencyKey(_ raw: String?, parameter: String, header: Bool = false) throws(InputError) -> IdempotencyKey? {
         guard var text = raw else { return nil }
         if header, text.utf8.count >= 2, text.utf8.first == UInt8(ascii: "\""), text.utf8.last == UInt8(ascii: "\"") {
             text = String(text.dropFirst().dropLast())
@@ -51,8 +51,8 @@ extension Validate {
             ? "is empty"
             : length > IdempotencyKey.maximumLength
                 ? "is \(length) bytes long; at most \(IdempotencyKey.maximumLength)"
-                : "\(ValidationError.quoted(text)) has characters other than A-Z a-z 0-9 - _ . : ~ + / ="
-        throw ValidationError(
+                : "\(InputError.quoted(text)) has characters other than A-Z a-z 0-9 - _ . : ~ + / ="
+        throw InputError(
             parameter: parameter, reason: .invalidIdempotencyKey,
             message: "\(parameter): \(problem); expected 1 to \(IdempotencyKey.maximumLength) of A-Z a-z 0-9 - _ . : ~ + / = (a UUID, say)")
     }

@@ -17,7 +17,7 @@ public struct IdempotencyMemory: Sendable, Hashable {
     private var newest = Int64.min
 
     struct Remembered: Sendable, Hashable {
-        var id: RequestID
+        var id: RequestUUID
         var key: IdempotencyKey
     }
 
@@ -31,7 +31,7 @@ public struct IdempotencyMemory: Sendable, Hashable {
 
     /// Whether `key` was already remembered for `id` around `time`; if not,
     /// remembers it. Returns true for a new key (the followup counts).
-    public mutating func remember(_ key: IdempotencyKey, of id: RequestID, at time: Timestamp) -> Bool {
+    public mutating func remember(_ key: IdempotencyKey, of id: RequestUUID, at time: Timestamp) -> Bool {
         let entry = Remembered(id: id, key: key)
         let bucket = bucket(of: time)
         for probe in (bucket - 1)...(bucket + 1) where buckets[probe]?.contains(entry) == true { return false }

@@ -103,25 +103,25 @@ public struct Rankings: Sendable, Hashable {
 
 extension Validate {
     /// `by`: one of `initials`, `followups`, `rate`, `recent`; `initials` when absent.
-    public static func rankingOrder(_ raw: String?) throws(ValidationError) -> RankingOrder {
+    public static func rankingOrder(_ raw: String?) throws(InputError) -> RankingOrder {
         guard let raw else { return .initials }
         guard let order = RankingOrder(rawValue: raw) else {
-            throw ValidationError(
+            throw InputError(
                 parameter: "by", reason: .invalidRanking,
-                message: "by: \(ValidationError.quoted(raw)) is not one of \(RankingOrder.allCases.map(\.rawValue).joined(separator: ", "))")
+                message: "by: \(InputError.quoted(raw)) is not one of \(RankingOrder.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return order
     }
 
     /// `n`: a whole number 1…26 (there are 26 symbols); `Rankings.defaultLimit` when absent.
-    public static func rankingLimit(_ raw: String?) throws(ValidationError) -> Int {
+    public static func rankingLimit(_ raw: String?) throws(InputError) -> Int {
         guard let raw else { return Rankings.defaultLimit }
         guard raw.utf8.count <= 2, raw.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let n = Int(raw),
             (1...Rankings.maximumLimit).contains(n)
         else {
-            throw ValidationError(
+            throw InputError(
                 parameter: "n", reason: .invalidRanking,
-                message: "n: \(ValidationError.quoted(raw)) is not a whole number from 1 to \(Rankings.maximumLimit)")
+                message: "n: \(InputError.quoted(raw)) is not a whole number from 1 to \(Rankings.maximumLimit)")
         }
         return n
     }

@@ -7,45 +7,45 @@ extension Validate {
     public static let maximumSeriesBuckets = 1440
 
     /// The half-open range `[from, to)`; both are required.
-    public static func queryRange(from: String?, to: String?) throws(ValidationError) -> TimeRange {
+    public static func queryRange(from: String?, to: String?) throws(InputError) -> TimeRange {
         guard let from else {
-            throw ValidationError(
+            throw InputError(
                 parameter: "from", reason: .missingParameter, message: "from: missing; expected a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS[.ffffff][Z]")
         }
         guard let to else {
-            throw ValidationError(
+            throw InputError(
                 parameter: "to", reason: .missingParameter, message: "to: missing; expected a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS[.ffffff][Z]")
         }
         let lower = try bound(from, parameter: "from")
         let upper = try bound(to, parameter: "to")
         guard lower <= upper else {
-            throw ValidationError(
-                parameter: "from", reason: .invertedRange, message: "from: \(ValidationError.quoted(from)) is after to \(ValidationError.quoted(to))")
+            throw InputError(
+                parameter: "from", reason: .invertedRange, message: "from: \(InputError.quoted(from)) is after to \(InputError.quoted(to))")
         }
         return TimeRange(lower: lower, upper: upper)
     }
 
     /// The buckets of a series over `range`: at the given step, or, without
     /// one, at the finest level that stays within `maximumSeriesBuckets`.
-    public static func seriesSpan(_ range: TimeRange, step: String?) throws(ValidationError) -> BucketSpan {
+    public static func seriesSpan(_ range: TimeRange, step: String?) throws(InputError) -> BucketSpan {
         let limit = Int64(maximumSeriesBuckets)
         guard let step else {
             for level in RollupLevel.allCases where BucketSpan.bucketCount(covering: range, level: level) <= limit {
                 return BucketSpan(covering: range, level: level)
             }
             let days = BucketSpan.bucketCount(covering: range, level: .day)
-            throw ValidationError(
+            throw InputError(
                 parameter: "to", reason: .tooManyBuckets,
                 message: "to: the range from \(range.lower) to \(range.upper) spans \(days) days, more than \(limit) buckets even at step day; shorten it")
         }
         guard let level = RollupLevel(step: step) else {
-            throw ValidationError(
+            throw InputError(
                 parameter: "step", reason: .invalidStep,
-                message: "step: \(ValidationError.quoted(step)) is not one of second, minute, hour, day (or 1, 60, 3600, 86400)")
+                message: "step: \(InputError.quoted(step)) is not one of second, minute, hour, day (or 1, 60, 3600, 86400)")
         }
         let count = BucketSpan.bucketCount(covering: range, level: level)
         guard count <= limit else {
-            throw ValidationError(
+            throw InputError(
                 parameter: "step", reason: .tooManyBuckets,
                 message: "step: \(level.name) gives \(count) buckets from \(range.lower) to \(range.upper), more than \(limit); choose a coarser step or a shorter range")
         }

@@ -14,7 +14,7 @@
 /// query parameters; a key given twice with different values is rejected, like
 /// a repeated parameter).
 public enum StreamMessage {
-    public typealias Item = Result<IngestRequest, ValidationError>
+    public typealias Item = Result<IngestRequest, InputError>
 
     /// Nesting allowed inside an event (in the values of unknown keys).
     public static let maximumDepth = 16
@@ -23,11 +23,11 @@ public enum StreamMessage {
     /// one error for the whole message (reason `invalidMessage`, or
     /// `bodyTooLarge` for more than `maximumEvents` events) when it is not a
     /// JSON array of 1…`maximumEvents` objects.
-    public static func parse(_ text: String, maximumEvents: Int) -> Result<[Item], ValidationError> {
+    public static func parse(_ text: String, maximumEvents: Int) -> Result<[Item], InputError> {
         var text = text
         return text.withUTF8 { bytes in
             var parser = MessageParser(bytes: bytes, maximumEvents: maximumEvents)
-            do throws(ValidationError) {
+            do throws(InputError) {
                 return .success(try parser.message())
             } catch {
                 return .failure(error)
@@ -57,27 +57,27 @@ private struct EventFields {
 
     /// The string given for `slot` (nil when absent or null), after the same
     /// repeated-parameter check as `FormParameters.value`.
-    func string(_ slot: Int, reason: RejectReason, expected: String) throws(ValidationError) -> String? {
+    func string(_ slot: Int, reason: RejectReason, expected: String) throws(InputError) -> String? {
         let name = Self.names[slot]
         if repeatedWithAnotherValue[slot] {
-            throw ValidationError(parameter: name, reason: .duplicateParameter, message: "\(name): given more than once with different values")
+            throw InputError(parameter: name, reason: .duplicateParameter, message: "\(name): given more than once with different values")
         }
         switch values[slot] {
         case nil, .null: return nil
         case .string(let text): return text
         case .other(let kind):
-            throw ValidationError(parameter: name, reason: reason, message: "\(name): expected a string (\(expected)), got \(kind)")
+            throw InputError(parameter: name, reason: reason, message: "\(name): expected a string (\(expected)), got \(kind)")
         }
     }
 
-    func idempotencyKey() throws(ValidationError) -> IdempotencyKey? {
+    func idempotencyKey() throws(InputError) -> IdempotencyKey? {
         let name = Self.names[3]
         return try Validate.idempotencyKey(
             try string(3, reason: .invalidIdempotencyKey, expected: "1 to \(IdempotencyKey.maximumLength) of A-Z a-z 0-9 - _ . : ~ + / ="),
             parameter: name)
     }
 
-    func validated() throws(ValidationError) -> IngestRequest {
+    func validated() throws(InputError) -> IngestRequest {
         let type = try string(0, reason: .invalidMessage, expected: #""initial" or "followup""#)
         switch type {
         case "initial":
@@ -89,10 +89,10 @@ private struct EventFields {
             let id = try Validate.requestID(try string(1, reason: .invalidUUID, expected: "a UUID like \(Validate.uuidExample)"))
             return .followup(id, idempotencyKey: try idempotencyKey())
         case nil:
-            throw ValidationError(parameter: "type", reason: .missingParameter, message: #"type: missing; expected "initial" or "followup""#)
+            throw InputError(parameter: "type", reason: .missingParameter, message: #"type: missing; expected "initial" or "followup""#)
         case let other?:
-            throw ValidationError(
-                parameter: "type", reason: .invalidMessage, message: #"type: \#(ValidationError.quoted(other)) is not "initial" or "followup""#)
+            throw InputError(
+                parameter: "type", reason: .invalidMessage, message: #"type: \#(InputError.quoted(other)) is not "initial" or "followup""#)
         }
     }
 }
@@ -132,7 +132,7 @@ private struct MessageParser {
 
     // MARK: The message shape
 
-    mutating func message() throws(ValidationError) -> [StreamMessage.Item] {
+    mutating func message() throws(InputError) -> [StreamMessage.Item] {
         skipWhitespace()
         guard consume(UInt8(ascii: "[")) else {
             throw Self.wholeMessage(
@@ -151,12 +151,12 @@ private struct MessageParser {
                 throw Self.wholeMessage("message: element \(items.count + 1) of the array is not an event object {…}")
             }
             if items.count == maximumEvents {
-                throw ValidationError(
+                throw InputError(
                     parameter: "message", reason: .bodyTooLarge,
                     message: "message: more than \(maximumEvents) events; send at most \(maximumEvents) per message")
             }
             let fields = try eventFields()
-            items.append(Result { () throws(ValidationError) in try fields.validated() })
+            items.append(Result { () throws(InputError) in try fields.validated() })
             skipWhitespace()
             if consume(UInt8(ascii: ",")) { continue }
             if consume(UInt8(ascii: "]")) { break }
@@ -168,7 +168,7 @@ private struct MessageParser {
     }
 
     /// After `{`: the members of one event object.
-    mutating func eventFields() throws(ValidationError) -> EventFields {
+    mutating func eventFields() throws(InputError) -> EventFields {
         var fields = EventFields()
         skipWhitespace()
         if consume(UInt8(ascii: "}")) { return fields }
@@ -191,7 +191,7 @@ private struct MessageParser {
         }
     }
 
-    mutating func fieldValue() throws(ValidationError) -> FieldValue {
+    mutating func fieldValue() throws(InputError) -> FieldValue {
         if consume(UInt8(ascii: "\"")) {
             return .string(try string().text(in: bytes))
         }
@@ -202,7 +202,7 @@ private struct MessageParser {
     // MARK: JSON values
 
     /// Reads any JSON value and returns what it was ("a number", …).
-    mutating func skipValue(depth: Int) throws(ValidationError) -> String {
+    mutating func skipValue(depth: Int) throws(InputError) -> String {
         guard depth <= StreamMessage.maximumDepth else {
             throw Self.wholeMessage("message: nested deeper than \(StreamMessage.maximumDepth) levels")
         }
@@ -258,14 +258,14 @@ private struct MessageParser {
         }
     }
 
-    mutating func literal(_ word: String) throws(ValidationError) {
+    mutating func literal(_ word: String) throws(InputError) {
         for byte in word.utf8 {
             guard consume(byte) else { throw syntax("a value") }
         }
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-    mutating func number() throws(ValidationError) {
+    mutating func number() throws(InputError) {
         _ = consume(UInt8(ascii: "-"))
         if consume(UInt8(ascii: "0")) {
             // no leading zeros
@@ -281,7 +281,7 @@ private struct MessageParser {
         }
     }
 
-    mutating func digits() throws(ValidationError) -> Int {
+    mutating func digits() throws(InputError) -> Int {
         var count = 0
         while let byte = peek(), byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
             index += 1
@@ -292,7 +292,7 @@ private struct MessageParser {
 
     /// After the opening quote: the string, through the closing quote. Most
     /// strings have no escapes and stay a range of the message (no copy).
-    mutating func string() throws(ValidationError) -> JSONString {
+    mutating func string() throws(InputError) -> JSONString {
         let start = index
         while let byte = peek(), byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
             guard byte >= 0x20 else { throw syntax("no control characters inside a string (escape them)") }
@@ -331,7 +331,7 @@ private struct MessageParser {
     }
 
     /// After `\u`: one code point, from a surrogate pair where needed.
-    mutating func unicodeEscape(into output: inout [UInt8]) throws(ValidationError) {
+    mutating func unicodeEscape(into output: inout [UInt8]) throws(InputError) {
         var scalar = try hex4()
         if (0xD800...0xDBFF).contains(scalar) {
             guard consume(UInt8(ascii: "\\")), consume(UInt8(ascii: "u")) else { throw syntax(#"a low surrogate \uDC00-\uDFFF"#) }
@@ -345,7 +345,7 @@ private struct MessageParser {
         output.append(contentsOf: UTF8.encode(unicode)!)
     }
 
-    mutating func hex4() throws(ValidationError) -> UInt32 {
+    mutating func hex4() throws(InputError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
             guard let byte = peek(), let digit = hexDigitValue(byte) else { throw syntax("four hex digits after \\u") }
@@ -373,12 +373,12 @@ private struct MessageParser {
         }
     }
 
-    func syntax(_ expected: String) -> ValidationError {
+    func syntax(_ expected: String) -> InputError {
         let found = peek().map { $0 >= 0x20 && $0 < 0x7f ? "'\(Character(Unicode.Scalar($0)))'" : "byte 0x\(String($0, radix: 16))" } ?? "the end"
         return Self.wholeMessage("message: not valid JSON at byte \(index): expected \(expected), found \(found)")
     }
 
-    static func wholeMessage(_ message: String) -> ValidationError {
-        ValidationError(parameter: "message", reason: .invalidMessage, message: message)
+    static func wholeMessage(_ message: String) -> InputError {
+        InputError(parameter: "message", reason: .invalidMessage, message: message)
     }
 }

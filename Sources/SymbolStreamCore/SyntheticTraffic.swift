@@ -36,7 +36,7 @@ public struct SyntheticTraffic: Sequence, IteratorProtocol, Sendable {
         // emitted * span overflows 64 bits beyond ~3.5M requests over a month.
         let time = start.microseconds + Int64(requests).dividingFullWidth(Int64(emitted).multipliedFullWidth(by: span)).quotient
         emitted += 1
-        let id = RequestID(high: generator.next() & 0xFFFF_FFFF_FFFF_0FFF | 0x4000, low: generator.next() & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000)
+        let id = RequestUUID(high: generator.next() & 0xFFFF_FFFF_FFFF_0FFF | 0x4000, low: generator.next() & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000)
         let symbol = Symbol.all[Int(generator.next() % 26)]
         let guess = model.guess(symbol, using: &generator)
         if slot > 1, Double.random(in: 0..<1, using: &generator) < followupShare {

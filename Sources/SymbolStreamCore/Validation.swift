@@ -30,7 +30,7 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
 
 /// A client error that names the parameter at fault. Nothing is stored for a
 /// request that fails validation.
-public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
     public var parameter: String
     public var reason: RejectReason
     public var message: String
@@ -54,13 +54,13 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
 public enum Validate {
     public static let uuidExample = "123e4567-e89b-42d3-a456-426614174000"
 
-    public static func requestID(_ raw: String?, parameter: String = "uuid") throws(ValidationError) -> RequestID {
+    public static func requestID(_ raw: String?, parameter: String = "uuid") throws(InputError) -> RequestUUID {
         try required(
-            raw, parameter: parameter, parse: RequestID.init(parsing:), invalid: .invalidUUID,
+            raw, parameter: parameter, parse: RequestUUID.init(parsing:), invalid: .invalidUUID,
             expected: "a UUID like \(uuidExample)", notA: "a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
     }
 
-    public static func symbol(_ raw: String?, parameter: String = "symbol") throws(ValidationError) -> Symbol {
+    public static func symbol(_ raw: String?, parameter: String = "symbol") throws(InputError) -> Symbol {
         try required(
             raw, parameter: parameter, parse: Symbol.init(parsing:), invalid: .invalidSymbol,
             expected: "one letter a-z", notA: "a single letter a-z")
@@ -70,40 +70,40 @@ public enum Validate {
     /// error naming it and saying what was expected.
     static func required<Value>(
         _ raw: String?, parameter: String, parse: (String) -> Value?, invalid: RejectReason, expected: String, notA: String
-    ) throws(ValidationError) -> Value {
+    ) throws(InputError) -> Value {
         guard let raw else {
-            throw ValidationError(parameter: parameter, reason: .missingParameter, message: "\(parameter): missing; expected \(expected)")
+            throw InputError(parameter: parameter, reason: .missingParameter, message: "\(parameter): missing; expected \(expected)")
         }
         guard let value = parse(raw) else {
-            throw ValidationError(
-                parameter: parameter, reason: invalid, message: "\(parameter): \(ValidationError.quoted(raw)) is not \(notA)")
+            throw InputError(
+                parameter: parameter, reason: invalid, message: "\(parameter): \(InputError.quoted(raw)) is not \(notA)")
         }
         return value
     }
 
-    public static func bound(_ raw: String, parameter: String) throws(ValidationError) -> Timestamp {
+    public static func bound(_ raw: String, parameter: String) throws(InputError) -> Timestamp {
         switch Timestamp.parseBound(raw) {
         case .success(let time):
             return time
         case .failure(.malformed):
-            throw ValidationError(
+            throw InputError(
                 parameter: parameter, reason: .invalidBound,
-                message: "\(parameter): \(ValidationError.quoted(raw)) is not a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS[.ffffff][Z] (UTC)")
+                message: "\(parameter): \(InputError.quoted(raw)) is not a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS[.ffffff][Z] (UTC)")
         case .failure(.impossible):
-            throw ValidationError(
+            throw InputError(
                 parameter: parameter, reason: .invalidBound,
-                message: "\(parameter): \(ValidationError.quoted(raw)) is not a real date and time")
+                message: "\(parameter): \(InputError.quoted(raw)) is not a real date and time")
         }
     }
 
     /// The half-open range [lower, upper); `lower == upper` is valid and empty.
-    public static func range(lower: String, upper: String) throws(ValidationError) -> TimeRange {
+    public static func range(lower: String, upper: String) throws(InputError) -> TimeRange {
         let from = try bound(lower, parameter: "lower")
         let to = try bound(upper, parameter: "upper")
         guard from <= to else {
-            throw ValidationError(
+            throw InputError(
                 parameter: "lower", reason: .invertedRange,
-                message: "lower: \(ValidationError.quoted(lower)) is after upper \(ValidationError.quoted(upper))")
+                message: "lower: \(InputError.quoted(lower)) is after upper \(InputError.quoted(upper))")
         }
         return TimeRange(lower: from, upper: to)
     }
@@ -116,16 +116,16 @@ public enum Validate {
 public protocol EventAdmission: Sendable {
     /// Why `id` cannot be stored (a phrase completing "cannot be stored: …"),
     /// or nil when it can.
-    func refusal(of id: RequestID) -> String?
+    func refusal(of id: RequestUUID) -> String?
 }
 
 extension EventAdmission {
     /// Throws the 400 for `id` given as `parameter` if it cannot be stored.
-    public func check(_ id: RequestID, parameter: String = "uuid") throws(ValidationError) {
+    public func check(_ id: RequestUUID, parameter: String = "uuid") throws(InputError) {
         if let reason = refusal(of: id) {
-            throw ValidationError(
+            throw InputError(
                 parameter: parameter, reason: .invalidUUID,
-                message: "\(parameter): \(ValidationError.quoted(id.description)) cannot be stored: \(reason)")
+                message: "\(parameter): \(InputError.quoted(id.description)) cannot be stored: \(reason)")
         }
     }
 }
@@ -133,5 +133,5 @@ extension EventAdmission {
 /// Every uuid can be stored (stores without a rule of their own, tests).
 public struct AdmitEveryEvent: EventAdmission {
     public init() {}
-    public func refusal(of id: RequestID) -> String? { nil }
+    public func refusal(of id: RequestUUID) -> String? { nil }
 }

@@ -6,6 +6,7 @@ import RedisClient
 import RedisStore
 import ServiceLifecycle
 import SymbolStreamCore
+import UnixSignals
 
 /// Everything `serve` can be told; the executable fills it from flags and
 /// environment variables (see `symbolstream serve --help`).

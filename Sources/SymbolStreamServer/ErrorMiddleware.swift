@@ -46,14 +46,14 @@ extension ClientFacingError {
 }
 
 /// Bad input (400): counted under its reason.
-extension ValidationError: ClientFacingError {
+extension InputError: ClientFacingError {
     public var status: HTTPResponse.Status { .badRequest }
     func count(in counters: ServiceCounters) { counters.rejected(reason) }
 }
 
 /// A request refused because its uuid is already taken by another symbol.
 struct UUIDConflictError: ClientFacingError {
-    var id: SymbolStreamCore.RequestID
+    var id: SymbolStreamCore.RequestUUID
     var existing: Symbol
 
     var status: HTTPResponse.Status { .conflict }

@@ -24,7 +24,7 @@ struct IngestService: Sendable {
     }
 
     /// One request (the HTTP routes): shares a store call with concurrent
-    /// ones. Throws a `ValidationError` for a uuid the stores cannot hold,
+    /// ones. Throws a `InputError` for a uuid the stores cannot hold,
     /// `UUIDConflictError` for a 409, `StoreUnavailableError` for a 503
     /// (those are counted where they become responses).
     func record(_ request: IngestRequest) async throws -> IngestOutcome {
@@ -42,7 +42,7 @@ struct IngestService: Sendable {
     /// What became of one event of a batch.
     enum Result: Sendable, Hashable {
         case stored(IngestOutcome)
-        case rejected(ValidationError)
+        case rejected(InputError)
         /// The store was unreachable: the event may be sent again.
         case unavailable(StoreUnavailableError)
     }
@@ -51,14 +51,14 @@ struct IngestService: Sendable {
     /// the store in ONE call (one atomic `ss_ingest` per shard on Redis, all
     /// in one round trip per server), receive times given in message order;
     /// rejects are counted here.
-    func record(_ requests: [Swift.Result<IngestRequest, ValidationError>]) async throws -> [Result] {
+    func record(_ requests: [Swift.Result<IngestRequest, InputError>]) async throws -> [Result] {
         var results = [Result?](repeating: nil, count: requests.count)
         var events = [IngestEvent]()
         var positions = [Int]()
         events.reserveCapacity(requests.count)
         positions.reserveCapacity(requests.count)
         for (position, request) in requests.enumerated() {
-            do throws(ValidationError) {
+            do throws(InputError) {
                 let request = try request.get()
                 try admission.check(request.id)
                 events.append(event(for: request))

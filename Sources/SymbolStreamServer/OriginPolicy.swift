@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which web pages may open a `/stream` WebSocket (`--stream-allowed-origins`).
 ///
 /// A browser lets any page open a WebSocket to any server and sends the

@@ -107,12 +107,12 @@ struct SymbolStreamRoutes: Sendable {
 
     /// The `Idempotency-Key` header, if any (the same value given twice is
     /// harmless, two different ones a 400, as for parameters).
-    static func idempotencyKey(of request: Request) throws(ValidationError) -> IdempotencyKey? {
+    static func idempotencyKey(of request: Request) throws(InputError) -> IdempotencyKey? {
         let name = "Idempotency-Key"
         let values = request.headers[values: idempotencyKeyHeader]
         guard let first = values.first else { return nil }
         guard values.allSatisfy({ $0 == first }) else {
-            throw ValidationError(parameter: name, reason: .duplicateParameter, message: "\(name): given more than once with different values")
+            throw InputError(parameter: name, reason: .duplicateParameter, message: "\(name): given more than once with different values")
         }
         return try Validate.idempotencyKey(first, parameter: name, header: true)
     }
@@ -158,7 +158,7 @@ struct SymbolStreamRoutes: Sendable {
     }
 
     /// Path parameters arrive percent-encoded (`2017-06-28%2012:00:00`).
-    static func pathParameter(_ name: String, _ context: AppRequestContext) throws(ValidationError) -> String {
+    static func pathParameter(_ name: String, _ context: AppRequestContext) throws(InputError) -> String {
         let raw = context.parameters.get(name) ?? ""
         return try FormParameters.decode(raw.utf8, parameter: name)
     }

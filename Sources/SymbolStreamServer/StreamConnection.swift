@@ -1,5 +1,6 @@
 import HummingbirdWebSocket
 import Logging
+import NIOWebSocket
 import NIOCore
 import ServiceLifecycle
 import Synchronization

@@ -1,3 +1,4 @@
+import Logging
 import SymbolStreamCore
 
 /// One `/stream` text message in, its reply out: the message is parsed and

@@ -5,6 +5,7 @@ import MariaDBClient
 import RedisStore
 import ServiceLifecycle
 import SymbolStreamCore
+import UnixSignals
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

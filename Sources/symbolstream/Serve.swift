@@ -5,6 +5,10 @@ import Metrics
 import RedisStore
 import SymbolStreamCore
 import SymbolStreamServer
+import ServiceLifecycle
+import RedisClient
+import MariaDBClient
+import Logging
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,6 +5,7 @@ import MariaDBClient
 import RedisClient
 import RedisStore
 import SymbolStreamCore
+import Foundation
 
 #if canImport(Glibc)
 import Glibc

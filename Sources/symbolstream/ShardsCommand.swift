@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RedisClient
 import RedisStore
+import ServiceLifecycle
 
 /// `symbolstream shards`: where each shard of the layout lives. A shard's
 /// keys share one hash tag, so a shard is one Redis Cluster slot: moving a

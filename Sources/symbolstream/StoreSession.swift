@@ -3,6 +3,7 @@ import MariaDBArchive
 import MariaDBClient
 import RedisClient
 import RedisStore
+import ServiceLifecycle
 
 /// Connections to both stores for the one-shot commands, closed when done.
 struct StoreSession {

@@ -150,10 +150,10 @@ import Testing
         try await TestStores.withRedisStore(shards: 1) { store in
             try await TestStores.withDatabase { pool, _ in
                 let ids = [
-                    RequestID(high: 0, low: 0), RequestID(high: .max, low: .max),
-                    RequestID(high: 0x6f1c_2a4e_8b3d_1c5e, low: 0x9f70_1a2b_3c4d_5e6f),
-                    RequestID(high: 0x123e_4567_e89b_12d3, low: 0xa456_4266_1417_4000),
-                    RequestID(high: 0x0011_2233_4455_6677, low: 0xc899_aabb_ccdd_eeff),
+                    RequestUUID(high: 0, low: 0), RequestUUID(high: .max, low: .max),
+                    RequestUUID(high: 0x6f1c_2a4e_8b3d_1c5e, low: 0x9f70_1a2b_3c4d_5e6f),
+                    RequestUUID(high: 0x123e_4567_e89b_12d3, low: 0xa456_4266_1417_4000),
+                    RequestUUID(high: 0x0011_2233_4455_6677, low: 0xc899_aabb_ccdd_eeff),
                 ]
                 var events = [IngestEvent]()
                 for (index, id) in ids.enumerated() {
@@ -182,10 +182,10 @@ import Testing
     @Test func anUnstorableUUIDIsRefusedNotStoredAsAnother() async throws {
         try await TestStores.withDatabase { pool, _ in
             try await Self.migrate(pool)
-            let unstorable = RequestID(high: 0x27e3_ddde_bdae_86df, low: 0x0110_2392_14ce_5bc6)
-            let fine = RequestID(high: 0x27e3_ddde_bdae_86df, low: 0x8110_2392_14ce_5bc6)
+            let unstorable = RequestUUID(high: 0x27e3_ddde_bdae_86df, low: 0x0110_2392_14ce_5bc6)
+            let fine = RequestUUID(high: 0x27e3_ddde_bdae_86df, low: 0x8110_2392_14ce_5bc6)
             #expect(!UUIDColumn.stores(unstorable) && UUIDColumn.stores(fine))
-            let events = [(fine, 1_790_812_800), (unstorable, 1_790_812_801)].map { (id: RequestID, second: Int64) in
+            let events = [(fine, 1_790_812_800), (unstorable, 1_790_812_801)].map { (id: RequestUUID, second: Int64) in
                 LoggedEvent(
                     streamID: "1-1", kind: .initial, id: id, symbol: Symbol(parsing: "e"), guess: true,
                     receivedAt: Timestamp(second: second, offset: 5), adopted: 0)

@@ -15,7 +15,7 @@ import Testing
 @Suite struct FollowupIdentityTests {
     static let start: Int64 = 1_498_600_000_000_000
 
-    static func followupRows(_ pool: MariaDBPool, _ id: RequestID) async throws -> [String] {
+    static func followupRows(_ pool: MariaDBPool, _ id: RequestUUID) async throws -> [String] {
         try await pool.withConnection { connection in
             try connection.query(
                 "SELECT received_at FROM events WHERE kind = 'followup' AND uuid = ? ORDER BY received_at", [.string(id.description)]
@@ -27,11 +27,11 @@ import Testing
         try await TestStores.withRedisStore { store in
             try await TestStores.withDatabase { pool, _ in
                 let symbol = Symbol(parsing: "e")!
-                let attributed = RequestID(high: 0x1111_2222_3333_4444, low: 0x8555_6666_7777_8888)
-                let early = RequestID(high: 0x9999_aaaa_bbbb_4ccc, low: 0x8ddd_eeee_ffff_0000)
+                let attributed = RequestUUID(high: 0x1111_2222_3333_4444, low: 0x8555_6666_7777_8888)
+                let early = RequestUUID(high: 0x9999_aaaa_bbbb_4ccc, low: 0x8ddd_eeee_ffff_0000)
                 let initialAt = Timestamp(microseconds: Self.start)
                 let at = Timestamp(microseconds: Self.start + 5_000)
-                func followup(_ id: RequestID) -> IngestEvent { .followup(FollowupEvent(id: id, receivedAt: at)) }
+                func followup(_ id: RequestUUID) -> IngestEvent { .followup(FollowupEvent(id: id, receivedAt: at)) }
 
                 // Two fronts: one call each, the same receive time.
                 _ = try await store.ingest([.initial(InitialEvent(id: attributed, symbol: symbol, guess: true, receivedAt: initialAt))])

@@ -17,7 +17,7 @@ import Testing
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 41)
                 var events = traffic.events(400)
-                let poison = try #require(RequestID(parsing: "0c100000-0000-bad0-8000-000000000000"))
+                let poison = try #require(RequestUUID(parsing: "0c100000-0000-bad0-8000-000000000000"))
                 #expect(!UUIDColumn.stores(poison))
                 let at = Timestamp(microseconds: events[200].receivedAt.microseconds + 1)
                 events.insert(.initial(InitialEvent(id: poison, symbol: .init(parsing: "q")!, guess: true, receivedAt: at)), at: 201)
@@ -52,7 +52,7 @@ import Testing
         try await TestStores.withRedisStore { store in
             try await TestStores.withDatabase { pool, _ in
                 var traffic = Traffic(seed: 43)
-                let poison = try #require(RequestID(parsing: "0c100000-0000-bad0-8000-0000000000a1"))
+                let poison = try #require(RequestUUID(parsing: "0c100000-0000-bad0-8000-0000000000a1"))
                 let start = traffic.time + 1_000_000
                 let followups = [Timestamp(microseconds: start), Timestamp(microseconds: start + 250_000)]
                 _ = try await store.ingest(followups.map { .followup(FollowupEvent(id: poison, receivedAt: $0)) })

@@ -9,7 +9,7 @@ import Testing
 /// logged before it, those followups' times (field `a`), so that each batch
 /// is self-contained; entries from before the field existed still decode.
 @Suite struct EventLogAdoptionTests {
-    static func packed(_ kind: Character, _ id: RequestID, _ symbol: Character, _ guess: Character, _ time: Timestamp, adopted: Int)
+    static func packed(_ kind: Character, _ id: RequestUUID, _ symbol: Character, _ guess: Character, _ time: Timestamp, adopted: Int)
         -> [UInt8]
     {
         var bytes = [UInt8(ascii: kind.unicodeScalars.first!)] + id.bytes
@@ -23,8 +23,8 @@ import Testing
         return (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
     }
 
-    let a = RequestID(high: 0x1111, low: 1)
-    let b = RequestID(high: 0x2222, low: 2)
+    let a = RequestUUID(high: 0x1111, low: 1)
+    let b = RequestUUID(high: 0x2222, low: 2)
     let t = (0..<6).map { Timestamp(second: 1_790_812_800 + Int64($0), offset: 123_456 + Int64($0)) }
 
     var entry: [UInt8] {
@@ -65,7 +65,7 @@ import Testing
             var traffic = Traffic(seed: 31)
             var model = AggregateModel()
             let events = traffic.events(3000)
-            var expected = [RequestID: [Timestamp]]()
+            var expected = [RequestUUID: [Timestamp]]()
             for event in events {
                 let before = model.request(event.id)
                 if case .initial(.accepted) = model.apply(event), let before, !before.followups.isEmpty {
@@ -79,7 +79,7 @@ import Testing
                     try await reader.read(consumer: "test", count: 10_000, pending: false, block: nil)
                 }
             }
-            var adopted = [RequestID: [Timestamp]]()
+            var adopted = [RequestUUID: [Timestamp]]()
             for entry in entries {
                 guard case .events(_, let logged) = entry else {
                     Issue.record("not events: \(entry)")

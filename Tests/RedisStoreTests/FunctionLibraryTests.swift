@@ -73,7 +73,7 @@ import Testing
                     continue
                 }
                 #expect(store.layout.shard(index).bytes(parsed) == key)
-                #expect(store.layout.shard(of: RequestID(high: 0, low: 0)).slot == store.layout.shard(0).slot)
+                #expect(store.layout.shard(of: RequestUUID(high: 0, low: 0)).slot == store.layout.shard(0).slot)
                 kinds.insert(String(describing: parsed).prefix(while: { $0 != "(" }).description)
                 shards.insert(index)
             }
@@ -116,7 +116,7 @@ import Testing
         }
         #expect(Set(layout.shards.map(\.slot)).count == 16)
         var perShard = [Int](repeating: 0, count: 16)
-        for head in 0..<65_536 { perShard[layout.shard(of: RequestID(high: UInt64(head) << 48, low: 0)).index] += 1 }
+        for head in 0..<65_536 { perShard[layout.shard(of: RequestUUID(high: UInt64(head) << 48, low: 0)).index] += 1 }
         #expect(perShard.allSatisfy { $0 == 4096 })
     }
 }

@@ -8,16 +8,16 @@ import Testing
 /// Followups with an idempotency key against a real Redis: the key is looked
 /// up and remembered inside the `ss_ingest` call that counts the followup.
 @Suite struct IdempotencyTests {
-    static let id = RequestID(high: 0x1111_2222_3333_4444, low: 1)
-    static let other = RequestID(high: 0x5555_6666_7777_8888, low: 2)
+    static let id = RequestUUID(high: 0x1111_2222_3333_4444, low: 1)
+    static let other = RequestUUID(high: 0x5555_6666_7777_8888, low: 2)
     static let e = Symbol(parsing: "e")!
     static let start: Int64 = 1_700_000_000  // a second
 
     static func at(_ second: Int64, _ offset: Int64 = 0) -> Timestamp { Timestamp(second: second, offset: offset) }
-    static func initial(_ id: RequestID = id, at time: Timestamp) -> IngestEvent {
+    static func initial(_ id: RequestUUID = id, at time: Timestamp) -> IngestEvent {
         .initial(InitialEvent(id: id, symbol: e, guess: true, receivedAt: time))
     }
-    static func followup(_ id: RequestID = id, key: String?, at time: Timestamp) -> IngestEvent {
+    static func followup(_ id: RequestUUID = id, key: String?, at time: Timestamp) -> IngestEvent {
         .followup(FollowupEvent(id: id, receivedAt: time, idempotencyKey: key.map { IdempotencyKey($0)! }))
     }
 
@@ -147,7 +147,7 @@ import Testing
         try await TestStores.withRedisStore { store in
             let time = Self.at(Self.start)
             _ = try await store.ingest(
-                (0..<300).map { .followup(FollowupEvent(id: RequestID(high: 7, low: UInt64($0)), receivedAt: time, idempotencyKey: IdempotencyKey("retry-\($0)"))) })
+                (0..<300).map { .followup(FollowupEvent(id: RequestUUID(high: 7, low: UInt64($0)), receivedAt: time, idempotencyKey: IdempotencyKey("retry-\($0)"))) })
             var fields = 0
             for key in try await store.rawKeys() {
                 guard case .shard(let index, .idempotency(let bucket, let part)) = store.layout.key(named: key) else { continue }

@@ -127,7 +127,7 @@ import Testing
     @Test func survivesTheFunctionLibraryBeingFlushed() async throws {
         try await TestStores.withRedisStore { store in
             let e = Symbol(parsing: "e")!
-            let id = RequestID(high: 7, low: 7)
+            let id = RequestUUID(high: 7, low: 7)
             _ = try await store.recordInitial(InitialEvent(id: id, symbol: e, guess: true, receivedAt: Timestamp(microseconds: 1_000_000)))
             _ = try await store.client.send(RedisCommand("FUNCTION", "FLUSH"))
             #expect(try await store.summary(of: e).count == 1)

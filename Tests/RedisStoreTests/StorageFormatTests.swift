@@ -59,7 +59,7 @@ import Testing
 
     @Test mutating func uuidRecord() {
         for _ in 0..<200 {
-            let id = RequestID(high: UInt64.random(in: 0...UInt64.max, using: &generator), low: UInt64.random(in: 0...UInt64.max, using: &generator))
+            let id = RequestUUID(high: UInt64.random(in: 0...UInt64.max, using: &generator), low: UInt64.random(in: 0...UInt64.max, using: &generator))
             let followups = (0..<Int.random(in: 0..<4, using: &generator)).map { _ in Self.times.randomElement(using: &generator)! }.sorted()
             let record = AggregateModel.Record(
                 symbol: Symbol.all.randomElement(using: &generator)!, guess: Bool.random(using: &generator),
@@ -78,7 +78,7 @@ import Testing
                     == RequestRecord(id: id, symbol: nil, guess: nil, receivedAt: nil, followups: followups))
         }
         // second 1_700_000_000, offset 999_999, symbol e (4), guess 1, then one followup.
-        let id = RequestID(high: 1, low: 2)
+        let id = RequestUUID(high: 1, low: 2)
         let second: [UInt8] = [0x00, 0x65, 0x53, 0xF1, 0x00]
         let offset: [UInt8] = [0x0F, 0x42, 0x3F]
         let bytes = second + offset + [4 * 2 + 1] + second + [0, 0, 7]
@@ -141,15 +141,15 @@ import Testing
         #expect(IngestArgument.decode(Array(packed.events.dropLast())) == nil)
         // The outcomes reply: 2 bytes per event.
         let e = Symbol(parsing: "e")!
-        let initial = IngestEvent.initial(InitialEvent(id: RequestID(high: 1, low: 1), symbol: e, guess: true, receivedAt: Self.times[1]))
-        let followup = IngestEvent.followup(FollowupEvent(id: RequestID(high: 1, low: 1), receivedAt: Self.times[2]))
+        let initial = IngestEvent.initial(InitialEvent(id: RequestUUID(high: 1, low: 1), symbol: e, guess: true, receivedAt: Self.times[1]))
+        let followup = IngestEvent.followup(FollowupEvent(id: RequestUUID(high: 1, low: 1), receivedAt: Self.times[2]))
         #expect(
             IngestArgument.decodeOutcomes([1, 0, 2, 0, 3, 4, 4, 4, 5, 0], for: [initial, initial, initial, followup, followup])
                 == [.initial(.accepted(guess: true)), .initial(.retry(guess: false)), .initial(.conflict(existing: e)), .followup(.attributed(e)), .followup(.pending)])
         #expect(IngestArgument.decodeOutcomes([4, 4], for: [initial]) == nil)
         #expect(IngestArgument.decodeOutcomes([1, 0], for: [initial, followup]) == nil)
         // A replay is an answer for keyed followups only.
-        let keyedFollowup = IngestEvent.followup(FollowupEvent(id: RequestID(high: 1, low: 1), receivedAt: Self.times[2], idempotencyKey: IdempotencyKey("k")))
+        let keyedFollowup = IngestEvent.followup(FollowupEvent(id: RequestUUID(high: 1, low: 1), receivedAt: Self.times[2], idempotencyKey: IdempotencyKey("k")))
         #expect(IngestArgument.decodeOutcomes([6, 0], for: [keyedFollowup]) == [.followup(.replayed)])
         #expect(IngestArgument.decodeOutcomes([6, 0], for: [followup]) == nil)
     }
@@ -165,7 +165,7 @@ import Testing
         #expect(hex(SHA256.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         // The idempotency digest: the first 16 bytes over the uuid's bytes and the key
         // (as bench/storage_measure.py computes it with Python's hashlib).
-        let id = RequestID(parsing: "00112233-4455-6677-8899-aabbccddeeff")!
+        let id = RequestUUID(parsing: "00112233-4455-6677-8899-aabbccddeeff")!
         #expect(hex(IdempotencyDigest.digest(IdempotencyKey("retry-1")!, of: id)) == "9e95138ef56d91bf25d6c7f76ae8fc89")
     }
 
@@ -195,7 +195,7 @@ import Testing
         let times = Self.times
         var events = [LoggedEvent]()
         for index in 0..<300 {
-            let id = RequestID(high: UInt64.random(in: 0...UInt64.max, using: &generator), low: UInt64(index))
+            let id = RequestUUID(high: UInt64.random(in: 0...UInt64.max, using: &generator), low: UInt64(index))
             if Bool.random(using: &generator) {
                 let adopted = (0..<Int.random(in: 0..<3, using: &generator)).map { _ in times.randomElement(using: &generator)! }
                 events.append(

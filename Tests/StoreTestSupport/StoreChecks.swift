@@ -49,7 +49,7 @@ public enum StoreChecks {
             }
         }
         var ids = Set(events.map(\.id))
-        ids.insert(RequestID(high: 1, low: 1))
+        ids.insert(RequestUUID(high: 1, low: 1))
         for id in ids {
             let got = try await store.request(id)
             if got != model.request(id) { differences.append("request \(id): \(String(describing: got)) != \(String(describing: model.request(id)))") }

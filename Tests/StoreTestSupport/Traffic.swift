@@ -14,9 +14,9 @@ public struct Traffic {
     public var time: Int64
     public var idempotencyKeys = false
     private var keyed: [FollowupEvent] = []
-    private var seen: [(RequestID, Symbol)] = []
+    private var seen: [(RequestUUID, Symbol)] = []
     private var next: UInt64 = 0
-    private var waiting: [RequestID] = []
+    private var waiting: [RequestUUID] = []
     private var usedTimes: Set<Int64> = []
 
     public init(seed: UInt64, start: Int64 = 1_498_600_000_000_000) {
@@ -84,8 +84,8 @@ public struct Traffic {
         return event
     }
 
-    private mutating func freshID() -> RequestID {
+    private mutating func freshID() -> RequestUUID {
         next += 1
-        return RequestID(high: generator.next() & ~0xf000 | 0x4000, low: next)
+        return RequestUUID(high: generator.next() & ~0xf000 | 0x4000, low: next)
     }
 }

@@ -204,7 +204,7 @@ import Testing
                             }
                             uris.append("/dashboard/range/\(bound(Int64(lower)))/\(bound(Int64(upper)))")
                         }
-                        let ids = Set(actions.compactMap { $0.uuid.flatMap { RequestID(parsing: $0) } })
+                        let ids = Set(actions.compactMap { $0.uuid.flatMap { RequestUUID(parsing: $0) } })
                         uris += ids.map { "/requests/\($0)" }
                         var recordsFound = 0
                         for uri in uris {

@@ -40,11 +40,11 @@ import Testing
         // Times in message order, one tick per valid event; c's early followup attributed.
         let model = store.inner.snapshot
         let start = Timestamp(microseconds: T.start)
-        #expect(model.request(RequestID(parsing: a)!)?.receivedAt == start.advanced(1))
-        #expect(model.request(RequestID(parsing: a)!)?.followups == [start.advanced(2)])
-        #expect(model.request(RequestID(parsing: c)!) == RequestRecord(
-            id: RequestID(parsing: c)!, symbol: Symbol(parsing: "b"), guess: false, receivedAt: start.advanced(5), followups: [start]))
-        #expect(model.request(RequestID(parsing: b)!)?.symbol == Symbol(parsing: "q"))
+        #expect(model.request(RequestUUID(parsing: a)!)?.receivedAt == start.advanced(1))
+        #expect(model.request(RequestUUID(parsing: a)!)?.followups == [start.advanced(2)])
+        #expect(model.request(RequestUUID(parsing: c)!) == RequestRecord(
+            id: RequestUUID(parsing: c)!, symbol: Symbol(parsing: "b"), guess: false, receivedAt: start.advanced(5), followups: [start]))
+        #expect(model.request(RequestUUID(parsing: b)!)?.symbol == Symbol(parsing: "q"))
         #expect(model.summary(of: Symbol(parsing: "b")!).followups == 1)
     }
 

@@ -6,6 +6,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import WSClient
+import Foundation
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -189,7 +191,7 @@ final class RecordingStore: EventStore {
 
     func summary(of symbol: Symbol) async throws -> SymbolSummary { try await inner.summary(of: symbol) }
     func summaries(in range: TimeRange) async throws -> [SymbolSummary] { try await inner.summaries(in: range) }
-    func request(_ id: SymbolStreamCore.RequestID) async throws -> RequestRecord? { try await inner.request(id) }
+    func request(_ id: SymbolStreamCore.RequestUUID) async throws -> RequestRecord? { try await inner.request(id) }
     func rankings() async throws -> Rankings { try await inner.rankings() }
 
     /// Nothing stored at all.

@@ -7,8 +7,8 @@ import Testing
 /// entry in the order it was appended.
 @Suite struct AggregateModelStateTests {
     struct Naive {
-        var records: [RequestID: AggregateModel.Record] = [:]
-        var orphans: [RequestID: [Timestamp]] = [:]
+        var records: [RequestUUID: AggregateModel.Record] = [:]
+        var orphans: [RequestUUID: [Timestamp]] = [:]
         var buckets: [RollupBucket: SymbolStats] = [:]
         var fine: [Int64: [FineLogEntry]] = [:]
 
@@ -55,13 +55,13 @@ import Testing
     static func traffic(seed: UInt64, count: Int) -> [IngestEvent] {
         var generator = SplitMix64(seed: seed)
         var time: Int64 = 1_790_812_800_000_000
-        var ids = [RequestID]()
+        var ids = [RequestUUID]()
         var events = [IngestEvent]()
         for _ in 0..<count {
             time += [0, 3, 700, 300_000, 50_000_000, 4_000_000_000][Int.random(in: 0..<6, using: &generator)]
             let at = Timestamp(microseconds: time - (Int.random(in: 0..<10, using: &generator) == 0 ? 2_000_000 : 0))
             let fresh = ids.isEmpty || Int.random(in: 0..<3, using: &generator) == 0
-            let id = fresh ? RequestID(high: generator.next(), low: generator.next()) : ids.randomElement(using: &generator)!
+            let id = fresh ? RequestUUID(high: generator.next(), low: generator.next()) : ids.randomElement(using: &generator)!
             if fresh { ids.append(id) }
             if Bool.random(using: &generator) {
                 events.append(.followup(FollowupEvent(id: id, receivedAt: at)))
@@ -96,7 +96,7 @@ import Testing
             #expect(model.compactFineLogs[second] == entries.map(\.compact))
             #expect(AggregateModel.secondStats(second, entries.map(\.compact)) == naive.buckets[RollupBucket(level: .second, index: second)])
         }
-        var requests = Set<RequestID>()
+        var requests = Set<RequestUUID>()
         model.forEachRequest { requests.insert($0) }
         #expect(requests == Set(naive.records.keys).union(naive.orphans.keys))
         for id in requests {

@@ -5,7 +5,7 @@ import Testing
     let e = Symbol(parsing: "e")!
     let b = Symbol(parsing: "b")!
 
-    func id(_ n: UInt64) -> RequestID { RequestID(high: 0xabc, low: n) }
+    func id(_ n: UInt64) -> RequestUUID { RequestUUID(high: 0xabc, low: n) }
     func at(_ microseconds: Int64) -> Timestamp { Timestamp(microseconds: microseconds) }
 
     @Test func retriesReturnTheOriginalGuessAndCountOnce() {
@@ -40,8 +40,8 @@ import Testing
     @Test func rangesMatchANaiveScan() {
         var generator = SplitMix64(seed: 11)
         var model = AggregateModel()
-        var initials: [RequestID: (Symbol, Timestamp, Bool)] = [:]
-        var followupsByID: [RequestID: Int64] = [:]
+        var initials: [RequestUUID: (Symbol, Timestamp, Bool)] = [:]
+        var followupsByID: [RequestUUID: Int64] = [:]
         var time: Int64 = 1_498_600_000_000_000
         let ids = (0..<3000).map { id(UInt64($0)) }
         for _ in 0..<6000 {

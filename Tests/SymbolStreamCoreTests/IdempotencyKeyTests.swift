@@ -24,7 +24,7 @@ import Testing
             #expect {
                 _ = try Validate.idempotencyKey(text, parameter: name, header: header)
             } throws: { error in
-                guard let error = error as? ValidationError else { return false }
+                guard let error = error as? InputError else { return false }
                 return error.parameter == name && error.reason == .invalidIdempotencyKey && error.message.hasPrefix(name + ": ")
                     && error.message.contains(problem)
             }
@@ -33,14 +33,14 @@ import Testing
 }
 
 @Suite struct IdempotencyMemoryTests {
-    static let a = RequestID(high: 1, low: 1)
-    static let b = RequestID(high: 2, low: 2)
+    static let a = RequestUUID(high: 1, low: 1)
+    static let b = RequestUUID(high: 2, low: 2)
     static let key = IdempotencyKey("k")!
 
     static func at(_ second: Int64) -> Timestamp { Timestamp(second: second, offset: 5) }
 
     /// `remember` outside the expectation macros, which cannot call a mutating method.
-    static func remember(_ memory: inout IdempotencyMemory, _ key: IdempotencyKey, of id: RequestID, at time: Timestamp) -> Bool {
+    static func remember(_ memory: inout IdempotencyMemory, _ key: IdempotencyKey, of id: RequestUUID, at time: Timestamp) -> Bool {
         memory.remember(key, of: id, at: time)
     }
 

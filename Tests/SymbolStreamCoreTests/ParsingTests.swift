@@ -23,11 +23,11 @@ import Testing
 
 @Suite struct RequestIDTests {
     @Test func parsesCanonicalFormAndRendersLowerCase() throws {
-        let id = try #require(RequestID(parsing: "123E4567-E89B-42D3-A456-426614174000"))
+        let id = try #require(RequestUUID(parsing: "123E4567-E89B-42D3-A456-426614174000"))
         #expect(id.description == "123e4567-e89b-42d3-a456-426614174000")
         #expect(id.high == 0x123e_4567_e89b_42d3)
         #expect(id.low == 0xa456_4266_1417_4000)
-        #expect(RequestID(bytes: id.bytes) == id)
+        #expect(RequestUUID(bytes: id.bytes) == id)
         #expect(id.bytes.count == 16)
     }
 
@@ -40,12 +40,12 @@ import Testing
         "' OR 1=1 --",
     ])
     func rejectsNonCanonicalForms(_ text: String) {
-        #expect(RequestID(parsing: text) == nil)
+        #expect(RequestUUID(parsing: text) == nil)
     }
 
     @Test func nilAndMaxUUIDsAreAccepted() {
-        #expect(RequestID(parsing: "00000000-0000-0000-0000-000000000000") == RequestID(high: 0, low: 0))
-        #expect(RequestID(parsing: "ffffffff-ffff-ffff-ffff-ffffffffffff") == RequestID(high: .max, low: .max))
+        #expect(RequestUUID(parsing: "00000000-0000-0000-0000-000000000000") == RequestUUID(high: 0, low: 0))
+        #expect(RequestUUID(parsing: "ffffffff-ffff-ffff-ffff-ffffffffffff") == RequestUUID(high: .max, low: .max))
     }
 }
 
@@ -168,7 +168,7 @@ import Testing
 
     @Test func repeatedSameValueIsFineDifferentValuesAreRejected() throws {
         #expect(try FormParameters(parsing: "symbol=e&symbol=e").value("symbol") == "e")
-        #expect(throws: ValidationError.self) { try FormParameters(parsing: "symbol=e&symbol=a").value("symbol") }
+        #expect(throws: InputError.self) { try FormParameters(parsing: "symbol=e&symbol=a").value("symbol") }
         do {
             _ = try FormParameters(parsing: "symbol=e&symbol=a").value("symbol")
         } catch {
@@ -179,7 +179,7 @@ import Testing
 
     @Test(arguments: ["uuid=%", "uuid=%4", "uuid=%zz", "uuid=%ff", "uuid=%c3%28", "%=x"])
     func rejectsBadEncoding(_ query: String) {
-        #expect(throws: ValidationError.self) { try FormParameters(parsing: query) }
+        #expect(throws: InputError.self) { try FormParameters(parsing: query) }
     }
 
     @Test func decodesUnicode() throws {
@@ -199,7 +199,7 @@ import Testing
             ({ _ = try Validate.range(lower: "2017-01-02", upper: "2017-01-01") }, "lower", .invertedRange),
         ]
         for (check, parameter, reason) in cases {
-            let error = #expect(throws: ValidationError.self) { try check() }
+            let error = #expect(throws: InputError.self) { try check() }
             #expect(error?.parameter == parameter)
             #expect(error?.reason == reason)
             #expect(error?.message.hasPrefix(parameter) == true)

@@ -51,7 +51,7 @@ import Testing
     @Test func theModelRanksItsTotals() {
         var model = AggregateModel()
         let e = Self.symbol("e")
-        let id = RequestID(high: 9, low: 9)
+        let id = RequestUUID(high: 9, low: 9)
         _ = model.apply(InitialEvent(id: id, symbol: e, guess: true, receivedAt: Self.time(7)))
         _ = model.apply(FollowupEvent(id: id, receivedAt: Self.time(8)))
         #expect(model.rankings.top(by: .followups, limit: 26) == [RankedSymbol(symbol: e, count: 1, followups: 1, latest: Self.time(7))])
@@ -64,12 +64,12 @@ import Testing
         #expect(try Validate.rankingLimit("26") == 26)
         #expect(try Validate.rankingLimit("1") == 1)
         for bad in ["Rate", "", "top", "initials "] {
-            #expect(throws: ValidationError.self) { _ = try Validate.rankingOrder(bad) }
+            #expect(throws: InputError.self) { _ = try Validate.rankingOrder(bad) }
         }
         for bad in ["0", "27", "-1", "+5", "", "ten", "5.0", "100", " 5"] {
             #expect {
                 _ = try Validate.rankingLimit(bad)
-            } throws: { ($0 as? ValidationError).map { $0.parameter == "n" && $0.message.hasPrefix("n: ") } ?? false }
+            } throws: { ($0 as? InputError).map { $0.parameter == "n" && $0.message.hasPrefix("n: ") } ?? false }
         }
     }
 }

@@ -34,8 +34,8 @@ import Testing
     }
 
     @Test func seriesRequestsAreValidatedNamingTheParameter() throws {
-        func error(_ body: () throws -> Void) -> ValidationError? {
-            do { try body() } catch { return error as? ValidationError }
+        func error(_ body: () throws -> Void) -> InputError? {
+            do { try body() } catch { return error as? InputError }
             return nil
         }
         #expect(error { _ = try Validate.queryRange(from: nil, to: "2017-01-01") }?.parameter == "from")
@@ -101,7 +101,7 @@ import Testing
         func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome { try await store.recordFollowup(event) }
         func summary(of symbol: Symbol) async throws -> SymbolSummary { try await store.summary(of: symbol) }
         func summaries(in range: TimeRange) async throws -> [SymbolSummary] { try await store.summaries(in: range) }
-        func request(_ id: RequestID) async throws -> RequestRecord? { try await store.request(id) }
+        func request(_ id: RequestUUID) async throws -> RequestRecord? { try await store.request(id) }
         func rankings() async throws -> Rankings { try await store.rankings() }
     }
 }

@@ -8,10 +8,10 @@ import Testing
 /// thousands of mutated messages).
 @Suite struct StreamMessageTests {
     static let uuid = "6f1c2a4e-8b3d-4c5e-9f70-1a2b3c4d5e6f"
-    static let id = RequestID(parsing: uuid)!
+    static let id = RequestUUID(parsing: uuid)!
     static let e = Symbol(parsing: "e")!
 
-    func parse(_ text: String, maximumEvents: Int = 256) -> Result<[StreamMessage.Item], ValidationError> {
+    func parse(_ text: String, maximumEvents: Int = 256) -> Result<[StreamMessage.Item], InputError> {
         StreamMessage.parse(text, maximumEvents: maximumEvents)
     }
 
@@ -25,12 +25,12 @@ import Testing
     }
 
     /// The error `Validate` (what the HTTP routes use) gives for the same value.
-    func validateError(_ body: () throws -> Void) -> ValidationError? {
+    func validateError(_ body: () throws -> Void) -> InputError? {
         do {
             try body()
             return nil
         } catch {
-            return error as? ValidationError
+            return error as? InputError
         }
     }
 

@@ -9,6 +9,7 @@ import SymbolStreamCore
 import Testing
 
 @testable import SymbolStreamServer
+import NIOFoundationEssentialsCompat
 
 /// The dashboard page and its data routes, `/pipeline` and `/metrics`, over
 /// the in-memory store (end to end with a browser: `Tests/e2e/test_dashboard.py`).

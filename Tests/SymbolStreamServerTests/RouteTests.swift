@@ -7,6 +7,7 @@ import SymbolStreamCore
 import Testing
 
 @testable import SymbolStreamServer
+import FoundationEssentials
 
 /// Routes over the in-memory store: the HTTP contract of SPEC.md, fast.
 /// (The same contract is exercised end to end against Redis and MariaDB by
@@ -31,7 +32,7 @@ import Testing
         func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome { throw fail() }
         func summary(of symbol: Symbol) async throws -> SymbolSummary { throw fail() }
         func summaries(in range: TimeRange) async throws -> [SymbolSummary] { throw fail() }
-        func request(_ id: SymbolStreamCore.RequestID) async throws -> RequestRecord? { throw fail() }
+        func request(_ id: SymbolStreamCore.RequestUUID) async throws -> RequestRecord? { throw fail() }
         func rankings() async throws -> Rankings { throw fail() }
     }
 
@@ -247,7 +248,7 @@ import Testing
             // On an initial a good key changes nothing (an initial is idempotent by its uuid).
             try await client.execute(uri: "/initial?uuid=\(Self.uuid)&symbol=e", method: .post, headers: [key: "fine"]) { #expect($0.status == .ok) }
         }
-        #expect(store.snapshot.request(RequestID(parsing: Self.uuid)!)?.followups == [])
+        #expect(store.snapshot.request(RequestUUID(parsing: Self.uuid)!)?.followups == [])
         #expect(counters.snapshot.rejected[.invalidIdempotencyKey] == 10 && counters.snapshot.rejected[.duplicateParameter] == 1)
     }
 

@@ -16,7 +16,7 @@ enum IdempotencyDigest {
     /// The hashes a time bucket's keys spread over, by the digest's first byte.
     static let partCount = 256
 
-    static func digest(_ key: IdempotencyKey, of id: RequestID) -> [UInt8] {
+    static func digest(_ key: IdempotencyKey, of id: RequestUUID) -> [UInt8] {
         var input = [UInt8]()
         input.reserveCapacity(16 + key.text.utf8.count)
         id.append(to: &input)

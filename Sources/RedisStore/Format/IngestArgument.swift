@@ -70,7 +70,7 @@ enum IngestArgument {
         var index = 0
         while index < bytes.count {
             defer { index += eventByteCount }
-            guard let id = RequestID(bytes: bytes[index + 1..<index + 17]) else { return nil }
+            guard let id = RequestUUID(bytes: bytes[index + 1..<index + 17]) else { return nil }
             let time = PackedTime.decode(bytes[index + 19..<index + eventByteCount])
             switch (bytes[index], bytes[index + 17], bytes[index + 18]) {
             case (UInt8(ascii: "i"), let letter, let guess) where guess == UInt8(ascii: "0") || guess == UInt8(ascii: "1"):

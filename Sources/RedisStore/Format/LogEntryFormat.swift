@@ -23,7 +23,7 @@ enum LogEntryFormat {
             var index = 0
             while index < raw.count {
                 defer { index += eventByteCount }
-                let id = RequestID(high: uint64(index + 1), low: uint64(index + 9))
+                let id = RequestUUID(high: uint64(index + 1), low: uint64(index + 9))
                 let symbolByte = raw[index + 17]
                 let symbol = (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(symbolByte) ? Symbol(index: Int(symbolByte) - 97) : nil
                 guard symbol != nil || symbolByte == UInt8(ascii: "-") else { return false }

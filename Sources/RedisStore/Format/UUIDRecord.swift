@@ -11,7 +11,7 @@ enum UUIDRecord {
     /// First byte of a record whose followups wait for their initial.
     static let orphanMarker: UInt8 = 0xFF
 
-    static func decode(_ bytes: [UInt8], id: RequestID) -> RequestRecord? {
+    static func decode(_ bytes: [UInt8], id: RequestUUID) -> RequestRecord? {
         if bytes.first == orphanMarker {
             guard let followups = PackedTime.decodeAll(bytes.dropFirst()) else { return nil }
             return RequestRecord(id: id, symbol: nil, guess: nil, receivedAt: nil, followups: followups)

@@ -3,7 +3,7 @@
 ///
 /// Version and variant bits are not checked: RFC 4122's string form admits every
 /// 128-bit value (the nil UUID included), and the client only promises uniqueness.
-public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct RequestUUID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let high: UInt64
     public let low: UInt64
 
@@ -25,7 +25,7 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// Non-generic, so it stays fast when called from other modules.
-    private static func parse(_ bytes: UnsafeRawBufferPointer) -> RequestID? {
+    private static func parse(_ bytes: UnsafeRawBufferPointer) -> RequestUUID? {
         guard bytes.count == 36 else { return nil }
         var high: UInt64 = 0
         var low: UInt64 = 0
@@ -44,7 +44,7 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
             }
             nibbles += 1
         }
-        return RequestID(high: high, low: low)
+        return RequestUUID(high: high, low: low)
     }
 
     /// The 16 bytes, big-endian: what Redis stores (compact, binary-safe).
@@ -86,7 +86,7 @@ public struct RequestID: Hashable, Comparable, Sendable, CustomStringConvertible
         return String(decoding: text, as: UTF8.self)
     }
 
-    public static func < (lhs: RequestID, rhs: RequestID) -> Bool {
+    public static func < (lhs: RequestUUID, rhs: RequestUUID) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }
 }
