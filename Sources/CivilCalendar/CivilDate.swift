@@ -4,18 +4,18 @@
 /// Its own module so that the domain's times (`SymbolStreamCore.Timestamp`)
 /// and the MariaDB client's `DATETIME` values share one algorithm without
 /// either depending on the other.
-public struct CivilDate: Hashable, Sendable {
-    public var year: Int64
-    public var month: Int
-    public var day: Int
+package struct CivilDate: Hashable, Sendable {
+    package var year: Int64
+    package var month: Int
+    package var day: Int
 
-    public init(year: Int64, month: Int, day: Int) {
+    package init(year: Int64, month: Int, day: Int) {
         self.year = year
         self.month = month
         self.day = day
     }
 
-    public init(daysSinceEpoch: Int64) {
+    package init(daysSinceEpoch: Int64) {
         let z = daysSinceEpoch + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -27,7 +27,7 @@ public struct CivilDate: Hashable, Sendable {
         self.init(year: yoe + era * 400 + (month <= 2 ? 1 : 0), month: Int(month), day: Int(day))
     }
 
-    public var daysSinceEpoch: Int64 {
+    package var daysSinceEpoch: Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -37,7 +37,7 @@ public struct CivilDate: Hashable, Sendable {
         return era * 146_097 + doe - 719_468
     }
 
-    public static func daysIn(month: Int, year: Int64) -> Int {
+    package static func daysIn(month: Int, year: Int64) -> Int {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: return 30

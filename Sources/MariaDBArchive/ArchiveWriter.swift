@@ -20,7 +20,7 @@ import SymbolStreamCore
 /// and one beside the upsert of the same rows could deadlock: a batch with
 /// either is written alone, after every batch before it
 /// (`needsExclusiveWrite`). Both are rare: early followups are.
-public enum ArchiveWriter {
+package enum ArchiveWriter {
     /// `kind` is bound as its ENUM index (1 initial, 2 followup).
     static let insert = """
         INSERT INTO events (received_at, uuid, kind, symbol, guess) VALUES (?, ?, ?, ?, ?)
@@ -35,7 +35,7 @@ public enum ArchiveWriter {
 
     /// An event's row as text values, the way SQL shows it (for logs and
     /// dead letters; `rows(_:)` is what is written).
-    public static func row(_ event: LoggedEvent) -> [MariaDBValue] {
+    package static func row(_ event: LoggedEvent) -> [MariaDBValue] {
         [
             .string(event.receivedAt.description),
             .string(event.id.description),
@@ -46,7 +46,7 @@ public enum ArchiveWriter {
     }
 
     /// Whether the batch must not overlap any other (see the type's comment).
-    public static func needsExclusiveWrite(_ events: [LoggedEvent]) -> Bool {
+    package static func needsExclusiveWrite(_ events: [LoggedEvent]) -> Bool {
         events.contains(where: needsLookup)
     }
 
@@ -58,7 +58,7 @@ public enum ArchiveWriter {
     /// adopted (its time, the initial's uuid and symbol). Datetimes go as
     /// binary times and uuids as their 16 bytes, which MariaDB's UUID type
     /// stores as they are: nothing is formatted here or parsed there.
-    public static func rows(_ events: [LoggedEvent]) -> MariaDBBatch {
+    package static func rows(_ events: [LoggedEvent]) -> MariaDBBatch {
         // A value the UUID type cannot store it would read as another one
         // from its bytes; as text MariaDB refuses it, like any wrong value.
         let binary = events.allSatisfy { UUIDColumn.stores($0.id) }
@@ -95,13 +95,13 @@ public enum ArchiveWriter {
 
     /// - Returns: the number of rows inserted or changed.
     @discardableResult
-    public static func write(_ events: [LoggedEvent], on connection: MariaDBConnection) throws -> UInt64 {
+    package static func write(_ events: [LoggedEvent], on connection: MariaDBConnection) throws -> UInt64 {
         try write(events, rows: rows(events), on: connection)
     }
 
     /// The same with the rows built ahead (`rows(_:)`), e.g. while another batch is written.
     @discardableResult
-    public static func write(_ events: [LoggedEvent], rows: MariaDBBatch, on connection: MariaDBConnection) throws -> UInt64 {
+    package static func write(_ events: [LoggedEvent], rows: MariaDBBatch, on connection: MariaDBConnection) throws -> UInt64 {
         guard !events.isEmpty else { return 0 }
         // Followups logged before their initial, whose initial may be in the
         // table already, and initials from before adopted followups' times

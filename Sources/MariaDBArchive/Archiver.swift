@@ -5,31 +5,31 @@ import ServiceLifecycle
 import Synchronization
 import SymbolStreamCore
 
-public struct ArchiverConfiguration: Sendable, Hashable {
+package struct ArchiverConfiguration: Sendable, Hashable {
     /// Consumer name in the `archiver` group. Keep it stable across restarts of
     /// one instance: its unacknowledged entries are re-read first on start.
-    public var consumer: String = "archiver"
+    package var consumer: String = "archiver"
     /// Log entries per read and transaction. An entry holds one ingest batch
     /// (1 event when traffic is light, up to 256 under load), so a transaction
     /// grows with the load it has to keep up with.
-    public var entriesPerRead: Int = 200
+    package var entriesPerRead: Int = 200
     /// Batches written at once, each on its own MariaDB connection, while the
     /// next is read from Redis and prepared. Batches commute (see
     /// `ArchiveWriter`), so they may commit in any order.
-    public var concurrentBatches: Int = 2
+    package var concurrentBatches: Int = 2
     /// How long one read waits for new events (also the shutdown latency).
-    public var blockTime: Duration = .milliseconds(100)
+    package var blockTime: Duration = .milliseconds(100)
     /// Entries another consumer has held unacknowledged this long are taken
     /// over (looked for once per this interval, so within twice this after
     /// a consumer died). Keep it well above the time a batch takes to write,
     /// MariaDB retries included: a live consumer's entries taken over are
     /// written twice (harmless, the insert is idempotent, but wasted).
     /// `--archiver-takeover-after`.
-    public var abandonedAfter: Duration = .seconds(60)
-    public var retryDelay: Duration = .milliseconds(100)
-    public var maximumRetryDelay: Duration = .seconds(5)
+    package var abandonedAfter: Duration = .seconds(60)
+    package var retryDelay: Duration = .milliseconds(100)
+    package var maximumRetryDelay: Duration = .seconds(5)
 
-    public init() {}
+    package init() {}
 }
 
 /// Moves events from the Redis logs into MariaDB: for each shard, read a
@@ -39,7 +39,7 @@ public struct ArchiverConfiguration: Sendable, Hashable {
 /// over); the idempotent insert makes that harmless. MariaDB being down only
 /// delays it. Any number of archivers share the shards: each reads every
 /// shard, and the consumer groups deal each entry to one of them.
-public final class Archiver: Service {
+package final class Archiver: Service {
     private let log: RedisEventLog
     private let database: MariaDBPool
     private let configuration: ArchiverConfiguration
@@ -49,7 +49,7 @@ public final class Archiver: Service {
     private let timing: any Clock<Duration>
     private let statisticsBox = Mutex(ArchiverStatistics())
 
-    public init(
+    package init(
         log: RedisEventLog, database: MariaDBPool, configuration: ArchiverConfiguration = .init(), logger: Logger,
         clock: EventClock = EventClock(), timing: any Clock<Duration> = ContinuousClock()
     ) {
@@ -61,9 +61,9 @@ public final class Archiver: Service {
         self.timing = timing
     }
 
-    public var statistics: ArchiverStatistics { statisticsBox.withLock { $0 } }
+    package var statistics: ArchiverStatistics { statisticsBox.withLock { $0 } }
 
-    public func run() async throws {
+    package func run() async throws {
         guard await migrate() else { return }
         // A reader per shard, each on its own connection (a blocking read
         // cannot wait on several slots of a cluster at once).
@@ -101,7 +101,7 @@ public final class Archiver: Service {
     /// (for `rebuild`, tests and tools that need the archive complete).
     /// - Parameter shards: the layout's by default; `rebuild` also drains
     ///   those of an earlier layout.
-    public func drain(shards: [RedisLayout.Shard]? = nil) async throws {
+    package func drain(shards: [RedisLayout.Shard]? = nil) async throws {
         let logger = self.logger
         try await database.withConnection { try Schema.migrate($0, logger: logger) }
         try await withThrowingDiscardingTaskGroup { group in

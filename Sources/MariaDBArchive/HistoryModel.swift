@@ -6,7 +6,7 @@ import SymbolStreamCore
 /// sharded as the store shards events (`ShardedModel`): what every Redis
 /// aggregate must hold. Shared by `rebuild` (which writes it) and `verify`
 /// (which compares with it).
-public enum HistoryModel {
+package enum HistoryModel {
     static let scan = """
         SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', received_at), CAST(uuid AS BINARY(16)), kind + 0, symbol, guess
         FROM events ORDER BY received_at, uuid, kind
@@ -18,7 +18,7 @@ public enum HistoryModel {
     /// acknowledged) counts once.
     /// - Returns: the model, the rows read (in all and by shard), and how many
     ///   `extra` events were not rows.
-    public static func read(
+    package static func read(
         on connection: MariaDBConnection, layout: RedisLayout, merging extra: [IngestEvent] = [],
         progress: (_ done: Int64, _ total: Int64) -> Void
     ) throws -> (model: ShardedModel, rows: Int64, rowsByShard: [Int64], extraApplied: Int64) {

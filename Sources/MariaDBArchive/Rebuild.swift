@@ -19,13 +19,13 @@ import SymbolStreamCore
 ///
 /// Run it with the service stopped: events ingested during a rebuild would be
 /// counted and then deleted.
-public struct Rebuild: Sendable {
-    public let redis: RedisStoreClient
-    public let archiver: Archiver
-    public let database: MariaDBPool
-    public let logger: Logger
+package struct Rebuild: Sendable {
+    package let redis: RedisStoreClient
+    package let archiver: Archiver
+    package let database: MariaDBPool
+    package let logger: Logger
 
-    public init(redis: RedisStoreClient, archiver: Archiver, database: MariaDBPool, logger: Logger) {
+    package init(redis: RedisStoreClient, archiver: Archiver, database: MariaDBPool, logger: Logger) {
         self.redis = redis
         self.archiver = archiver
         self.database = database
@@ -34,7 +34,7 @@ public struct Rebuild: Sendable {
 
     /// - Returns: the number of events read from MariaDB.
     @discardableResult
-    public func run(progress: @escaping @Sendable (HistoryProgress) -> Void = { _ in }) async throws -> Int64 {
+    package func run(progress: @escaping @Sendable (HistoryProgress) -> Void = { _ in }) async throws -> Int64 {
         let (admin, logger, layout) = (RedisAdmin(redis: redis), self.logger, redis.layout)
         // Shards of an earlier layout that the new one does not have.
         var earlier = [RedisLayout.Shard]()
@@ -93,8 +93,8 @@ public struct Rebuild: Sendable {
 
 /// How far a long run over the history (`rebuild`, `verify`) has got, for a
 /// progress line.
-public struct HistoryProgress: Sendable, Hashable {
-    public enum Phase: String, Sendable, Hashable {
+package struct HistoryProgress: Sendable, Hashable {
+    package enum Phase: String, Sendable, Hashable {
         /// Rows of MariaDB read into the model.
         case reading = "read history"
         /// Redis keys written (`rebuild`).
@@ -103,7 +103,7 @@ public struct HistoryProgress: Sendable, Hashable {
         case comparing = "compare keys"
     }
 
-    public var phase: Phase
-    public var done: Int64
-    public var total: Int64
+    package var phase: Phase
+    package var done: Int64
+    package var total: Int64
 }

@@ -3,14 +3,14 @@ import MariaDBClient
 
 /// The raw history's tables, created by numbered migrations that `migrate`
 /// (and `serve`, at start) applies once each.
-public enum Schema {
-    public struct Migration: Sendable {
-        public var version: Int
-        public var description: String
-        public var statements: [String]
+package enum Schema {
+    package struct Migration: Sendable {
+        package var version: Int
+        package var description: String
+        package var statements: [String]
     }
 
-    public static let migrations: [Migration] = [
+    package static let migrations: [Migration] = [
         Migration(
             version: 1, description: "events: every accepted event, one row each",
             statements: [
@@ -40,7 +40,7 @@ public enum Schema {
     /// Applies the migrations not applied yet, under a named lock so that two
     /// instances starting together do not race. Returns the versions applied.
     @discardableResult
-    public static func migrate(_ connection: MariaDBConnection, logger: Logger) throws -> [Int] {
+    package static func migrate(_ connection: MariaDBConnection, logger: Logger) throws -> [Int] {
         try connection.execute(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -67,13 +67,13 @@ public enum Schema {
     }
 }
 
-public enum ArchiveError: Error, Sendable, Hashable, CustomStringConvertible {
+package enum ArchiveError: Error, Sendable, Hashable, CustomStringConvertible {
     case migrationLockTimeout
     case backlogNotDrained(Int64)
     /// A row of `events` that no accepted event could have written.
     case malformedRow(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .migrationLockTimeout: "another instance holds the migration lock"
         case .backlogNotDrained(let backlog): "\(backlog) logged events are not archived yet"

@@ -8,9 +8,9 @@ import SymbolStreamCore
 /// as another value (as binary): byte 6 (version) of 0x80 or more with byte 8
 /// (variant) from 0x01 to 0x80. `UUIDColumnTests` checks the rule against the
 /// live MariaDB.
-public enum UUIDColumn {
+package enum UUIDColumn {
     /// Whether the column stores `id`'s 16 bytes as they are.
-    public static func stores(_ id: RequestUUID) -> Bool {
+    package static func stores(_ id: RequestUUID) -> Bool {
         let byte6 = (id.high >> 8) & 0xff
         let byte8 = id.low >> 56
         return byte6 < 0x80 || byte8 == 0 || byte8 > 0x80
@@ -19,10 +19,10 @@ public enum UUIDColumn {
 
 /// The archive's rule for the door: accepting a uuid the column refuses
 /// would stop the archive at that event forever.
-public struct ArchiveAdmission: EventAdmission {
-    public init() {}
+package struct ArchiveAdmission: EventAdmission {
+    package init() {}
 
-    public func refusal(of id: RequestUUID) -> String? {
+    package func refusal(of id: RequestUUID) -> String? {
         UUIDColumn.stores(id) ? nil : "with a version digit of 8-f the variant byte (digits 17-18) must be 00 or 81-ff"
     }
 }

@@ -16,35 +16,35 @@ import SymbolStreamCore
 /// in MariaDB) are folded into the recomputation, so it needs no archiver and
 /// writes nothing. Run it while no events come in (service stopped or idle):
 /// an event ingested during the check shows as a difference.
-public struct Verify: Sendable {
-    public let redis: RedisStoreClient
-    public let database: MariaDBPool
-    public let logger: Logger
+package struct Verify: Sendable {
+    package let redis: RedisStoreClient
+    package let database: MariaDBPool
+    package let logger: Logger
     /// Differences listed per kind at most; the rest are only counted.
-    public var listedPerKind = 20
+    package var listedPerKind = 20
 
-    public init(redis: RedisStoreClient, database: MariaDBPool, logger: Logger) {
+    package init(redis: RedisStoreClient, database: MariaDBPool, logger: Logger) {
         self.redis = redis
         self.database = database
         self.logger = logger
     }
 
-    public struct Report: Sendable, Hashable {
+    package struct Report: Sendable, Hashable {
         /// One readable line per difference (up to `listedPerKind` per kind).
-        public var differences: [String] = []
+        package var differences: [String] = []
         /// All differences, listed or not.
-        public var differenceCount = 0
+        package var differenceCount = 0
         /// Rows of `events` read.
-        public var rows: Int64 = 0
+        package var rows: Int64 = 0
         /// Events in the log and not yet in MariaDB, folded in.
-        public var backlogEvents: Int64 = 0
+        package var backlogEvents: Int64 = 0
         /// Redis keys compared.
-        public var keys: Int64 = 0
+        package var keys: Int64 = 0
 
-        public var isConsistent: Bool { differenceCount == 0 }
+        package var isConsistent: Bool { differenceCount == 0 }
     }
 
-    public func run(progress: @escaping @Sendable (HistoryProgress) -> Void = { _ in }) async throws -> Report {
+    package func run(progress: @escaping @Sendable (HistoryProgress) -> Void = { _ in }) async throws -> Report {
         var report = Report()
         var listed = [String: Int]()
         func differ(_ kind: String, _ message: @autoclosure () -> String) {

@@ -8,8 +8,8 @@ import CivilCalendar
 ///
 /// Build it row by row: one `append` per column, in column order, then
 /// `endRow()`.
-public struct MariaDBBatch: Sendable {
-    public enum ColumnType: Sendable, Hashable {
+package struct MariaDBBatch: Sendable {
+    package enum ColumnType: Sendable, Hashable {
         /// A 64-bit integer.
         case int
         /// A `DATETIME(6)` given as microseconds since 1970-01-01 00:00:00 (no
@@ -22,8 +22,8 @@ public struct MariaDBBatch: Sendable {
         case binary
     }
 
-    public let columnTypes: [ColumnType]
-    public private(set) var count = 0
+    package let columnTypes: [ColumnType]
+    package private(set) var count = 0
 
     /// Per column: integers and datetimes.
     private var numbers: [[Int64]]
@@ -35,7 +35,7 @@ public struct MariaDBBatch: Sendable {
     /// Values appended to the row being built.
     private var column = 0
 
-    public init(_ columnTypes: [ColumnType], reservingRows rows: Int = 0) {
+    package init(_ columnTypes: [ColumnType], reservingRows rows: Int = 0) {
         precondition(!columnTypes.isEmpty, "a batch needs at least one column")
         self.columnTypes = columnTypes
         let width = columnTypes.count
@@ -52,11 +52,11 @@ public struct MariaDBBatch: Sendable {
         }
     }
 
-    public var isEmpty: Bool { count == 0 }
+    package var isEmpty: Bool { count == 0 }
 
     /// The next value of the row: an integer (`.int` column) or microseconds
     /// since the epoch (`.dateTime` column); nil for NULL.
-    public mutating func append(_ value: Int64?) {
+    package mutating func append(_ value: Int64?) {
         let type = nextColumn()
         precondition(type == .int || type == .dateTime, "column \(column) is \(type), not a number")
         numbers[column].append(value ?? 0)
@@ -65,7 +65,7 @@ public struct MariaDBBatch: Sendable {
     }
 
     /// The next value of the row, for a `.text` or `.binary` column; nil for NULL.
-    public mutating func append(bytes: UnsafeRawBufferPointer?) {
+    package mutating func append(bytes: UnsafeRawBufferPointer?) {
         let type = nextColumn()
         precondition(type == .text || type == .binary, "column \(column) is \(type), not text or bytes")
         if let bytes { data[column].append(contentsOf: bytes) }
@@ -75,13 +75,13 @@ public struct MariaDBBatch: Sendable {
     }
 
     /// The next value of the row, for a `.text` column; nil for NULL.
-    public mutating func append(text: String?) {
+    package mutating func append(text: String?) {
         guard var text else { return append(bytes: nil) }
         text.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// Ends the row; every column must have had its value.
-    public mutating func endRow() {
+    package mutating func endRow() {
         precondition(column == columnTypes.count, "row \(count) has \(column) of \(columnTypes.count) values")
         column = 0
         count += 1

@@ -1,24 +1,24 @@
 /// Where and how to connect. Timeouts are whole seconds because that is what
 /// Connector/C takes (`MYSQL_OPT_*_TIMEOUT` are `unsigned int` seconds).
-public struct MariaDBConfiguration: Sendable {
-    public var host: String = "127.0.0.1"
-    public var port: Int = 3306
+package struct MariaDBConfiguration: Sendable {
+    package var host: String = "127.0.0.1"
+    package var port: Int = 3306
     /// When set, connect through this Unix socket instead of TCP (`host` is ignored).
-    public var unixSocket: String? = nil
-    public var user: String = "og"
-    public var password: String = "og"
-    public var database: String = "og"
+    package var unixSocket: String? = nil
+    package var user: String = "og"
+    package var password: String = "og"
+    package var database: String = "og"
     /// Limits the TCP connect and the handshake, so that a dead server fails fast.
-    public var connectTimeoutSeconds: Int = 2
+    package var connectTimeoutSeconds: Int = 2
     /// Limits each wait for the server's reply. A statement that runs longer
     /// than this fails with `CR_SERVER_LOST` and the connection is discarded.
-    public var readTimeoutSeconds: Int = 30
-    public var writeTimeoutSeconds: Int = 30
+    package var readTimeoutSeconds: Int = 30
+    package var writeTimeoutSeconds: Int = 30
     /// A pooled connection idle for longer than this is pinged before it is
     /// handed out, so that a server restart costs no failed call. 0 pings every time.
-    public var idlePingSeconds: Int = 1
+    package var idlePingSeconds: Int = 1
 
-    public init(
+    package init(
         host: String = "127.0.0.1",
         port: Int = 3306,
         unixSocket: String? = nil,
@@ -45,7 +45,7 @@ public struct MariaDBConfiguration: Sendable {
 
 extension MariaDBConfiguration: CustomStringConvertible {
     /// Names the server and account, never the password.
-    public var description: String {
+    package var description: String {
         let server = unixSocket.map { "unix:\($0)" } ?? "\(host):\(port)"
         return "mariadb://\(user)@\(server)/\(database)"
     }

@@ -20,7 +20,7 @@ private let libraryInitialized: Bool = mysql_server_init(0, nil, nil) == 0
 /// reconnection off: after a connection-level error (see
 /// ``MariaDBError/isConnectionError``) the connection is closed and every
 /// further call fails; open a new one (the pool does).
-public final class MariaDBConnection {
+package final class MariaDBConnection {
     private var handle: UnsafeMutablePointer<MYSQL>?
     private var statements: [String: UnsafeMutablePointer<MYSQL_STMT>] = [:]
     /// Preparation order, to evict the oldest statement when the cache is full.
@@ -31,14 +31,14 @@ public final class MariaDBConnection {
 
     /// Prepared statements kept per connection; the server's default limit is
     /// 16382 for all sessions together (`max_prepared_stmt_count`).
-    public static let statementCacheCapacity = 64
+    package static let statementCacheCapacity = 64
 
     /// Rows of one bulk packet are capped near this many bytes (the server
     /// refuses packets above `max_allowed_packet`, 16 MiB by default); a larger
     /// batch is sent as several executions.
-    public static let maximumBulkBytes = 4 << 20
+    package static let maximumBulkBytes = 4 << 20
 
-    public init(configuration: MariaDBConfiguration) throws {
+    package init(configuration: MariaDBConfiguration) throws {
         guard libraryInitialized, let mysql = mysql_init(nil) else {
             throw MariaDBError(code: UInt32(CR_OUT_OF_MEMORY), sqlState: "HY000", message: "mysql_init failed")
         }
@@ -81,7 +81,7 @@ public final class MariaDBConnection {
     }
 
     /// Closes the connection (also done on deinit). Later calls fail with `CR_SERVER_GONE_ERROR`.
-    public func close() {
+    package func close() {
         guard let mysql = handle else { return }
         handle = nil
         // The connection first: the statements are then freed locally,
@@ -93,16 +93,16 @@ public final class MariaDBConnection {
     }
 
     /// False once a connection-level error closed the connection.
-    public var isOpen: Bool { handle != nil }
+    package var isOpen: Bool { handle != nil }
 
     /// Inside a transaction that has not been committed or rolled back.
-    public var isInTransaction: Bool {
+    package var isInTransaction: Bool {
         guard let mysql = handle else { return false }
         return mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0
     }
 
     /// The server's version, e.g. 101119 for 10.11.19.
-    public var serverVersion: Int {
+    package var serverVersion: Int {
         handle.map { Int(mysql_get_server_version($0)) } ?? 0
     }
 
@@ -111,7 +111,7 @@ public final class MariaDBConnection {
     /// Runs SQL as plain text, without parameters, discarding any result
     /// (DDL, `SET`, `START TRANSACTION`...). Never put values into `sql`;
     /// use the parameterised methods.
-    public func execute(_ sql: String) throws {
+    package func execute(_ sql: String) throws {
         let mysql = try open()
         if mysql_real_query(mysql, sql, UInt(sql.utf8.count)) != 0 {
             throw failure(MariaDBError(connection: mysql))
@@ -133,7 +133,7 @@ public final class MariaDBConnection {
     /// Runs a statement with bound parameters and returns the number of
     /// affected rows (0 for a statement that returns rows; the rows are dropped).
     @discardableResult
-    public func execute(_ sql: String, _ parameters: [MariaDBValue]) throws -> UInt64 {
+    package func execute(_ sql: String, _ parameters: [MariaDBValue]) throws -> UInt64 {
         let statement = try run(sql, parameters)
         if mysql_stmt_field_count(statement) > 0 {
             try finishResults(statement)
@@ -145,7 +145,7 @@ public final class MariaDBConnection {
     }
 
     /// All rows of a query, in memory. For large results use ``forEachRow(_:_:_:)``.
-    public func query(_ sql: String, _ parameters: [MariaDBValue] = []) throws -> [MariaDBRow] {
+    package func query(_ sql: String, _ parameters: [MariaDBValue] = []) throws -> [MariaDBRow] {
         var rows = [MariaDBRow]()
         try forEachRow(sql, parameters) { rows.append($0) }
         return rows
@@ -160,7 +160,7 @@ public final class MariaDBConnection {
     /// rows would cost more than a new connection) and the error is rethrown.
     /// A slow `body` holds the server's result open: the server gives up
     /// after its `net_write_timeout` (60 s by default) without a read.
-    public func forEachRow(
+    package func forEachRow(
         _ sql: String, _ parameters: [MariaDBValue] = [], _ body: (MariaDBRow) throws -> Void
     ) throws {
         let statement = try run(sql, parameters)
@@ -209,7 +209,7 @@ public final class MariaDBConnection {
     /// Needs MariaDB 10.2.7 or later. A batch split into several packets is
     /// atomic only inside a transaction.
     @discardableResult
-    public func executeBatch(_ sql: String, rows: [[MariaDBValue]]) throws -> UInt64 {
+    package func executeBatch(_ sql: String, rows: [[MariaDBValue]]) throws -> UInt64 {
         guard !rows.isEmpty else { return 0 }
         let statement = try prepared(sql)
         let width = Int(mysql_stmt_param_count(statement))
@@ -237,7 +237,7 @@ public final class MariaDBConnection {
     /// The same for rows already in their wire types (``MariaDBBatch``):
     /// nothing converted per value, datetimes sent as binary times.
     @discardableResult
-    public func executeBatch(_ sql: String, _ batch: MariaDBBatch) throws -> UInt64 {
+    package func executeBatch(_ sql: String, _ batch: MariaDBBatch) throws -> UInt64 {
         guard !batch.isEmpty else { return 0 }
         let statement = try prepared(sql)
         let width = Int(mysql_stmt_param_count(statement))
@@ -292,23 +292,23 @@ public final class MariaDBConnection {
 
     // MARK: - Transactions
 
-    public func begin() throws {
+    package func begin() throws {
         try execute("START TRANSACTION")
     }
 
-    public func commit() throws {
+    package func commit() throws {
         let mysql = try open()
         if mysql_commit(mysql) != 0 { throw failure(MariaDBError(connection: mysql)) }
     }
 
-    public func rollback() throws {
+    package func rollback() throws {
         let mysql = try open()
         if mysql_rollback(mysql) != 0 { throw failure(MariaDBError(connection: mysql)) }
     }
 
     /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
     @discardableResult
-    public func transaction<T>(_ body: (MariaDBConnection) throws -> T) throws -> T {
+    package func transaction<T>(_ body: (MariaDBConnection) throws -> T) throws -> T {
         try begin()
         do {
             let result = try body(self)
@@ -321,7 +321,7 @@ public final class MariaDBConnection {
     }
 
     /// A round trip to the server; false (and the connection closed) if it is gone.
-    public func ping() -> Bool {
+    package func ping() -> Bool {
         guard let mysql = handle, !isStreaming else { return false }
         if mysql_ping(mysql) == 0 { return true }
         close()

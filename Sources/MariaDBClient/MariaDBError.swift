@@ -3,14 +3,14 @@ import CMariaDB
 /// An error from the server, from Connector/C, or (code 0) from this library
 /// before anything was sent. Messages come from the server or the connector
 /// and never contain the password.
-public struct MariaDBError: Error, Sendable, CustomStringConvertible {
+package struct MariaDBError: Error, Sendable, CustomStringConvertible {
     /// The server's `ER_*` (1000–1999, 3000+) or the connector's `CR_*` (2000–2999) code; 0 for a usage error.
-    public var code: UInt32
+    package var code: UInt32
     /// The five-character SQLSTATE, e.g. `23000` for a duplicate key.
-    public var sqlState: String
-    public var message: String
+    package var sqlState: String
+    package var message: String
 
-    public init(code: UInt32, sqlState: String, message: String) {
+    package init(code: UInt32, sqlState: String, message: String) {
         self.code = code
         self.sqlState = sqlState
         self.message = message
@@ -19,21 +19,21 @@ public struct MariaDBError: Error, Sendable, CustomStringConvertible {
     /// The connection cannot be used any more (server down, restarted, killed
     /// the session, unreachable, too many connections): the pool discards it
     /// and the next call opens a new one. Worth retrying later.
-    public var isConnectionError: Bool {
+    package var isConnectionError: Bool {
         Self.connectionErrorCodes.contains(code)
     }
 
     /// A duplicate value in a unique key (ER_DUP_ENTRY 1062).
-    public var isDuplicateKey: Bool { code == 1062 }
+    package var isDuplicateKey: Bool { code == 1062 }
 
     /// The server refused a value itself (wrong type, out of range, too
     /// long, NULL where none is allowed): sending the same row again cannot
     /// succeed, unlike a lock timeout, a full disk or a lost connection.
-    public var isRefusedValue: Bool {
+    package var isRefusedValue: Bool {
         [1048, 1264, 1265, 1292, 1366, 1406, 1411].contains(code)
     }
 
-    public var description: String {
+    package var description: String {
         code == 0 ? "MariaDB client: \(message)" : "MariaDB error \(code) (\(sqlState)): \(message)"
     }
 

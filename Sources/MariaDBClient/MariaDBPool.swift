@@ -13,9 +13,9 @@ import NIOPosix
 /// dropped, and the next call opens a new one, so the pool outlives restarts
 /// of the server. A connection idle for more than
 /// ``MariaDBConfiguration/idlePingSeconds`` is pinged before reuse.
-public final class MariaDBPool: Sendable {
-    public let configuration: MariaDBConfiguration
-    public let size: Int
+package final class MariaDBPool: Sendable {
+    package let configuration: MariaDBConfiguration
+    package let size: Int
     private let threadPool: NIOThreadPool
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
@@ -27,7 +27,7 @@ public final class MariaDBPool: Sendable {
         var isReachable = true
     }
 
-    public init(configuration: MariaDBConfiguration, size: Int = 2, logger: Logger) {
+    package init(configuration: MariaDBConfiguration, size: Int = 2, logger: Logger) {
         self.configuration = configuration
         self.size = max(size, 1)
         self.logger = logger
@@ -50,7 +50,7 @@ public final class MariaDBPool: Sendable {
     /// rethrown; a connection-level one (``MariaDBError/isConnectionError``)
     /// also discards the connection.
     @discardableResult
-    public func withConnection<T: Sendable>(
+    package func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (MariaDBConnection) throws -> T
     ) async throws -> T {
         guard !state.withLockedValue({ $0.isShutDown }) else { throw Self.shutDownError }
@@ -69,7 +69,7 @@ public final class MariaDBPool: Sendable {
 
     /// Closes the idle connections and stops the threads after the work in
     /// progress. Later calls fail.
-    public func shutdown() async {
+    package func shutdown() async {
         let idle: [IdleConnection]? = state.withLockedValue { state in
             guard !state.isShutDown else { return nil }
             state.isShutDown = true

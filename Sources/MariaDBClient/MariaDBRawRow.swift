@@ -4,20 +4,20 @@ import CMariaDB
 /// the connection's receive buffer, valid only during the `forEachRawRow`
 /// callback. For scans of millions of rows where allocating a `MariaDBRow`
 /// per row would cost more than reading it.
-public struct MariaDBRawRow {
+package struct MariaDBRawRow {
     let row: MYSQL_ROW
     let lengths: UnsafeMutablePointer<UInt>
-    public let columnCount: Int
+    package let columnCount: Int
 
     /// The column's bytes as the server sent them as text; nil for NULL.
-    public func bytes(_ column: Int) -> UnsafeRawBufferPointer? {
+    package func bytes(_ column: Int) -> UnsafeRawBufferPointer? {
         precondition(column >= 0 && column < columnCount, "no column \(column)")
         guard let value = row[column] else { return nil }
         return UnsafeRawBufferPointer(start: value, count: Int(lengths[column]))
     }
 
     /// The column read as a decimal integer; nil for NULL or anything else.
-    public func int(_ column: Int) -> Int64? {
+    package func int(_ column: Int) -> Int64? {
         guard let bytes = bytes(column), !bytes.isEmpty else { return nil }
         var value: Int64 = 0
         var negative = false
@@ -40,7 +40,7 @@ extension MariaDBConnection {
     /// Streams the rows of a parameterless query without materializing them
     /// (text protocol, unbuffered). Use bound parameters (`forEachRow`) for
     /// anything that depends on input.
-    public func forEachRawRow(_ sql: String, _ body: (MariaDBRawRow) throws -> Void) throws {
+    package func forEachRawRow(_ sql: String, _ body: (MariaDBRawRow) throws -> Void) throws {
         try withRawResult(sql) { result in
             let columns = Int(mysql_num_fields(result))
             while let row = mysql_fetch_row(result) {

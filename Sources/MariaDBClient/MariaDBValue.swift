@@ -7,7 +7,7 @@
 /// `YYYY-MM-DD HH:MM:SS.ffffff` (always 6 fractional digits), DATE as
 /// `YYYY-MM-DD`, TIME as `[-]HH:MM:SS.ffffff`; binary types (BINARY, VARBINARY,
 /// BLOB, BIT, GEOMETRY) to `.bytes`; SQL NULL to `.null`.
-public enum MariaDBValue: Sendable, Hashable {
+package enum MariaDBValue: Sendable, Hashable {
     case null
     case int(Int64)
     case double(Double)
@@ -16,15 +16,15 @@ public enum MariaDBValue: Sendable, Hashable {
 }
 
 extension MariaDBValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral {
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(nilLiteral: ()) { self = .null }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(nilLiteral: ()) { self = .null }
 }
 
 extension MariaDBValue {
     /// The integer, also parsed from a decimal `.string` (COUNT, SUM and
     /// DECIMAL results arrive as text).
-    public var int: Int64? {
+    package var int: Int64? {
         switch self {
         case .int(let value): return value
         case .string(let text): return Int64(text)
@@ -32,12 +32,12 @@ extension MariaDBValue {
         }
     }
 
-    public var string: String? {
+    package var string: String? {
         if case .string(let text) = self { return text }
         return nil
     }
 
-    public var double: Double? {
+    package var double: Double? {
         switch self {
         case .double(let value): return value
         case .int(let value): return Double(value)
@@ -46,7 +46,7 @@ extension MariaDBValue {
         }
     }
 
-    public var bytes: [UInt8]? {
+    package var bytes: [UInt8]? {
         switch self {
         case .bytes(let bytes): return bytes
         case .string(let text): return Array(text.utf8)
@@ -54,14 +54,14 @@ extension MariaDBValue {
         }
     }
 
-    public var isNull: Bool {
+    package var isNull: Bool {
         if case .null = self { return true }
         return false
     }
 }
 
 extension MariaDBValue: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         switch self {
         case .null: "NULL"
         case .int(let value): "\(value)"
@@ -90,8 +90,8 @@ final class MariaDBColumns: Sendable {
 }
 
 /// One result row: values in select-list order, also addressable by column name (or alias).
-public struct MariaDBRow: Sendable {
-    public var values: [MariaDBValue]
+package struct MariaDBRow: Sendable {
+    package var values: [MariaDBValue]
     let columns: MariaDBColumns
 
     init(values: [MariaDBValue], columns: MariaDBColumns) {
@@ -100,32 +100,32 @@ public struct MariaDBRow: Sendable {
     }
 
     /// A row without column names (for building rows by hand, e.g. in tests).
-    public init(values: [MariaDBValue], columnNames: [String] = []) {
+    package init(values: [MariaDBValue], columnNames: [String] = []) {
         self.values = values
         self.columns = MariaDBColumns(names: columnNames)
     }
 
-    public var columnNames: [String] { columns.names }
+    package var columnNames: [String] { columns.names }
 
-    public subscript(_ index: Int) -> MariaDBValue { values[index] }
+    package subscript(_ index: Int) -> MariaDBValue { values[index] }
 
     /// The value of the named column, nil if the result has no such column.
-    public subscript(_ column: String) -> MariaDBValue? {
+    package subscript(_ column: String) -> MariaDBValue? {
         guard let index = columns.indexByName[column], index < values.count else { return nil }
         return values[index]
     }
 }
 
 extension MariaDBRow: Hashable {
-    public static func == (lhs: MariaDBRow, rhs: MariaDBRow) -> Bool {
+    package static func == (lhs: MariaDBRow, rhs: MariaDBRow) -> Bool {
         lhs.values == rhs.values && lhs.columns.names == rhs.columns.names
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(values) }
+    package func hash(into hasher: inout Hasher) { hasher.combine(values) }
 }
 
 extension MariaDBRow: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         guard columns.names.count == values.count else { return "\(values)" }
         return "[" + zip(columns.names, values).map { "\($0): \($1)" }.joined(separator: ", ") + "]"
     }

@@ -2,9 +2,9 @@
 /// described it (`CLUSTER SHARDS`). Immutable: a refresh builds a new map and
 /// swaps it in whole, so routing a command is one array read with no lock on
 /// the map itself.
-public struct ClusterSlotMap: Sendable, Equatable {
+package struct ClusterSlotMap: Sendable, Equatable {
     /// What `CLUSTER SHARDS` says of a node's health.
-    public enum Health: Sendable, Hashable {
+    package enum Health: Sendable, Hashable {
         case online
         /// Loading its data set (after a restart): not serving yet.
         case loading
@@ -12,19 +12,19 @@ public struct ClusterSlotMap: Sendable, Equatable {
         case failed
     }
 
-    public struct Node: Sendable, Hashable {
-        public var id: String
-        public var address: RedisNodeAddress
-        public var health: Health
+    package struct Node: Sendable, Hashable {
+        package var id: String
+        package var address: RedisNodeAddress
+        package var health: Health
     }
 
     /// A primary, the slots it serves (inclusive ranges, ascending) and its replicas.
-    public struct Shard: Sendable, Hashable {
-        public var primary: Node
-        public var slots: [ClosedRange<UInt16>]
-        public var replicas: [Node]
+    package struct Shard: Sendable, Hashable {
+        package var primary: Node
+        package var slots: [ClosedRange<UInt16>]
+        package var replicas: [Node]
 
-        public init(primary: Node, slots: [ClosedRange<UInt16>], replicas: [Node] = []) {
+        package init(primary: Node, slots: [ClosedRange<UInt16>], replicas: [Node] = []) {
             self.primary = primary
             self.slots = slots
             self.replicas = replicas
@@ -34,18 +34,18 @@ public struct ClusterSlotMap: Sendable, Equatable {
     /// Every shard with a primary: those that serve slots first, by their
     /// first slot, then slotless ones (a node just added, a failed former
     /// primary) by address.
-    public let shards: [Shard]
+    package let shards: [Shard]
     /// For each slot, the index in `shards` of its owner, or `Self.unassigned`.
     private let owners: [UInt16]
 
     static let unassigned = UInt16.max
 
     /// A map in which no slot has an owner (before the first refresh).
-    public static let empty = ClusterSlotMap(validatedShards: [])
+    package static let empty = ClusterSlotMap(validatedShards: [])
 
     /// Builds the map; a slot claimed by two shards is an error (no node
     /// reports such a view of its own cluster).
-    public init(shards: [Shard]) throws(ClusterMapError) {
+    package init(shards: [Shard]) throws(ClusterMapError) {
         let sorted = shards.sorted(by: Self.order)
         var owners = [UInt16](repeating: Self.unassigned, count: Int(HashSlot.count))
         for (index, shard) in sorted.enumerated() {
@@ -82,18 +82,18 @@ public struct ClusterSlotMap: Sendable, Equatable {
 
     /// The index in ``shards`` of the shard that serves `slot`, if any.
     @inline(__always)
-    public func shardIndex(forSlot slot: UInt16) -> Int? {
+    package func shardIndex(forSlot slot: UInt16) -> Int? {
         let owner = self.owners[Int(slot & (HashSlot.count - 1))]
         return owner == Self.unassigned ? nil : Int(owner)
     }
 
     /// The primary that serves `slot`, if any.
-    public func primary(forSlot slot: UInt16) -> Node? {
+    package func primary(forSlot slot: UInt16) -> Node? {
         shardIndex(forSlot: slot).map { shards[$0].primary }
     }
 
     /// Slots no shard serves, as ascending ranges.
-    public var unassignedSlots: [ClosedRange<UInt16>] {
+    package var unassignedSlots: [ClosedRange<UInt16>] {
         var ranges: [ClosedRange<UInt16>] = []
         var start: Int? = nil
         for slot in 0...Int(HashSlot.count) {
@@ -108,7 +108,7 @@ public struct ClusterSlotMap: Sendable, Equatable {
     }
 
     /// Every node the map names, primaries first: where to ask next time.
-    public var addresses: [RedisNodeAddress] {
+    package var addresses: [RedisNodeAddress] {
         var result: [RedisNodeAddress] = []
         for shard in shards where !result.contains(shard.primary.address) { result.append(shard.primary.address) }
         for shard in shards {
@@ -119,33 +119,33 @@ public struct ClusterSlotMap: Sendable, Equatable {
 
     /// Two maps route alike: the same primaries at the same addresses serve
     /// the same slots (health and replicas aside).
-    public func routesLike(_ other: ClusterSlotMap) -> Bool {
+    package func routesLike(_ other: ClusterSlotMap) -> Bool {
         owners == other.owners && shards.map(\.primary.address) == other.shards.map(\.primary.address)
     }
 
-    public static func == (a: ClusterSlotMap, b: ClusterSlotMap) -> Bool {
+    package static func == (a: ClusterSlotMap, b: ClusterSlotMap) -> Bool {
         a.shards == b.shards
     }
 }
 
 /// A `CLUSTER SHARDS` reply that does not describe a usable cluster.
-public struct ClusterMapError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var description: String
+package struct ClusterMapError: Error, Sendable, Hashable, CustomStringConvertible {
+    package var description: String
 
-    public init(_ description: String) {
+    package init(_ description: String) {
         self.description = description
     }
 }
 
 extension ClusterSlotMap.Shard: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         let slots = slots.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
         return "\(primary.address) [\(slots.isEmpty ? "no slots" : slots)]\(primary.health == .online ? "" : " (\(primary.health))")"
     }
 }
 
 extension ClusterSlotMap: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         shards.isEmpty ? "no shards" : shards.map(\.description).joined(separator: ", ")
     }
 }
@@ -165,7 +165,7 @@ extension ClusterSlotMap {
     /// servers that group shards by shard id do), the healthiest one wins.
     /// Nodes without a plain TCP `port` (TLS only) are skipped: this client
     /// does not speak TLS.
-    public init(clusterShardsReply reply: RESPValue, replyingNode: RedisNodeAddress) throws(ClusterMapError) {
+    package init(clusterShardsReply reply: RESPValue, replyingNode: RedisNodeAddress) throws(ClusterMapError) {
         guard let shardReplies = reply.array else {
             throw ClusterMapError("CLUSTER SHARDS replied \(reply), not an array of shards")
         }

@@ -2,10 +2,10 @@
 /// hash tag (the text between the first `{` and the next `}`, when not
 /// empty), modulo 16384. Keys that share a tag share a slot, so one command
 /// or one function call may touch them all, on one node.
-public enum HashSlot {
-    public static let count: UInt16 = 16384
+package enum HashSlot {
+    package static let count: UInt16 = 16384
 
-    public static func of(key: some Collection<UInt8>) -> UInt16 {
+    package static func of(key: some Collection<UInt8>) -> UInt16 {
         let bytes = Array(key)
         if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
             let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
@@ -15,7 +15,7 @@ public enum HashSlot {
         return crc16(bytes[...]) % count
     }
 
-    public static func of(key: String) -> UInt16 { of(key: Array(key.utf8)) }
+    package static func of(key: String) -> UInt16 { of(key: Array(key.utf8)) }
 
     static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
         var crc: UInt16 = 0

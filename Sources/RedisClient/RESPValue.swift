@@ -2,7 +2,7 @@
 ///
 /// Values are plain Swift data: decoding copies out of hiredis' reply objects, so a
 /// `RESPValue` can be kept, compared and sent across tasks freely.
-public enum RESPValue: Sendable, Hashable {
+package enum RESPValue: Sendable, Hashable {
     /// A status reply such as `+OK`.
     case simpleString(String)
     /// An error reply such as `-ERR unknown command`. ``RedisConnection/send(_:)`` throws
@@ -20,7 +20,7 @@ public enum RESPValue: Sendable, Hashable {
 
 extension RESPValue {
     /// A status reply, or a bulk string decoded as UTF-8 (invalid sequences become U+FFFD).
-    public var string: String? {
+    package var string: String? {
         switch self {
         case .simpleString(let string): string
         case .bulkString(let bytes): String(decoding: bytes, as: UTF8.self)
@@ -30,7 +30,7 @@ extension RESPValue {
 
     /// An integer reply, or a bulk/status string that holds a decimal integer
     /// (`HGET` of a counter, say).
-    public var int: Int64? {
+    package var int: Int64? {
         switch self {
         case .integer(let value): value
         case .bulkString(let bytes): Self.parseInteger(bytes)
@@ -40,7 +40,7 @@ extension RESPValue {
     }
 
     /// The bytes of a bulk string, or the UTF-8 of a status reply.
-    public var bytes: [UInt8]? {
+    package var bytes: [UInt8]? {
         switch self {
         case .bulkString(let bytes): bytes
         case .simpleString(let string): Array(string.utf8)
@@ -48,11 +48,11 @@ extension RESPValue {
         }
     }
 
-    public var array: [RESPValue]? {
+    package var array: [RESPValue]? {
         if case .array(let elements) = self { elements } else { nil }
     }
 
-    public var isNull: Bool {
+    package var isNull: Bool {
         if case .null = self { true } else { false }
     }
 
@@ -83,7 +83,7 @@ extension RESPValue {
 
 extension RESPValue: CustomStringConvertible {
     /// A redis-cli-like rendering, for logs and test failures.
-    public var description: String {
+    package var description: String {
         switch self {
         case .simpleString(let string): return string
         case .error(let message): return "(error) \(message)"

@@ -13,11 +13,11 @@ import Synchronization
 /// graceful shutdown or cancellation. Commands go round-robin to the live connections;
 /// while there is none, they fail at once with ``RedisClientError/unavailable(_:)``
 /// rather than wait, so callers can answer "503" quickly.
-public final class RedisClient: Service, Sendable {
+package final class RedisClient: Service, Sendable {
     static let initialBackoff: Duration = .milliseconds(50)
     static let maximumBackoff: Duration = .milliseconds(500)
 
-    public let configuration: RedisConfiguration
+    package let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
     /// Slot `i` always lives on `eventLoops[i % count]`, so a reconnect cannot pile two
     /// connections on one loop while another sits idle.
@@ -54,7 +54,7 @@ public final class RedisClient: Service, Sendable {
     ///   (e.g. `FUNCTION LOAD REPLACE`). If it throws, the connection is dropped and
     ///   retried like a failed connect. Dedicated connections do not run it.
     /// - Parameter clock: Times the backoff between reconnect attempts.
-    public init(
+    package init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
@@ -75,7 +75,7 @@ public final class RedisClient: Service, Sendable {
 
     /// Keeps the pool connected until graceful shutdown or cancellation, then closes the
     /// connections, letting the commands in flight finish (each bounded by its timeout).
-    public func run() async throws {
+    package func run() async throws {
         let alreadyRunning = self.state.withLockedValue { state in
             defer { state.isRunning = true }
             return state.isRunning
@@ -163,7 +163,7 @@ public final class RedisClient: Service, Sendable {
 
     /// How many event loops the pool's connections are spread over: callers
     /// that batch per loop (see ``currentLane``) keep this many batches.
-    public var laneCount: Int { min(self.eventLoops.count, self.slotCount) }
+    package var laneCount: Int { min(self.eventLoops.count, self.slotCount) }
 
     /// The caller's lane, in `0..<laneCount`: on an event loop that holds pool
     /// connections, that loop's lane; anywhere else, the lanes in turn.
@@ -177,7 +177,7 @@ public final class RedisClient: Service, Sendable {
     /// turn still spreads them over every lane, so callers batch as many at
     /// once as on the loops, only with a thread hop per call. Nothing breaks
     /// either way; only the hop differs (see `LoopAffinityTests`).
-    public var currentLane: Int {
+    package var currentLane: Int {
         if let loop = self.currentLoop, loop < self.laneCount { return loop }
         let lanes = UInt(self.laneCount)
         if lanes == 1 { return 0 }
@@ -214,7 +214,7 @@ public final class RedisClient: Service, Sendable {
     ///   ``RedisClientError/server(_:)`` for an error reply; otherwise see
     ///   ``RedisClientError``.
     @discardableResult
-    public func send(_ command: RedisCommand) async throws -> RESPValue {
+    package func send(_ command: RedisCommand) async throws -> RESPValue {
         var attempts = 0
         while true {
             let connection = try self.nextConnection()
@@ -230,7 +230,7 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends commands on one connection in one flush; replies in order, error replies in
     /// place (see ``RedisConnection/pipeline(_:)``).
-    public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+    package func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         var attempts = 0
         while true {
             let connection = try self.nextConnection()
@@ -243,12 +243,12 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// Whether a connection is live right now.
-    public var isAvailable: Bool {
+    package var isAvailable: Bool {
         self.state.withLockedValue { !$0.live.isEmpty }
     }
 
     /// How many of the pool's connections are live right now (for health reports).
-    public var liveConnectionCount: Int {
+    package var liveConnectionCount: Int {
         self.state.withLockedValue { $0.live.count }
     }
 
@@ -256,7 +256,7 @@ public final class RedisClient: Service, Sendable {
     /// 503 instead of waiting).
     ///
     /// - Throws: ``RedisClientError/unavailable(_:)`` after `timeout`, `CancellationError`.
-    public func waitUntilAvailable(timeout: Duration) async throws {
+    package func waitUntilAvailable(timeout: Duration) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while !self.isAvailable {
@@ -276,7 +276,7 @@ public final class RedisClient: Service, Sendable {
     /// Cancelling the task closes the connection at once, which ends a blocking command
     /// in flight with ``RedisClientError/connectionClosed``. Works whether or not `run()`
     /// is running; `onConnect` is not called.
-    public func withDedicatedConnection<T: Sendable>(
+    package func withDedicatedConnection<T: Sendable>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (RedisConnection) async throws -> T
     ) async throws -> T {

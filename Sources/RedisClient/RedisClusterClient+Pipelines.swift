@@ -11,7 +11,7 @@ extension RedisClusterClient {
     /// commands are still redirected after the last round; a request split
     /// by `ASK` may then have had some of its commands run, as with a
     /// connection lost mid-pipeline.
-    public func pipelines(_ requests: [SlotCommands]) async -> [Result<[RESPValue], RedisClientError>] {
+    package func pipelines(_ requests: [SlotCommands]) async -> [Result<[RESPValue], RedisClientError>] {
         guard !requests.isEmpty else { return [] }
         let routing = self.routing
         // One request for a slot with an owner: one pipeline, and when no

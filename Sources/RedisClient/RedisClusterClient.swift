@@ -24,8 +24,8 @@ import ServiceLifecycle
 /// While a slot's primary is unreachable (down, failing over), its commands
 /// fail at once with ``RedisClientError/unavailable(_:)``, never waiting, so
 /// that callers can answer "503" quickly; the other slots keep working.
-public final class RedisClusterClient: RedisTopology, Sendable {
-    public let configuration: RedisClusterConfiguration
+package final class RedisClusterClient: RedisTopology, Sendable {
+    package let configuration: RedisClusterConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onConnect: (@Sendable (RedisConnection) async throws -> Void)?
@@ -56,7 +56,7 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     /// - Parameter onConnect: Runs on every new pool connection of every
     ///   primary before it takes commands (e.g. `FUNCTION LOAD REPLACE`); as
     ///   ``RedisClient/init(configuration:eventLoopGroup:logger:onConnect:)``.
-    public init(
+    package init(
         configuration: RedisClusterConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
@@ -76,7 +76,7 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     /// Reads the map and keeps the pools of the primaries running until
     /// graceful shutdown or cancellation; then closes them (commands in
     /// flight finish) and fails every later command as unavailable.
-    public func run() async throws {
+    package func run() async throws {
         let (starts, starter) = AsyncStream.makeStream(of: ClusterNode.self)
         let alreadyRunning = self.state.withLockedValue { state in
             defer {
@@ -112,8 +112,8 @@ public final class RedisClusterClient: RedisTopology, Sendable {
 
     // MARK: - RedisTopology
 
-    public var laneCount: Int { self.lanes.laneCount }
-    public var currentLane: Int { self.lanes.currentLane }
+    package var laneCount: Int { self.lanes.laneCount }
+    package var currentLane: Int { self.lanes.currentLane }
 
     /// Sends `command` to the primary that serves `slot`, following redirects.
     ///
@@ -122,7 +122,7 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     ///   ``RedisClusterConfiguration/maximumRedirects`` redirects (in each
     ///   case the command did not run); otherwise as ``RedisClient/send(_:)``.
     @discardableResult
-    public func send(_ command: RedisCommand, slot: UInt16) async throws -> RESPValue {
+    package func send(_ command: RedisCommand, slot: UInt16) async throws -> RESPValue {
         var routing = self.routing
         var target = ClusterTarget.owner
         var redirects = 0
@@ -175,7 +175,7 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     /// Runs `body` with a connection of its own to the current primary of
     /// `slot`, closed afterwards (see ``RedisClient/withDedicatedConnection(isolation:_:)``).
     /// Redirects on it are the caller's to handle.
-    public func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T {
+    package func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T {
         let routing = self.routing
         guard let node = routing.node(forSlot: slot) else {
             throw RedisClientError.unavailable(routing.unavailableReason(slot: slot))
@@ -184,7 +184,7 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     }
 
     /// Whether every slot has an owner with a live connection right now.
-    public var isAvailable: Bool {
+    package var isAvailable: Bool {
         let routing = self.routing
         guard !routing.map.shards.isEmpty, routing.coversAllSlots else { return false }
         for (index, shard) in routing.map.shards.enumerated() where !shard.slots.isEmpty {
@@ -201,7 +201,7 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     ///   mode, refused credentials, a database other than 0), else after
     ///   `timeout` (no seed answers, slots served by no node, a primary
     ///   unreachable).
-    public func waitUntilAvailable(timeout: Duration) async throws {
+    package func waitUntilAvailable(timeout: Duration) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while !self.isAvailable {
@@ -218,10 +218,10 @@ public final class RedisClusterClient: RedisTopology, Sendable {
     // MARK: - Inspection
 
     /// The slot map in use (for health reports and tests).
-    public var slotMap: ClusterSlotMap { self.routing.map }
+    package var slotMap: ClusterSlotMap { self.routing.map }
 
     /// Why the cluster is not available right now, or nil when it is.
-    public var unavailableReason: String? {
+    package var unavailableReason: String? {
         self.isAvailable ? nil : self.availabilityProblem
     }
 

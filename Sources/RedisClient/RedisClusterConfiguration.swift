@@ -1,29 +1,29 @@
 /// Where a Redis Cluster is and how ``RedisClusterClient`` talks to it.
-public struct RedisClusterConfiguration: Sendable {
+package struct RedisClusterConfiguration: Sendable {
     /// Nodes to ask for the slot map: any of the cluster's nodes (one is
     /// enough; more survive that one being down). The map then names the rest.
-    public var seeds: [RedisNodeAddress]
+    package var seeds: [RedisNodeAddress]
     /// How to talk to each node: credentials, timeouts, connections per node
     /// (``RedisConfiguration/connectionCount``). Its host and port are not
     /// used, and its database must be 0 (a cluster has no other).
-    public var node: RedisConfiguration
+    package var node: RedisConfiguration
     /// How often the map is re-read while everything works: catches a
     /// change (resharding, failover, a node added) before a `MOVED` does.
-    public var refreshInterval: Duration
+    package var refreshInterval: Duration
     /// How often it is re-read while a slot has no reachable primary or the
     /// map cannot be had: a failover shows within this much of the cluster
     /// deciding it.
-    public var degradedRefreshInterval: Duration
+    package var degradedRefreshInterval: Duration
     /// At most one re-read per this interval however many `MOVED`s,
     /// `CLUSTERDOWN`s or lost connections ask for one.
-    public var minimumRefreshGap: Duration
+    package var minimumRefreshGap: Duration
     /// Redirects (`MOVED`, `ASK`, `TRYAGAIN`) followed for one command before
     /// it fails as unavailable.
-    public var maximumRedirects: Int
+    package var maximumRedirects: Int
     /// The pause before a command that got `TRYAGAIN` is sent again.
-    public var tryAgainDelay: Duration
+    package var tryAgainDelay: Duration
 
-    public init(
+    package init(
         seeds: [RedisNodeAddress],
         node: RedisConfiguration = RedisConfiguration(),
         refreshInterval: Duration = .seconds(5),
@@ -52,7 +52,7 @@ public struct RedisClusterConfiguration: Sendable {
 
 extension RedisClusterConfiguration: CustomStringConvertible {
     /// Names the seeds and the user, never the password.
-    public var description: String {
+    package var description: String {
         let user = node.username.map { "\($0)@" } ?? ""
         return "redis-cluster://\(user)\(seeds.map(\.description).joined(separator: ","))\(node.password == nil ? "" : " (password set)")"
     }

@@ -1,23 +1,23 @@
 public import NIOCore
 
 /// Where Redis is and how the client talks to it.
-public struct RedisConfiguration: Sendable {
-    public var host: String = "127.0.0.1"
-    public var port: Int = 6379
+package struct RedisConfiguration: Sendable {
+    package var host: String = "127.0.0.1"
+    package var port: Int = 6379
     /// ACL user for `AUTH`; `nil` authenticates as the default user (or not at all).
-    public var username: String? = nil
+    package var username: String? = nil
     /// Sent with `AUTH` on every new connection when set.
-    public var password: String? = nil
+    package var password: String? = nil
     /// Selected with `SELECT` on every new connection when not 0.
-    public var database: Int = 0
+    package var database: Int = 0
     /// Connections in a ``RedisClient`` pool. Pipelining makes a few enough: each one
     /// carries any number of commands in flight.
-    public var connectionCount: Int = 2
-    public var connectTimeout: TimeAmount = .seconds(1)
+    package var connectionCount: Int = 2
+    package var connectTimeout: TimeAmount = .seconds(1)
     /// Default time to wait for a reply; a command may set its own.
-    public var commandTimeout: TimeAmount = .milliseconds(750)
+    package var commandTimeout: TimeAmount = .milliseconds(750)
 
-    public init(
+    package init(
         host: String = "127.0.0.1",
         port: Int = 6379,
         username: String? = nil,
@@ -39,7 +39,7 @@ public struct RedisConfiguration: Sendable {
 }
 
 /// Why a command did not get a reply, or got an error reply.
-public enum RedisClientError: Error, Sendable, Hashable {
+package enum RedisClientError: Error, Sendable, Hashable {
     /// No live connection (Redis down or reconnecting); the command was not sent.
     case unavailable(String)
     /// No reply in time; the connection was dropped. The command may have run.
@@ -53,7 +53,7 @@ public enum RedisClientError: Error, Sendable, Hashable {
 }
 
 extension RedisClientError: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         switch self {
         case .unavailable(let reason): "Redis unavailable: \(reason)"
         case .timeout: "Redis command timed out"
@@ -67,7 +67,7 @@ extension RedisClientError: CustomStringConvertible {
 extension RedisConfiguration: CustomStringConvertible {
     /// Names the server, user and database, never the password (so that a
     /// configuration logged or interpolated whole does not leak it).
-    public var description: String {
+    package var description: String {
         "redis://\(username.map { "\($0)@" } ?? "")\(host):\(port)/\(database)\(password == nil ? "" : " (password set)")"
     }
 }

@@ -7,7 +7,7 @@ import NIOPosix
 ///
 /// A command cannot be taken back once sent, so `send` does not react to task
 /// cancellation; the command timeout bounds every wait instead.
-public final class RedisConnection: Sendable {
+package final class RedisConnection: Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<RedisCommandHandler>
     private let inbox: RequestInbox
@@ -15,7 +15,7 @@ public final class RedisConnection: Sendable {
     private let logger: Logger
 
     /// The event loop this connection's I/O runs on.
-    public var eventLoop: any EventLoop { self.channel.eventLoop }
+    package var eventLoop: any EventLoop { self.channel.eventLoop }
 
     private init(
         channel: any Channel,
@@ -36,7 +36,7 @@ public final class RedisConnection: Sendable {
     /// - Throws: ``RedisClientError/unavailable(_:)`` when Redis cannot be reached or does
     ///   not answer in time; ``RedisClientError/server(_:)`` when it refuses (wrong
     ///   password, `NOAUTH`, bad database).
-    public static func connect(
+    package static func connect(
         configuration: RedisConfiguration,
         eventLoop: any EventLoop,
         logger: Logger
@@ -142,7 +142,7 @@ public final class RedisConnection: Sendable {
     /// - Throws: ``RedisClientError/server(_:)`` for an error reply; see
     ///   ``RedisClientError`` for the rest.
     @discardableResult
-    public func send(_ command: RedisCommand) async throws -> RESPValue {
+    package func send(_ command: RedisCommand) async throws -> RESPValue {
         guard !command.arguments.isEmpty else { throw RedisClientError.protocolError("empty command") }
         let deadline = self.channel.eventLoop.now + (command.timeout ?? self.commandTimeout)
         return try await withReplyContinuation { continuation in
@@ -153,7 +153,7 @@ public final class RedisConnection: Sendable {
     /// Sends commands back to back in one flush and returns their replies in order.
     /// Error replies are returned in place as ``RESPValue/error(_:)``, so one failing
     /// command does not hide the others' results.
-    public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+    package func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
         var timeout = TimeAmount.zero
         for command in commands {
@@ -171,7 +171,7 @@ public final class RedisConnection: Sendable {
     /// ``pipeline(_:)-([RedisCommand])``. For bulk writes: several such calls
     /// may be in flight at once, which keeps Redis busy while the next batch
     /// is encoded.
-    public func pipeline(_ commands: RedisEncodedCommands, timeout: TimeAmount? = nil) async throws -> [RESPValue] {
+    package func pipeline(_ commands: RedisEncodedCommands, timeout: TimeAmount? = nil) async throws -> [RESPValue] {
         guard commands.count > 0 else { return [] }
         var command = RedisCommand(arguments: [RedisArgument(bytes: Array(commands.complete.readableBytesView))])
         command.isEncoded = true
@@ -196,13 +196,13 @@ public final class RedisConnection: Sendable {
     }
 
     /// Whether the connection still accepts commands.
-    public var isActive: Bool {
+    package var isActive: Bool {
         self.channel.isActive && !self.inbox.isClosed
     }
 
     /// Stops accepting commands, waits for the replies to those in flight (each bounded
     /// by its timeout), then closes the connection.
-    public func close() async {
+    package func close() async {
         self.startClosing()
         try? await self.channel.closeFuture.get()
     }

@@ -7,21 +7,21 @@ public import NIOCore
 /// Write a command as its header (`command(argumentCount:)`) followed by
 /// exactly that many arguments, or as a head and arguments collected ahead
 /// (`command(_:arguments:)`).
-public struct RedisEncodedCommands: Sendable {
+package struct RedisEncodedCommands: Sendable {
     private var writer: RESPWriter
     /// Complete commands so far.
-    public private(set) var count = 0
+    package private(set) var count = 0
     /// Arguments still owed to the command being written.
     private var pendingArguments = 0
 
-    public init(reservingCapacity byteCount: Int = 0) {
+    package init(reservingCapacity byteCount: Int = 0) {
         writer = RESPWriter(reservingCapacity: byteCount)
     }
 
-    public var byteCount: Int { writer.buffer.readableBytes }
+    package var byteCount: Int { writer.buffer.readableBytes }
 
     /// Starts a command of `argumentCount` arguments, the name included.
-    public mutating func command(argumentCount: Int) {
+    package mutating func command(argumentCount: Int) {
         precondition(pendingArguments == 0, "the previous command lacks \(pendingArguments) arguments")
         precondition(argumentCount > 0, "a command has at least its name")
         writer.header(UInt8(ascii: "*"), argumentCount)
@@ -30,7 +30,7 @@ public struct RedisEncodedCommands: Sendable {
     }
 
     /// A whole command: `head` (its name and first arguments), then `arguments`.
-    public mutating func command(_ head: [[UInt8]], arguments: RedisEncodedArguments) {
+    package mutating func command(_ head: [[UInt8]], arguments: RedisEncodedArguments) {
         command(argumentCount: head.count + arguments.count)
         for part in head { argument(part) }
         writer.buffer.writeImmutableBuffer(arguments.writer.buffer)
@@ -38,24 +38,24 @@ public struct RedisEncodedCommands: Sendable {
     }
 
     /// An argument of raw bytes.
-    public mutating func argument(_ value: UnsafeRawBufferPointer) {
+    package mutating func argument(_ value: UnsafeRawBufferPointer) {
         take()
         writer.bulk(value)
     }
 
-    public mutating func argument(_ value: [UInt8]) {
+    package mutating func argument(_ value: [UInt8]) {
         take()
         value.withUnsafeBytes { writer.bulk($0) }
     }
 
     /// `prefix` followed by `number` in decimal: a key such as `ss:e:1790812800`.
-    public mutating func argument(_ prefix: [UInt8], decimal number: Int64) {
+    package mutating func argument(_ prefix: [UInt8], decimal number: Int64) {
         take()
         writer.bulk(prefix, decimal: number)
     }
 
     /// An argument of `length` bytes that `write` appends (exactly that many).
-    public mutating func argument(length: Int, _ write: (inout ByteBuffer) -> Void) {
+    package mutating func argument(length: Int, _ write: (inout ByteBuffer) -> Void) {
         take()
         writer.bulk(length: length, write)
     }
@@ -75,22 +75,22 @@ public struct RedisEncodedCommands: Sendable {
 /// Arguments encoded ahead of their command, e.g. a hash's fields collected in
 /// one pass over data that is not grouped by key; ended by
 /// ``RedisEncodedCommands/command(_:arguments:)``.
-public struct RedisEncodedArguments: Sendable {
+package struct RedisEncodedArguments: Sendable {
     fileprivate var writer: RESPWriter
-    public private(set) var count = 0
+    package private(set) var count = 0
 
-    public init(reservingCapacity byteCount: Int = 0) {
+    package init(reservingCapacity byteCount: Int = 0) {
         writer = RESPWriter(reservingCapacity: byteCount)
     }
 
-    public var isEmpty: Bool { count == 0 }
+    package var isEmpty: Bool { count == 0 }
 
-    public mutating func argument(_ value: UnsafeRawBufferPointer) {
+    package mutating func argument(_ value: UnsafeRawBufferPointer) {
         count += 1
         writer.bulk(value)
     }
 
-    public mutating func argument(length: Int, _ write: (inout ByteBuffer) -> Void) {
+    package mutating func argument(length: Int, _ write: (inout ByteBuffer) -> Void) {
         count += 1
         writer.bulk(length: length, write)
     }

@@ -1,16 +1,16 @@
 /// Where one Redis server listens: a host (name or IP address) and a port.
-public struct RedisNodeAddress: Sendable, Hashable {
-    public var host: String
-    public var port: Int
+package struct RedisNodeAddress: Sendable, Hashable {
+    package var host: String
+    package var port: Int
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
     /// Parses `host:port`, `[IPv6]:port`, or `IPv6:port` (the last colon
     /// separates the port, as in Redis' own `MOVED` replies).
-    public init?(_ text: some StringProtocol) {
+    package init?(_ text: some StringProtocol) {
         let text = Substring(text).trimmingSpaces
         guard let colon = text.lastIndex(of: ":"),
             let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port)
@@ -24,7 +24,7 @@ public struct RedisNodeAddress: Sendable, Hashable {
     /// Parses a comma-separated list such as `--redis-cluster`'s
     /// `127.0.0.1:7001,127.0.0.1:7002`; nil when it is empty or any entry is
     /// not `host:port`.
-    public static func list(_ text: String) -> [RedisNodeAddress]? {
+    package static func list(_ text: String) -> [RedisNodeAddress]? {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         var addresses: [RedisNodeAddress] = []
         for part in parts {
@@ -36,7 +36,7 @@ public struct RedisNodeAddress: Sendable, Hashable {
 }
 
 extension RedisNodeAddress: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

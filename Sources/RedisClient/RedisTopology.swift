@@ -5,7 +5,7 @@ public import ServiceLifecycle
 /// (`HashSlot`; keys that share a hash tag share one) and need not know
 /// whether one server (`RedisClient`) or a Redis Cluster
 /// (`RedisClusterClient`) answers: one code path for both.
-public protocol RedisTopology: Service, Sendable {
+package protocol RedisTopology: Service, Sendable {
     /// One command, to the server that owns `slot`.
     func send(_ command: RedisCommand, slot: UInt16) async throws -> RESPValue
 
@@ -32,11 +32,11 @@ public protocol RedisTopology: Service, Sendable {
 }
 
 /// Commands that touch keys of one slot (or no key at all).
-public struct SlotCommands: Sendable {
-    public var slot: UInt16
-    public var commands: [RedisCommand]
+package struct SlotCommands: Sendable {
+    package var slot: UInt16
+    package var commands: [RedisCommand]
 
-    public init(slot: UInt16, commands: [RedisCommand]) {
+    package init(slot: UInt16, commands: [RedisCommand]) {
         self.slot = slot
         self.commands = commands
     }
@@ -45,11 +45,11 @@ public struct SlotCommands: Sendable {
 /// One server holds every slot: each request goes out on the pool's
 /// connections, all in one pipeline.
 extension RedisClient: RedisTopology {
-    public func send(_ command: RedisCommand, slot: UInt16) async throws -> RESPValue {
+    package func send(_ command: RedisCommand, slot: UInt16) async throws -> RESPValue {
         try await self.send(command)
     }
 
-    public func pipelines(_ requests: [SlotCommands]) async -> [Result<[RESPValue], RedisClientError>] {
+    package func pipelines(_ requests: [SlotCommands]) async -> [Result<[RESPValue], RedisClientError>] {
         guard requests.count > 1 else {
             return await requests.asyncMap { request in
                 do { return .success(try await self.pipeline(request.commands)) } catch { return .failure(Self.clientError(error)) }
@@ -70,7 +70,7 @@ extension RedisClient: RedisTopology {
         }
     }
 
-    public func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T {
+    package func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T {
         try await self.withDedicatedConnection(body)
     }
 

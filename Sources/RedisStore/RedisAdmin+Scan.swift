@@ -3,7 +3,7 @@ import SymbolStreamCore
 
 /// One key of a deployment's keyspace, read and decoded (for `verify`, which
 /// compares every one of them with a recomputation from MariaDB).
-public enum StoredKey: Sendable, Hashable {
+package enum StoredKey: Sendable, Hashable {
     /// `totals`: the symbols present, with their all-time statistics.
     case totals([Symbol: BucketStats])
     /// `r:<L>:<n>`: one rollup bucket's symbols.
@@ -31,7 +31,7 @@ public enum StoredKey: Sendable, Hashable {
 extension RedisAdmin {
     /// Writes every shard of `model`, shard after shard (see
     /// `write(_:window:beforeFirstCommand:progress:)`).
-    public func write(
+    package func write(
         _ model: ShardedModel, chunkBytes: Int = 1 << 20, window: Int = 4,
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws {
@@ -49,7 +49,7 @@ extension RedisAdmin {
     /// pipeline of reads per step, and hands them over decoded. Cost grows with
     /// the number of keys (buckets, seconds, uuid hashes), not of events.
     /// - Parameter body: called once per step with the keys it read.
-    public func scanStoredKeys(of shard: RedisLayout.Shard, batch: Int = 1000, _ body: ([StoredKey]) async throws -> Void) async throws {
+    package func scanStoredKeys(of shard: RedisLayout.Shard, batch: Int = 1000, _ body: ([StoredKey]) async throws -> Void) async throws {
         let pattern = RedisArgument(shard.scanPattern)
         let prefix = Array(shard.prefix.utf8)
         var cursor = "0"
@@ -183,7 +183,7 @@ extension RedisAdmin {
 extension RedisAdmin {
     /// What a ranking's set must score a symbol with these all-time
     /// statistics (nil: not a member), for `verify`.
-    public static func rankingScore(_ stats: BucketStats, in set: RankingSet) -> Int64? {
+    package static func rankingScore(_ stats: BucketStats, in set: RankingSet) -> Int64? {
         RankingFormat.score(stats, in: set)
     }
 }

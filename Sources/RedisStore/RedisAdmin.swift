@@ -4,14 +4,14 @@ import SymbolStreamCore
 /// Whole-keyspace work on a deployment's Redis, for `rebuild` and `verify`:
 /// deleting every aggregate, writing a recomputed snapshot, reading every key
 /// back, and the server settings around them. Never on the request path.
-public struct RedisAdmin: Sendable {
-    public let redis: RedisStoreClient
+package struct RedisAdmin: Sendable {
+    package let redis: RedisStoreClient
 
-    public init(redis: RedisStoreClient) {
+    package init(redis: RedisStoreClient) {
         self.redis = redis
     }
 
-    public var layout: RedisLayout { redis.layout }
+    package var layout: RedisLayout { redis.layout }
 
     /// Deletes every aggregate of `shards` (totals, rollups, fine logs, the
     /// uuid map and the count of requests waiting for their initial),
@@ -24,7 +24,7 @@ public struct RedisAdmin: Sendable {
     ///   unsharded one).
     /// - Returns: the number of keys deleted.
     @discardableResult
-    public func resetAggregates(of shards: [RedisLayout.Shard]? = nil) async throws -> Int {
+    package func resetAggregates(of shards: [RedisLayout.Shard]? = nil) async throws -> Int {
         var deleted = 0
         for shard in shards ?? layout.shards {
             let pattern = RedisArgument(shard.scanPattern)
@@ -45,14 +45,14 @@ public struct RedisAdmin: Sendable {
     /// Sets a shard's count of archived events (`rebuild`: after it, every
     /// row of the shard's history is an archived event, whatever the counter
     /// said before, possibly nothing, if Redis was lost).
-    public func setArchivedCount(_ events: Int64, shard: RedisLayout.Shard) async throws {
+    package func setArchivedCount(_ events: Int64, shard: RedisLayout.Shard) async throws {
         _ = try await redis.send(RedisCommand("HSET", RedisArgument(shard.stats), "archived", RedisArgument(events)), shard: shard)
     }
 
     /// Deletes keys that are not aggregates (a drained event log, dead
     /// letters, counters) of shards a deployment no longer uses, and the
     /// layout record, after a rebuild moved it to another layout.
-    public func deleteLeftovers(of shards: [RedisLayout.Shard]) async throws {
+    package func deleteLeftovers(of shards: [RedisLayout.Shard]) async throws {
         for shard in shards {
             for key in [shard.stream, shard.stats] {
                 _ = try await redis.send(RedisCommand("UNLINK", RedisArgument(key)), shard: shard)
@@ -61,19 +61,19 @@ public struct RedisAdmin: Sendable {
     }
 
     /// Records the layout's shard count (after a rebuild into it).
-    public func recordLayout() async throws {
+    package func recordLayout() async throws {
         let slot = HashSlot.of(key: layout.meta)
         _ = try await redis.send(RedisCommand("HSET", RedisArgument(layout.meta), "shards", RedisArgument(layout.shardCount)), slot: slot)
     }
 
     /// The shard count Redis records, if any.
-    public func recordedShardCount() async throws -> Int? {
+    package func recordedShardCount() async throws -> Int? {
         let reply = try await redis.send(RedisCommand("HGET", RedisArgument(layout.meta), "shards"), slot: HashSlot.of(key: layout.meta))
         return reply.int.map { Int($0) }
     }
 
     /// Whether Redis holds keys of the unsharded layout of earlier versions.
-    public func holdsLegacyLayout() async throws -> Bool {
+    package func holdsLegacyLayout() async throws -> Bool {
         for key in [layout.legacy.stream, layout.legacy.totals, layout.legacy.stats] {
             if try await redis.send(RedisCommand("EXISTS", RedisArgument(key)), slot: HashSlot.of(key: key)).int == 1 { return true }
         }
@@ -92,7 +92,7 @@ public struct RedisAdmin: Sendable {
     /// Best effort: where `CONFIG` is not allowed, `body` runs all the same
     /// (`paused` false). The setting is server-wide and is lost if this
     /// process dies before restoring it; Redis's configuration file has it.
-    public func withAutomaticAOFRewritesPaused<T: Sendable>(_ body: (_ paused: Bool) async throws -> T) async throws -> T {
+    package func withAutomaticAOFRewritesPaused<T: Sendable>(_ body: (_ paused: Bool) async throws -> T) async throws -> T {
         let name: RedisArgument = "auto-aof-rewrite-percentage"
         // Shards on one server find it paused after the first: "0" is skipped.
         var paused = [(slot: UInt16, previous: [UInt8])]()
@@ -133,7 +133,7 @@ public struct RedisAdmin: Sendable {
     ///     any command is sent: `Rebuild` waits there for the old aggregates
     ///     to be deleted, which the grouping then overlaps.
     ///   - progress: keys written so far, and in all.
-    public func write(
+    package func write(
         _ snapshot: RedisSnapshot, window: Int = 4, beforeFirstCommand: () async throws -> Void = {},
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws {

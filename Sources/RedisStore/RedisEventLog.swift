@@ -6,16 +6,16 @@ import SymbolStreamCore
 /// so an entry stays pending until it is acknowledged after MariaDB committed
 /// it (at-least-once delivery; the archive's idempotent insert makes it
 /// exactly-once in effect). Any number of archivers share the shards.
-public struct RedisEventLog: Sendable {
-    public let redis: RedisStoreClient
+package struct RedisEventLog: Sendable {
+    package let redis: RedisStoreClient
 
-    public init(redis: RedisStoreClient) {
+    package init(redis: RedisStoreClient) {
         self.redis = redis
     }
 
-    public var layout: RedisLayout { redis.layout }
+    package var layout: RedisLayout { redis.layout }
 
-    public enum Entry: Sendable, Hashable {
+    package enum Entry: Sendable, Hashable {
         /// The events of one ingest batch, in order.
         case events(streamID: String, [LoggedEvent])
         /// An entry that is not a well-formed event (never written by the
@@ -24,7 +24,7 @@ public struct RedisEventLog: Sendable {
         /// A pending entry already trimmed from the stream (it was archived).
         case gone(streamID: String)
 
-        public var streamID: String {
+        package var streamID: String {
             switch self {
             case .events(let id, _), .malformed(let id, _), .gone(let id): id
             }
@@ -33,22 +33,22 @@ public struct RedisEventLog: Sendable {
 
     /// Reads `shard`'s log from a connection of its own: a blocking read
     /// would stall every command pipelined behind it on a shared one.
-    public func withReader<T: Sendable>(shard: RedisLayout.Shard, _ body: (Reader) async throws -> T) async throws -> T {
+    package func withReader<T: Sendable>(shard: RedisLayout.Shard, _ body: (Reader) async throws -> T) async throws -> T {
         try await redis.withDedicatedConnection(shard: shard) { connection in
             try await body(Reader(connection: connection, log: self, shard: shard))
         }
     }
 
     /// A consumer's reads of one shard's log, on a dedicated connection.
-    public struct Reader: Sendable {
+    package struct Reader: Sendable {
         let connection: RedisConnection
         let log: RedisEventLog
-        public let shard: RedisLayout.Shard
+        package let shard: RedisLayout.Shard
 
         /// Reads up to `count` entries for `consumer`. With `pending`, its own
         /// delivered-but-unacknowledged entries (after a crash); otherwise new
         /// entries, waiting up to `block` for some to arrive.
-        public func read(consumer: String, count: Int, pending: Bool, block: Duration?) async throws -> [Entry] {
+        package func read(consumer: String, count: Int, pending: Bool, block: Duration?) async throws -> [Entry] {
             var arguments: [RedisArgument] = [
                 "XREADGROUP", "GROUP", RedisArgument(RedisLayout.archiverGroup), RedisArgument(consumer), "COUNT", RedisArgument(count),
             ]
@@ -75,7 +75,7 @@ public struct RedisEventLog: Sendable {
 
         /// Takes over entries another consumer left pending for longer than
         /// `minimumIdle` (a crashed instance), so they are archived too.
-        public func claimAbandoned(consumer: String, minimumIdle: Duration, count: Int) async throws -> [Entry] {
+        package func claimAbandoned(consumer: String, minimumIdle: Duration, count: Int) async throws -> [Entry] {
             let idle = Int(minimumIdle.components.seconds * 1000 + minimumIdle.components.attoseconds / 1_000_000_000_000_000)
             let reply = try await connection.send(
                 RedisCommand(
@@ -113,7 +113,7 @@ public struct RedisEventLog: Sendable {
     /// events in all) and trims them from the stream. Returns the number of
     /// entries acknowledged.
     @discardableResult
-    public func acknowledge(_ streamIDs: [String], events: Int, shard: RedisLayout.Shard) async throws -> Int {
+    package func acknowledge(_ streamIDs: [String], events: Int, shard: RedisLayout.Shard) async throws -> Int {
         guard !streamIDs.isEmpty else { return 0 }
         let reply = try await redis.call(.acknowledge, shard: shard, [RedisArgument(events)] + streamIDs.map { RedisArgument($0) })
         return Int(reply.int ?? 0)
@@ -121,7 +121,7 @@ public struct RedisEventLog: Sendable {
 
     /// Keeps an entry of `shard`'s log that the archive cannot take in the
     /// shard's dead-letter stream.
-    public func deadLetter(streamID: String, fields: [String: [UInt8]], shard: RedisLayout.Shard) async throws {
+    package func deadLetter(streamID: String, fields: [String: [UInt8]], shard: RedisLayout.Shard) async throws {
         var arguments: [RedisArgument] = ["XADD", RedisArgument(shard.deadLetters), "*", "source-id", RedisArgument(streamID)]
         for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
             arguments += [RedisArgument(name), RedisArgument(bytes: value)]
@@ -132,7 +132,7 @@ public struct RedisEventLog: Sendable {
     /// Backlog (entries and events), lag, the archived count and requests
     /// waiting for their initial, over every shard (one read-only call per
     /// shard, one round trip per server).
-    public func status() async throws -> EventLogStatus {
+    package func status() async throws -> EventLogStatus {
         let replies = try await redis.pipelinesOrThrow(layout.shards.map { ($0, [redis.functionCall(.status, shard: $0)]) })
         var total = EventLogStatus(backlog: 0, oldestUnarchived: nil, archived: 0, waitingRequests: 0)
         for reply in replies.map({ $0.first ?? .null }) {
@@ -155,14 +155,14 @@ public struct RedisEventLog: Sendable {
     /// shard by shard in log order, read `page` entries at a time with
     /// `XRANGE`. Reading does not deliver them to the consumer group: the
     /// archivers are not disturbed.
-    public func backlog(page: Int = 500) async throws -> [Entry] {
+    package func backlog(page: Int = 500) async throws -> [Entry] {
         var entries = [Entry]()
         for shard in layout.shards { entries += try await backlog(of: shard, page: page) }
         return entries
     }
 
     /// The entries still in one shard's log (`shard` may be the legacy layout's).
-    public func backlog(of shard: RedisLayout.Shard, page: Int = 500) async throws -> [Entry] {
+    package func backlog(of shard: RedisLayout.Shard, page: Int = 500) async throws -> [Entry] {
         var entries = [Entry]()
         var start = "-"
         while true {

@@ -6,20 +6,20 @@ import SymbolStreamCore
 /// every shard's call of a batch sent in one round trip per server; every
 /// dashboard read is a bounded number of hash reads per shard, merged here
 /// so that Redis only serves plain reads.
-public final class RedisEventStore: EventStore {
-    public let redis: RedisStoreClient
+package final class RedisEventStore: EventStore {
+    package let redis: RedisStoreClient
     private let batcher: RequestBatcher<IngestEvent, IngestResult>
     private let summaries: RequestBatcher<Symbol, SymbolSummary>
     /// Events per `ss_ingest` call at most.
-    public static let maximumBatch = 256
+    package static let maximumBatch = 256
     /// Seconds a followup's idempotency key is remembered at least (twice
     /// that at most; see `IdempotencyMemory`). Every front of a deployment
     /// must use the same.
-    public let idempotencyWindow: Int64
+    package let idempotencyWindow: Int64
 
-    public var layout: RedisLayout { redis.layout }
+    package var layout: RedisLayout { redis.layout }
 
-    public init(redis: RedisStoreClient, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+    package init(redis: RedisStoreClient, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
         precondition(idempotencyWindow >= 1, "the idempotency window is at least a second")
         self.redis = redis
         self.idempotencyWindow = idempotencyWindow
@@ -39,19 +39,19 @@ public final class RedisEventStore: EventStore {
 
     // MARK: Ingest
 
-    public func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
+    package func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
         guard case .initial(let outcome) = try await batcher.submit(.initial(event)).get() else { throw RedisStoreClient.unexpected(.null) }
         return outcome
     }
 
-    public func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome {
+    package func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome {
         guard case .followup(let outcome) = try await batcher.submit(.followup(event)).get() else { throw RedisStoreClient.unexpected(.null) }
         return outcome
     }
 
     /// The events of one batch: one call per shard (more only beyond
     /// `maximumBatch` events of one shard), a result per event in order.
-    public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
+    package func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
         try await Self.ingest(events, redis: redis, idempotencyWindow: idempotencyWindow)
     }
 
@@ -151,7 +151,7 @@ public final class RedisEventStore: EventStore {
     /// per shard, shared with the symbol dashboards asked for at the same
     /// time (one `HMGET` per shard of the distinct symbols they want), so its
     /// cost does not grow with the data.
-    public func summary(of symbol: Symbol) async throws -> SymbolSummary {
+    package func summary(of symbol: Symbol) async throws -> SymbolSummary {
         try await summaries.submit(symbol)
     }
 
@@ -178,7 +178,7 @@ public final class RedisEventStore: EventStore {
     }
 
     /// All 26 all-time summaries: one `HGETALL` per shard.
-    public func totals() async throws -> [SymbolSummary] {
+    package func totals() async throws -> [SymbolSummary] {
         let replies = try await redis.pipelinesOrThrow(layout.shards.map { ($0, [RedisCommand("HGETALL", RedisArgument($0.totals))]) })
         var accumulator = RangeAccumulator()
         for reply in replies {
@@ -190,7 +190,7 @@ public final class RedisEventStore: EventStore {
     /// The buckets of the range's decomposition and its edge seconds' fine
     /// logs, read from every shard (one pipeline per server) and summed here:
     /// Redis only serves plain reads, the arithmetic stays off its thread.
-    public func summaries(in range: TimeRange) async throws -> [SymbolSummary] {
+    package func summaries(in range: TimeRange) async throws -> [SymbolSummary] {
         let empty = Symbol.all.map { SymbolSummary(symbol: $0) }
         guard !range.isEmpty else { return empty }
         let totals = try await totals()
@@ -224,7 +224,7 @@ public final class RedisEventStore: EventStore {
 
     /// One `HGETALL` per bucket of the span and shard: the cost is the number
     /// of buckets, never the number of events.
-    public func series(_ span: BucketSpan) async throws -> [SymbolStats] {
+    package func series(_ span: BucketSpan) async throws -> [SymbolStats] {
         guard span.count > 0 else { return [] }
         let replies = try await redis.pipelinesOrThrow(
             layout.shards.map { shard in (shard, span.buckets.map { RedisCommand("HGETALL", RedisArgument(shard.bucket($0))) }) })
@@ -263,7 +263,7 @@ public final class RedisEventStore: EventStore {
     /// is spread over all shards, so a shard's first n cannot tell the
     /// overall first n. The cost is at most 26 × 3 pairs per shard, whatever
     /// the number of events.
-    public func rankings() async throws -> Rankings {
+    package func rankings() async throws -> Rankings {
         let sets = RankingSet.allCases
         let replies = try await redis.pipelinesOrThrow(
             layout.shards.map { shard in
@@ -296,7 +296,7 @@ public final class RedisEventStore: EventStore {
     }
 
     /// One `HGET` of the uuid map, on the uuid's shard.
-    public func request(_ id: RequestUUID) async throws -> RequestRecord? {
+    package func request(_ id: RequestUUID) async throws -> RequestRecord? {
         let shard = layout.shard(of: id)
         let slot = shard.uuidSlot(id)
         let reply = try await redis.send(RedisCommand("HGET", slot.key, slot.field), shard: shard)

@@ -11,19 +11,19 @@ import SymbolStreamCore
 /// `<prefix>{<shard>}:`: the hash tag puts them all in one Redis Cluster
 /// slot, so one function call per shard stays atomic and single-slot. On a
 /// single server the tag is plain text: one layout, one code path.
-public struct RedisLayout: Sendable, Hashable {
+package struct RedisLayout: Sendable, Hashable {
     /// Every key starts with this, so one Redis can hold several deployments
     /// (or test runs) side by side.
-    public let prefix: String
+    package let prefix: String
     /// How many logical shards events are spread over. It bounds how many
     /// primaries a cluster can spread the load over; changing it means a
     /// `rebuild` (see `docs/scaling.md`).
-    public let shardCount: Int
+    package let shardCount: Int
 
-    public static let defaultShardCount = 16
-    public static let maximumShardCount = 1024
+    package static let defaultShardCount = 16
+    package static let maximumShardCount = 1024
 
-    public init(prefix: String = "ss:", shards: Int = RedisLayout.defaultShardCount) {
+    package init(prefix: String = "ss:", shards: Int = RedisLayout.defaultShardCount) {
         precondition((1...Self.maximumShardCount).contains(shards), "shards must be within 1...\(Self.maximumShardCount)")
         self.prefix = prefix
         self.shardCount = shards
@@ -31,34 +31,34 @@ public struct RedisLayout: Sendable, Hashable {
 
     /// The deployment's own record of its layout (the shard count), outside
     /// every shard.
-    public var meta: String { prefix + "meta" }
+    package var meta: String { prefix + "meta" }
 
     /// The consumer group of every shard's event log.
-    public static let archiverGroup = "archiver"
+    package static let archiverGroup = "archiver"
 
-    public var shards: [Shard] { (0..<shardCount).map(shard) }
+    package var shards: [Shard] { (0..<shardCount).map(shard) }
 
-    public func shard(_ index: Int) -> Shard {
+    package func shard(_ index: Int) -> Shard {
         precondition((0..<shardCount).contains(index), "no shard \(index) of \(shardCount)")
         return Shard(index: index, prefix: prefix + "{" + String(index) + "}:")
     }
 
     /// The shard of a request: every event of one uuid goes to one shard
     /// (its uuid-map hash, spread evenly over the shards).
-    public func shard(of id: RequestUUID) -> Shard { shard(Int(Self.uuidMapHash(of: id)) % shardCount) }
+    package func shard(of id: RequestUUID) -> Shard { shard(Int(Self.uuidMapHash(of: id)) % shardCount) }
 
     /// The keys of the unsharded layout of earlier versions (the same names
     /// under the bare prefix), for moving such a deployment over (`rebuild`).
-    public var legacy: Shard { Shard(index: -1, prefix: prefix) }
+    package var legacy: Shard { Shard(index: -1, prefix: prefix) }
 
     /// One shard's keys, all under one hash tag (one slot).
-    public struct Shard: Sendable, Hashable {
+    package struct Shard: Sendable, Hashable {
         /// 0..<shardCount; -1 for the legacy layout.
-        public let index: Int
+        package let index: Int
         /// `<prefix>{<index>}:`, what every key of the shard starts with.
-        public let prefix: String
+        package let prefix: String
         /// The Redis Cluster slot of every key of the shard.
-        public let slot: UInt16
+        package let slot: UInt16
 
         init(index: Int, prefix: String) {
             self.index = index
@@ -66,16 +66,16 @@ public struct RedisLayout: Sendable, Hashable {
             self.slot = HashSlot.of(key: prefix)
         }
 
-        public var stream: String { name(.eventLog) }
-        public var deadLetters: String { name(.deadLetters) }
-        public var totals: String { name(.totals) }
-        public var stats: String { name(.stats) }
-        public func bucket(_ bucket: RollupBucket) -> String { name(.rollup(bucket)) }
-        public func fineLog(second: Int64) -> String { name(.fineLog(second: second)) }
+        package var stream: String { name(.eventLog) }
+        package var deadLetters: String { name(.deadLetters) }
+        package var totals: String { name(.totals) }
+        package var stats: String { name(.stats) }
+        package func bucket(_ bucket: RollupBucket) -> String { name(.rollup(bucket)) }
+        package func fineLog(second: Int64) -> String { name(.fineLog(second: second)) }
         func ranking(_ set: RankingSet) -> String { name(.ranking(set)) }
 
         /// A key's name as text (every key but the uuid map's, whose last two bytes are binary).
-        public func name(_ key: Key) -> String {
+        package func name(_ key: Key) -> String {
             switch key {
             case .totals: prefix + "totals"
             case .rollup(let bucket): prefix + "r:" + RedisLayout.letter(bucket.level) + ":" + String(bucket.index)
@@ -90,7 +90,7 @@ public struct RedisLayout: Sendable, Hashable {
         }
 
         /// A key's name as bytes (binary-safe).
-        public func bytes(_ key: Key) -> [UInt8] {
+        package func bytes(_ key: Key) -> [UInt8] {
             switch key {
             case .uuidMap(let head): Array((prefix + "u:").utf8) + [UInt8(head >> 8), UInt8(head & 0xff)]
             default: Array(name(key).utf8)
@@ -104,7 +104,7 @@ public struct RedisLayout: Sendable, Hashable {
         var fineLogPrefix: [UInt8] { Array((prefix + "e:").utf8) }
 
         /// The uuid map's hash (first 2 bytes of the uuid) and field (the other 14).
-        public func uuidSlot(_ id: RequestUUID) -> (key: RedisArgument, field: RedisArgument) {
+        package func uuidSlot(_ id: RequestUUID) -> (key: RedisArgument, field: RedisArgument) {
             let bytes = id.bytes
             return (RedisArgument(bytes: self.bytes(.uuidMap(RedisLayout.uuidMapHash(of: id)))), RedisArgument(bytes: Array(bytes[2...])))
         }
@@ -159,7 +159,7 @@ public struct RedisLayout: Sendable, Hashable {
     }
 
     /// The keys of one shard, by what they hold.
-    public enum Key: Sendable, Hashable {
+    package enum Key: Sendable, Hashable {
         /// All-time statistics, one field per symbol.
         case totals
         /// A rollup bucket's statistics, one field per symbol.
@@ -183,7 +183,7 @@ public struct RedisLayout: Sendable, Hashable {
     }
 
     /// What a full key name stands for.
-    public enum ParsedKey: Sendable, Hashable {
+    package enum ParsedKey: Sendable, Hashable {
         case shard(Int, Key)
         case meta
         /// A key of the unsharded layout of earlier versions.
@@ -192,7 +192,7 @@ public struct RedisLayout: Sendable, Hashable {
 
     /// What a full key name (prefix included) stands for; nil for a name
     /// outside the prefix or one this layout does not use.
-    public func key(named name: [UInt8]) -> ParsedKey? {
+    package func key(named name: [UInt8]) -> ParsedKey? {
         let base = Array(prefix.utf8)
         guard name.count > base.count, name.starts(with: base) else { return nil }
         if name[base.count...].elementsEqual("meta".utf8) { return .meta }

@@ -18,11 +18,11 @@ import SymbolStreamCore
 /// request (``groupUUIDMap()``, the bulk of the encoding work), which the
 /// writer runs on a thread of its own while the rest is written, and hands
 /// over when the encoding reaches the uuid map (``needsUUIDMap``).
-public struct RedisSnapshot: Sendable {
+package struct RedisSnapshot: Sendable {
     private let model: AggregateModel
     private let chunkBytes: Int
     /// Where the snapshot goes.
-    public let shard: RedisLayout.Shard
+    package let shard: RedisLayout.Shard
     /// The uuid map's hashes this shard holds (every `shardCount`th).
     private let shardCount: Int
     private let totalsKey: [UInt8]
@@ -35,7 +35,7 @@ public struct RedisSnapshot: Sendable {
     /// The uuid map's hash fields, by the hash's 2-byte suffix, once grouped.
     private var uuidBuckets: [RedisEncodedArguments]?
     /// Keys the whole snapshot writes (for progress).
-    public let keyCount: Int
+    package let keyCount: Int
 
     private enum Phase {
         case totals, seconds(Int), rollups(level: Int, position: Int), uuids(Int), stats, done
@@ -48,7 +48,7 @@ public struct RedisSnapshot: Sendable {
     /// - Parameters:
     ///   - model: the events of one shard (`RedisLayout.shard(of:)`).
     ///   - shard: where they go.
-    public init(model: AggregateModel, shard: RedisLayout.Shard, of layout: RedisLayout, chunkBytes: Int = 1 << 20) {
+    package init(model: AggregateModel, shard: RedisLayout.Shard, of layout: RedisLayout, chunkBytes: Int = 1 << 20) {
         self.model = model
         self.chunkBytes = chunkBytes
         self.shard = shard
@@ -68,23 +68,23 @@ public struct RedisSnapshot: Sendable {
     /// The uuid map grouped by hash, for ``provideUUIDMap(_:)``: on a
     /// Dispatch thread, as Swift concurrency runs on the NIO event loops
     /// here, which must not stall for seconds.
-    public func groupUUIDMap() async -> UUIDMap {
+    package func groupUUIDMap() async -> UUIDMap {
         let (model, shard, shardCount) = (self.model, self.shard.index, self.shardCount)
         return UUIDMap(buckets: await Self.offloaded { Self.groupUUIDMap(model, shard: shard, of: shardCount) })
     }
 
     /// The uuid map's fields, grouped by hash (see ``groupUUIDMap()``).
-    public struct UUIDMap: Sendable {
+    package struct UUIDMap: Sendable {
         fileprivate var buckets: [RedisEncodedArguments]
     }
 
     /// Whether encoding waits for the uuid map: ``next()`` returns nil until
     /// it is provided.
-    public var needsUUIDMap: Bool {
+    package var needsUUIDMap: Bool {
         if case .uuids = phase { uuidBuckets == nil } else { false }
     }
 
-    public mutating func provideUUIDMap(_ map: UUIDMap) {
+    package mutating func provideUUIDMap(_ map: UUIDMap) {
         uuidBuckets = map.buckets
     }
 

@@ -13,7 +13,7 @@ extension RedisStoreClient {
     /// - Returns: nil when every server takes writes; otherwise the first
     ///   refusal, as Redis worded it.
     /// - Throws: `StoreUnavailableError` when a server cannot be reached.
-    public func writeRefusal() async throws -> String? {
+    package func writeRefusal() async throws -> String? {
         let replies = try await pipelinesOrThrow(layout.shards.map { ($0, [functionCall(.probe, shard: $0)]) })
         for reply in replies.map({ $0.first ?? .null }) {
             guard case .error(let message) = reply else { continue }

@@ -12,24 +12,24 @@ import SymbolStreamCore
 ///
 /// The event store, the event log, the archiver's reads and the admin
 /// commands (rebuild, verify) all go through one of these.
-public struct RedisStoreClient: Sendable {
-    public let redis: any RedisTopology
-    public let layout: RedisLayout
+package struct RedisStoreClient: Sendable {
+    package let redis: any RedisTopology
+    package let layout: RedisLayout
 
     /// Replicas that must have an ingest call before its events are
     /// acknowledged (Redis `WAIT`; 0: the primary's reply is enough).
-    public let replicasAck: Int
+    package let replicasAck: Int
     /// How long `WAIT` waits for them.
-    public let replicaTimeout: Duration
+    package let replicaTimeout: Duration
     /// Whether an ingest call's events wait for Redis to confirm it wrote
     /// the call to its append-only file (`WriteConfirmation`).
-    public let confirmsWrites: Bool
+    package let confirmsWrites: Bool
 
     /// Whether Redis is known to hold this layout; writes wait for it when
     /// `requireLayoutCheck` (see `checkLayout`).
-    public let layoutCheck: LayoutCheck
+    package let layoutCheck: LayoutCheck
 
-    public init(
+    package init(
         redis: any RedisTopology, layout: RedisLayout, replicasAck: Int = 0, replicaTimeout: Duration = .milliseconds(500),
         requireLayoutCheck: Bool = false, confirmsWrites: Bool = true
     ) {
@@ -44,7 +44,7 @@ public struct RedisStoreClient: Sendable {
     /// The connections to one Redis server (`configuration`'s host and port)
     /// or, with `clusterSeeds`, to a Redis Cluster found through them; every
     /// new connection gets the function library (`prepare`).
-    public static func topology(configuration: RedisConfiguration, clusterSeeds: [String] = [], logger: Logger) -> any RedisTopology {
+    package static func topology(configuration: RedisConfiguration, clusterSeeds: [String] = [], logger: Logger) -> any RedisTopology {
         let seeds = clusterSeeds.compactMap { RedisNodeAddress($0) }
         guard !seeds.isEmpty else { return RedisClient(configuration: configuration, logger: logger, onConnect: prepare) }
         return RedisClusterClient(
@@ -54,7 +54,7 @@ public struct RedisStoreClient: Sendable {
     /// Run on every new connection (`RedisClient(onConnect:)`, on every node
     /// of a cluster): installs the function library, so a restarted, flushed
     /// or newly promoted server is ready before it serves a request.
-    @Sendable public static func prepare(_ connection: RedisConnection) async throws {
+    @Sendable package static func prepare(_ connection: RedisConnection) async throws {
         _ = try await connection.send(loadLibrary)
     }
 
@@ -176,7 +176,7 @@ public struct RedisStoreClient: Sendable {
     }
 }
 
-public enum RedisStoreError: Error, Sendable, Hashable {
+package enum RedisStoreError: Error, Sendable, Hashable {
     /// Redis answered something the function library never returns.
     case unexpectedReply(String)
     /// The deployment's Redis holds another layout than this process was
@@ -186,7 +186,7 @@ public enum RedisStoreError: Error, Sendable, Hashable {
 }
 
 extension RedisStoreError: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         switch self {
         case .unexpectedReply(let reply): "unexpected reply from Redis: \(reply)"
         case .layoutMismatch(let message): message
@@ -199,7 +199,7 @@ extension RedisStoreClient {
     /// Redis that holds another layout: another shard count, or the
     /// unsharded keys of an earlier version. Every command runs it before it
     /// touches a shard; `serve` before its first write (`layoutCheck`).
-    public func checkLayout() async throws {
+    package func checkLayout() async throws {
         for key in [layout.legacy.stream, layout.legacy.totals] {
             if try await send(RedisCommand("EXISTS", RedisArgument(key)), slot: HashSlot.of(key: key)).int == 1 {
                 layoutCheck.fail()
@@ -227,7 +227,7 @@ extension RedisStoreClient {
 /// Whether the Redis a process writes to holds its layout: until a check
 /// passed, writes are refused as "unavailable" (the service is starting);
 /// after a mismatch, for good.
-public final class LayoutCheck: Sendable {
+package final class LayoutCheck: Sendable {
     private enum State { case pending, passed, failed }
     private let state: Mutex<State>
 
@@ -235,7 +235,7 @@ public final class LayoutCheck: Sendable {
         state = Mutex(passed ? .passed : .pending)
     }
 
-    public var hasPassed: Bool { state.withLock { $0 == .passed } }
+    package var hasPassed: Bool { state.withLock { $0 == .passed } }
 
     func pass() { state.withLock { if $0 == .pending { $0 = .passed } } }
     func fail() { state.withLock { $0 = .failed } }

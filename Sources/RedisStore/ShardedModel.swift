@@ -4,12 +4,12 @@ import SymbolStreamCore
 /// `AggregateModel` per shard, each applying the events of its own shard.
 /// What each shard's keys must hold (`rebuild` writes it, `verify` compares
 /// with it); the store's answers merge the shards' as these do.
-public struct ShardedModel: Sendable {
-    public let layout: RedisLayout
+package struct ShardedModel: Sendable {
+    package let layout: RedisLayout
     /// By shard index.
-    public private(set) var shards: [AggregateModel]
+    package private(set) var shards: [AggregateModel]
 
-    public init(layout: RedisLayout, expectedRequests: Int = 0, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+    package init(layout: RedisLayout, expectedRequests: Int = 0, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
         self.layout = layout
         self.shards = Array(
             repeating: AggregateModel(expectedRequests: expectedRequests / layout.shardCount, idempotencyWindow: idempotencyWindow),
@@ -17,16 +17,16 @@ public struct ShardedModel: Sendable {
     }
 
     @discardableResult
-    public mutating func apply(_ event: IngestEvent) -> IngestOutcome {
+    package mutating func apply(_ event: IngestEvent) -> IngestOutcome {
         shards[layout.shard(of: event.id).index].apply(event)
     }
 
-    public func request(_ id: RequestUUID) -> RequestRecord? {
+    package func request(_ id: RequestUUID) -> RequestRecord? {
         shards[layout.shard(of: id).index].request(id)
     }
 
     /// All-time statistics over every shard, by symbol index.
-    public var totals: [BucketStats] {
+    package var totals: [BucketStats] {
         var totals = Array(repeating: BucketStats(), count: Symbol.all.count)
         for shard in shards {
             for index in totals.indices { totals[index].merge(shard.totals[index]) }
@@ -35,12 +35,12 @@ public struct ShardedModel: Sendable {
     }
 
     /// The rankings over every shard, merged as the store merges the shards' sorted sets.
-    public var rankings: Rankings {
+    package var rankings: Rankings {
         var rankings = Rankings()
         for shard in shards { rankings.merge(shard.rankings) }
         return rankings
     }
 
     /// Requests whose followups wait for their initial, over every shard.
-    public var orphanCount: Int { shards.reduce(0) { $0 + $1.orphans.count } }
+    package var orphanCount: Int { shards.reduce(0) { $0 + $1.orphans.count } }
 }

@@ -20,7 +20,7 @@ import SymbolStreamCore
 /// prove nothing. What it cannot see: with `everysec`, a write Redis
 /// postponed because a background fsync was still running (for up to 2 s)
 /// has not been tried yet when the `PING` runs (see docs/guarantees.md).
-public enum WriteConfirmation {
+package enum WriteConfirmation {
     static let command = RedisCommand("PING")
 
     /// Why the events of a confirmed call cannot be acknowledged, or nil if

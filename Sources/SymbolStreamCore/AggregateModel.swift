@@ -11,14 +11,14 @@
 /// table slot without a reference in it, one hash lookup per event, and a fine
 /// log entry of 4 bytes; second buckets are not kept at all, because a
 /// second's fine log holds exactly what its bucket would.
-public struct AggregateModel: Sendable {
-    public struct Record: Sendable, Hashable {
-        public var symbol: Symbol
-        public var guess: Bool
-        public var receivedAt: Timestamp
-        public var followups: [Timestamp]
+package struct AggregateModel: Sendable {
+    package struct Record: Sendable, Hashable {
+        package var symbol: Symbol
+        package var guess: Bool
+        package var receivedAt: Timestamp
+        package var followups: [Timestamp]
 
-        public init(symbol: Symbol, guess: Bool, receivedAt: Timestamp, followups: [Timestamp]) {
+        package init(symbol: Symbol, guess: Bool, receivedAt: Timestamp, followups: [Timestamp]) {
             self.symbol = symbol
             self.guess = guess
             self.receivedAt = receivedAt
@@ -58,33 +58,33 @@ public struct AggregateModel: Sendable {
     /// The followups of accepted initials, for the requests that have some.
     private var followupTimes: [RequestUUID: [Timestamp]] = [:]
     /// Followups whose initial has not arrived yet.
-    public private(set) var orphans: [RequestUUID: [Timestamp]] = [:]
-    public private(set) var totals: [BucketStats] = Array(repeating: BucketStats(), count: 26)
+    package private(set) var orphans: [RequestUUID: [Timestamp]] = [:]
+    package private(set) var totals: [BucketStats] = Array(repeating: BucketStats(), count: 26)
     /// Minute, hour and day buckets (`RollupLevel.allCases` after `.second`), by bucket index.
     private var levels: [Timeline<SymbolStats>] = Array(repeating: Timeline(), count: RollupLevel.allCases.count - 1)
     /// Fine logs by second, entries as `FineLogEntry.compact`.
     private var fine = Timeline<[UInt32]>()
     /// The idempotency keys of counted followups (see `IdempotencyMemory`).
-    public private(set) var idempotency: IdempotencyMemory
+    package private(set) var idempotency: IdempotencyMemory
 
-    public init(idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+    package init(idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
         idempotency = IdempotencyMemory(window: idempotencyWindow)
     }
 
     /// Reserves room for about this many requests (bulk loads).
-    public init(expectedRequests: Int, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+    package init(expectedRequests: Int, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
         self.init(idempotencyWindow: idempotencyWindow)
         initials.reserveCapacity(expectedRequests)
     }
 
-    public mutating func apply(_ event: IngestEvent) -> IngestOutcome {
+    package mutating func apply(_ event: IngestEvent) -> IngestOutcome {
         switch event {
         case .initial(let initial): .initial(apply(initial))
         case .followup(let followup): .followup(apply(followup))
         }
     }
 
-    public mutating func apply(_ event: InitialEvent) -> InitialOutcome {
+    package mutating func apply(_ event: InitialEvent) -> InitialOutcome {
         var initial = Initial(event)
         let adopted = orphans.isEmpty ? nil : orphans[event.id]
         if adopted != nil { initial.flags |= Initial.hasFollowups }
@@ -114,7 +114,7 @@ public struct AggregateModel: Sendable {
         return .accepted(guess: event.guess)
     }
 
-    public mutating func apply(_ event: FollowupEvent) -> FollowupOutcome {
+    package mutating func apply(_ event: FollowupEvent) -> FollowupOutcome {
         if let key = event.idempotencyKey, !idempotency.remember(key, of: event.id, at: event.receivedAt) {
             return .replayed
         }
@@ -151,7 +151,7 @@ public struct AggregateModel: Sendable {
     /// A second's bucket, from its fine log (entries compact): an entry per
     /// initial (with its time) and per attributed followup is everything the
     /// bucket counts.
-    public static func secondStats(_ second: Int64, _ entries: [UInt32]) -> SymbolStats {
+    package static func secondStats(_ second: Int64, _ entries: [UInt32]) -> SymbolStats {
         var stats = SymbolStats()
         for packed in entries {
             let index = Int(packed >> 2 & 0x1f)
@@ -168,7 +168,7 @@ public struct AggregateModel: Sendable {
     // MARK: Queries
 
     /// One rollup bucket's statistics, if it has events.
-    public func stats(in bucket: RollupBucket) -> SymbolStats? {
+    package func stats(in bucket: RollupBucket) -> SymbolStats? {
         guard let ordinal = Self.rollupLevels.firstIndex(of: bucket.level) else {
             return fine[bucket.index].map { Self.secondStats(bucket.index, $0) }
         }
@@ -176,19 +176,19 @@ public struct AggregateModel: Sendable {
     }
 
     /// A second's fine log (empty if none).
-    public func fineLog(of second: Int64) -> [FineLogEntry] {
+    package func fineLog(of second: Int64) -> [FineLogEntry] {
         (fine[second] ?? []).map { FineLogEntry(second: second, compact: $0)! }
     }
 
     /// Every rollup bucket with events (built on each call: for writers and tests).
-    public var rollups: [RollupBucket: SymbolStats] {
+    package var rollups: [RollupBucket: SymbolStats] {
         var result = [RollupBucket: SymbolStats]()
         forEachRollup { result[$0] = $1 }
         return result
     }
 
     /// Every fine log, by second (built on each call).
-    public var fineLogs: [Int64: [FineLogEntry]] {
+    package var fineLogs: [Int64: [FineLogEntry]] {
         var result = [Int64: [FineLogEntry]](minimumCapacity: fine.count)
         forEachFineLog { result[$0] = $1 }
         return result
@@ -196,7 +196,7 @@ public struct AggregateModel: Sendable {
 
     /// Every rollup bucket with events, seconds first, each level in time
     /// order, without building a dictionary.
-    public func forEachRollup(_ body: (RollupBucket, SymbolStats) throws -> Void) rethrows {
+    package func forEachRollup(_ body: (RollupBucket, SymbolStats) throws -> Void) rethrows {
         for (second, entries) in zip(fine.keys, fine.values) {
             try body(RollupBucket(level: .second, index: second), Self.secondStats(second, entries))
         }
@@ -208,7 +208,7 @@ public struct AggregateModel: Sendable {
     }
 
     /// Every fine log in time order, without building a dictionary.
-    public func forEachFineLog(_ body: (Int64, [FineLogEntry]) throws -> Void) rethrows {
+    package func forEachFineLog(_ body: (Int64, [FineLogEntry]) throws -> Void) rethrows {
         for (second, entries) in zip(fine.keys, fine.values) {
             try body(second, entries.map { FineLogEntry(second: second, compact: $0)! })
         }
@@ -217,10 +217,10 @@ public struct AggregateModel: Sendable {
     /// Every fine log by second, entries as `FineLogEntry.compact`: for
     /// writers of millions of seconds. The second buckets are `secondStats`
     /// of these.
-    public var compactFineLogs: Timeline<[UInt32]> { fine }
+    package var compactFineLogs: Timeline<[UInt32]> { fine }
 
     /// The buckets of a level above seconds, by index.
-    public func rollups(of level: RollupLevel) -> Timeline<SymbolStats> {
+    package func rollups(of level: RollupLevel) -> Timeline<SymbolStats> {
         guard let ordinal = Self.rollupLevels.firstIndex(of: level) else {
             preconditionFailure("second buckets are derived from the fine logs (compactFineLogs, secondStats)")
         }
@@ -229,23 +229,23 @@ public struct AggregateModel: Sendable {
 
     /// Every request with an accepted initial, with its followups (built on
     /// each call; see `forEachRecord`).
-    public var records: [RequestUUID: Record] {
+    package var records: [RequestUUID: Record] {
         var result = [RequestUUID: Record](minimumCapacity: initials.count)
         forEachRecord { result[$0] = $1 }
         return result
     }
 
     /// How many requests have an accepted initial.
-    public var recordCount: Int { initials.count }
+    package var recordCount: Int { initials.count }
 
     /// Every request the model knows (with an initial or only followups), in no particular order.
-    public func forEachRequest(_ body: (RequestUUID) throws -> Void) rethrows {
+    package func forEachRequest(_ body: (RequestUUID) throws -> Void) rethrows {
         for id in initials.keys { try body(id) }
         for id in orphans.keys { try body(id) }
     }
 
     /// Every request with an accepted initial, in no particular order.
-    public func forEachRecord(_ body: (RequestUUID, Record) throws -> Void) rethrows {
+    package func forEachRecord(_ body: (RequestUUID, Record) throws -> Void) rethrows {
         for (id, initial) in initials {
             let followups = initial.flags & Initial.hasFollowups != 0 ? followupTimes[id] ?? [] : []
             try body(id, Record(symbol: initial.symbol, guess: initial.guess, receivedAt: initial.receivedAt, followups: followups))
@@ -254,16 +254,16 @@ public struct AggregateModel: Sendable {
 
     /// What the rankings read (the sorted sets in Redis): each symbol's
     /// all-time initials, followups and latest initial.
-    public var rankings: Rankings { Rankings(totals) }
+    package var rankings: Rankings { Rankings(totals) }
 
-    public func summary(of symbol: Symbol) -> SymbolSummary {
+    package func summary(of symbol: Symbol) -> SymbolSummary {
         var summary = SymbolSummary(symbol: symbol)
         summary.merge(totals[symbol.index])
         return summary
     }
 
     /// The first and last initial's receive time, if any.
-    public var dataSpan: ClosedRange<Timestamp>? {
+    package var dataSpan: ClosedRange<Timestamp>? {
         let earliest = totals.compactMap(\.earliest).min()
         let latest = totals.compactMap(\.latest).max()
         guard let earliest, let latest else { return nil }
@@ -272,7 +272,7 @@ public struct AggregateModel: Sendable {
 
     /// Answers a range the way the Redis store does: rollup buckets for whole
     /// seconds, fine logs for the partial seconds at the edges.
-    public func summaries(in range: TimeRange) -> [SymbolSummary] {
+    package func summaries(in range: TimeRange) -> [SymbolSummary] {
         let decomposition = RangeDecomposition(range, dataSpan: dataSpan)
         var accumulator = RangeAccumulator()
         for bucket in decomposition.buckets {
@@ -285,7 +285,7 @@ public struct AggregateModel: Sendable {
         return accumulator.summaries
     }
 
-    public func request(_ id: RequestUUID) -> RequestRecord? {
+    package func request(_ id: RequestUUID) -> RequestRecord? {
         if let initial = initials[id] {
             return RequestRecord(
                 id: id, symbol: initial.symbol, guess: initial.guess, receivedAt: initial.receivedAt,

@@ -14,15 +14,15 @@ import Synchronization
 /// event, even two followups of one uuid in the same microsecond, which is what
 /// lets the archive deduplicate redelivered events. A wall clock stepping
 /// backwards is absorbed by advancing from the last value until it catches up.
-public final class EventClock: Sendable {
+package final class EventClock: Sendable {
     private let last = Atomic<Int64>(Int64.min)
     private let source: @Sendable () -> Int64
 
-    public init(source: @escaping @Sendable () -> Int64 = EventClock.wallClockMicroseconds) {
+    package init(source: @escaping @Sendable () -> Int64 = EventClock.wallClockMicroseconds) {
         self.source = source
     }
 
-    public func now() -> Timestamp {
+    package func now() -> Timestamp {
         let reading = source()
         var previous = last.load(ordering: .relaxed)
         while true {
@@ -35,7 +35,7 @@ public final class EventClock: Sendable {
     }
 
     @Sendable
-    public static func wallClockMicroseconds() -> Int64 {
+    package static func wallClockMicroseconds() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000

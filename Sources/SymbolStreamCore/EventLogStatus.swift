@@ -1,18 +1,18 @@
 /// The state of the event log, the durable path from ingest to the archive,
 /// as the store that keeps it sees it.
-public struct EventLogStatus: Sendable, Hashable {
+package struct EventLogStatus: Sendable, Hashable {
     /// Log entries (ingest batches) not yet archived.
-    public var backlog: Int64
+    package var backlog: Int64
     /// Events in those entries: what is still to archive.
-    public var backlogEvents: Int64
+    package var backlogEvents: Int64
     /// Receive time of the oldest event not yet archived.
-    public var oldestUnarchived: Timestamp?
+    package var oldestUnarchived: Timestamp?
     /// Events archived since this Redis was set up.
-    public var archived: Int64
+    package var archived: Int64
     /// Requests whose followups wait for their initial.
-    public var waitingRequests: Int64
+    package var waitingRequests: Int64
 
-    public init(backlog: Int64, oldestUnarchived: Timestamp?, archived: Int64, waitingRequests: Int64, backlogEvents: Int64 = 0) {
+    package init(backlog: Int64, oldestUnarchived: Timestamp?, archived: Int64, waitingRequests: Int64, backlogEvents: Int64 = 0) {
         self.backlog = backlog
         self.backlogEvents = backlogEvents
         self.oldestUnarchived = oldestUnarchived
@@ -21,7 +21,7 @@ public struct EventLogStatus: Sendable, Hashable {
     }
 
     /// How far the archive is behind `now` (zero when nothing waits).
-    public func archiveLag(now: Timestamp) -> Double {
+    package func archiveLag(now: Timestamp) -> Double {
         guard let oldestUnarchived else { return 0 }
         return max(0, Double(now.microseconds - oldestUnarchived.microseconds) / 1_000_000)
     }

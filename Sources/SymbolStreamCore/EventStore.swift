@@ -2,7 +2,7 @@ import Synchronization
 
 /// Where events go and dashboards come from. The HTTP layer sees only this
 /// protocol: Redis in production, `InMemoryEventStore` in route tests.
-public protocol EventStore: Sendable {
+package protocol EventStore: Sendable {
     func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome
     func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome
     /// Several events at once, a result per event in the same order (one
@@ -23,10 +23,10 @@ public protocol EventStore: Sendable {
 
 /// What became of one event of a batch: its outcome, or the store being
 /// unreachable for it (the event may be sent again).
-public typealias IngestResult = Result<IngestOutcome, StoreUnavailableError>
+package typealias IngestResult = Result<IngestOutcome, StoreUnavailableError>
 
 extension EventStore {
-    public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
+    package func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
         var results = [IngestResult]()
         results.reserveCapacity(events.count)
         for event in events {
@@ -45,54 +45,54 @@ extension EventStore {
 
 /// A dependency the request needs is down; the route answers 503 at once and
 /// the store recovers by itself when the dependency returns.
-public struct StoreUnavailableError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var dependency: String
-    public var reason: String
+package struct StoreUnavailableError: Error, Sendable, Hashable, CustomStringConvertible {
+    package var dependency: String
+    package var reason: String
 
-    public init(dependency: String, reason: String) {
+    package init(dependency: String, reason: String) {
         self.dependency = dependency
         self.reason = reason
     }
 
-    public var description: String { "\(dependency) unavailable: \(reason)" }
+    package var description: String { "\(dependency) unavailable: \(reason)" }
 }
 
 /// `AggregateModel` behind a lock: a complete store without servers.
-public final class InMemoryEventStore: EventStore {
+package final class InMemoryEventStore: EventStore {
     private let model: Mutex<AggregateModel>
 
-    public init(idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
+    package init(idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds) {
         model = Mutex(AggregateModel(idempotencyWindow: idempotencyWindow))
     }
 
-    public func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
+    package func recordInitial(_ event: InitialEvent) async throws -> InitialOutcome {
         model.withLock { $0.apply(event) }
     }
 
-    public func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome {
+    package func recordFollowup(_ event: FollowupEvent) async throws -> FollowupOutcome {
         model.withLock { $0.apply(event) }
     }
 
-    public func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
+    package func ingest(_ events: [IngestEvent]) async throws -> [IngestResult] {
         model.withLock { model in events.map { .success(model.apply($0)) } }
     }
 
-    public func summary(of symbol: Symbol) async throws -> SymbolSummary {
+    package func summary(of symbol: Symbol) async throws -> SymbolSummary {
         model.withLock { $0.summary(of: symbol) }
     }
 
-    public func summaries(in range: TimeRange) async throws -> [SymbolSummary] {
+    package func summaries(in range: TimeRange) async throws -> [SymbolSummary] {
         model.withLock { $0.summaries(in: range) }
     }
 
-    public func request(_ id: RequestUUID) async throws -> RequestRecord? {
+    package func request(_ id: RequestUUID) async throws -> RequestRecord? {
         model.withLock { $0.request(id) }
     }
 
-    public func rankings() async throws -> Rankings {
+    package func rankings() async throws -> Rankings {
         model.withLock { $0.rankings }
     }
 
     /// A copy of the model, for tests and comparisons.
-    public var snapshot: AggregateModel { model.withLock { $0 } }
+    package var snapshot: AggregateModel { model.withLock { $0 } }
 }

@@ -1,13 +1,13 @@
 /// An event a client asks to record, once validated: what `POST /initial` and
 /// `POST /followup` take (and each event of a `/stream` message), before the
 /// server adds the guess and the receive time.
-public enum IngestRequest: Sendable, Hashable {
+package enum IngestRequest: Sendable, Hashable {
     case initial(RequestUUID, Symbol)
     /// With a key, a retry of the same followup (same uuid, same key) within
     /// the window counts nothing.
     case followup(RequestUUID, idempotencyKey: IdempotencyKey? = nil)
 
-    public var id: RequestUUID {
+    package var id: RequestUUID {
         switch self {
         case .initial(let id, _), .followup(let id, _): id
         }
@@ -15,13 +15,13 @@ public enum IngestRequest: Sendable, Hashable {
 }
 
 /// `POST /initial`: a uuid, its symbol, the server's guess and receive time.
-public struct InitialEvent: Sendable, Hashable {
-    public var id: RequestUUID
-    public var symbol: Symbol
-    public var guess: Bool
-    public var receivedAt: Timestamp
+package struct InitialEvent: Sendable, Hashable {
+    package var id: RequestUUID
+    package var symbol: Symbol
+    package var guess: Bool
+    package var receivedAt: Timestamp
 
-    public init(id: RequestUUID, symbol: Symbol, guess: Bool, receivedAt: Timestamp) {
+    package init(id: RequestUUID, symbol: Symbol, guess: Bool, receivedAt: Timestamp) {
         self.id = id
         self.symbol = symbol
         self.guess = guess
@@ -31,12 +31,12 @@ public struct InitialEvent: Sendable, Hashable {
 
 /// `POST /followup`: a uuid and the server's receive time, and the client's
 /// idempotency key if it sent one (remembered for a window, never archived).
-public struct FollowupEvent: Sendable, Hashable {
-    public var id: RequestUUID
-    public var receivedAt: Timestamp
-    public var idempotencyKey: IdempotencyKey?
+package struct FollowupEvent: Sendable, Hashable {
+    package var id: RequestUUID
+    package var receivedAt: Timestamp
+    package var idempotencyKey: IdempotencyKey?
 
-    public init(id: RequestUUID, receivedAt: Timestamp, idempotencyKey: IdempotencyKey? = nil) {
+    package init(id: RequestUUID, receivedAt: Timestamp, idempotencyKey: IdempotencyKey? = nil) {
         self.id = id
         self.receivedAt = receivedAt
         self.idempotencyKey = idempotencyKey
@@ -44,18 +44,18 @@ public struct FollowupEvent: Sendable, Hashable {
 }
 
 /// Either kind of event, for batched ingest.
-public enum IngestEvent: Sendable, Hashable {
+package enum IngestEvent: Sendable, Hashable {
     case initial(InitialEvent)
     case followup(FollowupEvent)
 
-    public var id: RequestUUID {
+    package var id: RequestUUID {
         switch self {
         case .initial(let event): event.id
         case .followup(let event): event.id
         }
     }
 
-    public var receivedAt: Timestamp {
+    package var receivedAt: Timestamp {
         switch self {
         case .initial(let event): event.receivedAt
         case .followup(let event): event.receivedAt
@@ -63,7 +63,7 @@ public enum IngestEvent: Sendable, Hashable {
     }
 }
 
-public enum InitialOutcome: Sendable, Hashable {
+package enum InitialOutcome: Sendable, Hashable {
     /// A new event: counted and stored; reply with this guess.
     case accepted(guess: Bool)
     /// The uuid was already seen with the same symbol: nothing stored; reply with
@@ -73,7 +73,7 @@ public enum InitialOutcome: Sendable, Hashable {
     case conflict(existing: Symbol)
 }
 
-public enum FollowupOutcome: Sendable, Hashable {
+package enum FollowupOutcome: Sendable, Hashable {
     /// Counted against the symbol of its initial.
     case attributed(Symbol)
     /// Its initial has not arrived yet: kept, and attributed when it does.
@@ -83,22 +83,22 @@ public enum FollowupOutcome: Sendable, Hashable {
     case replayed
 }
 
-public enum IngestOutcome: Sendable, Hashable {
+package enum IngestOutcome: Sendable, Hashable {
     case initial(InitialOutcome)
     case followup(FollowupOutcome)
 }
 
 /// One request as a whole: the initial with its followups (`GET /requests/{uuid}`).
 /// `symbol`, `guess` and `receivedAt` are nil while only followups have arrived.
-public struct RequestRecord: Sendable, Hashable {
-    public var id: RequestUUID
-    public var symbol: Symbol?
-    public var guess: Bool?
-    public var receivedAt: Timestamp?
+package struct RequestRecord: Sendable, Hashable {
+    package var id: RequestUUID
+    package var symbol: Symbol?
+    package var guess: Bool?
+    package var receivedAt: Timestamp?
     /// Followup receive times, in chronological order.
-    public var followups: [Timestamp]
+    package var followups: [Timestamp]
 
-    public init(id: RequestUUID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp?, followups: [Timestamp]) {
+    package init(id: RequestUUID, symbol: Symbol?, guess: Bool?, receivedAt: Timestamp?, followups: [Timestamp]) {
         self.id = id
         self.symbol = symbol
         self.guess = guess

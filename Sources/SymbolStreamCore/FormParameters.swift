@@ -4,16 +4,16 @@
 /// Written here rather than taken from the framework so that keys are decoded
 /// too, bad escapes and non-UTF-8 are rejected (never silently altered), and a
 /// parameter given twice with different values is an error instead of a guess.
-public struct FormParameters: Sendable, Hashable {
-    public private(set) var entries: [(name: String, value: String)] = []
+package struct FormParameters: Sendable, Hashable {
+    package private(set) var entries: [(name: String, value: String)] = []
 
-    public init() {}
+    package init() {}
 
-    public init(parsing encoded: some StringProtocol) throws(InputError) {
+    package init(parsing encoded: some StringProtocol) throws(InputError) {
         try append(parsing: encoded)
     }
 
-    public mutating func append(parsing encoded: some StringProtocol) throws(InputError) {
+    package mutating func append(parsing encoded: some StringProtocol) throws(InputError) {
         // A plain byte loop: this runs on every ingest request.
         let bytes = Array(encoded.utf8)
         var start = 0
@@ -37,7 +37,7 @@ public struct FormParameters: Sendable, Hashable {
     /// The value of `name`; `nil` when absent. Repeating a parameter with the
     /// same value is harmless (clients retry by re-appending); different values
     /// are ambiguous and rejected.
-    public func value(_ name: String) throws(InputError) -> String? {
+    package func value(_ name: String) throws(InputError) -> String? {
         var found: String?
         for entry in entries where entry.name == name {
             if let found, found != entry.value {
@@ -50,11 +50,11 @@ public struct FormParameters: Sendable, Hashable {
         return found
     }
 
-    public static func == (lhs: FormParameters, rhs: FormParameters) -> Bool {
+    package static func == (lhs: FormParameters, rhs: FormParameters) -> Bool {
         lhs.entries.elementsEqual(rhs.entries) { $0.name == $1.name && $0.value == $1.value }
     }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         for entry in entries {
             hasher.combine(entry.name)
             hasher.combine(entry.value)
@@ -64,14 +64,14 @@ public struct FormParameters: Sendable, Hashable {
     /// Throws the error `init(parsing:)` would for `encoded`, without keeping
     /// anything: for routes that read no parameter. Most query strings need
     /// one pass over their bytes.
-    public static func checkEncoding(_ encoded: some StringProtocol) throws(InputError) {
+    package static func checkEncoding(_ encoded: some StringProtocol) throws(InputError) {
         let bytes = encoded.utf8
         guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 >= 0x80 }) else { return }
         _ = try FormParameters(parsing: encoded)
     }
 
     /// Percent-decodes one component; `parameter` names it in the error.
-    public static func decode(_ bytes: some Collection<UInt8>, parameter: String?) throws(InputError) -> String {
+    package static func decode(_ bytes: some Collection<UInt8>, parameter: String?) throws(InputError) -> String {
         // Most values need no decoding at all.
         if !bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") || $0 >= 0x80 }) {
             return String(decoding: bytes, as: UTF8.self)

@@ -3,15 +3,15 @@ import Synchronization
 /// The server's "is it a vowel?" answer (a deliberately silly model, kept from
 /// the original): `a e i o u` are vowels, `y` is one half of the time, every
 /// other letter is not; then the answer is flipped with `flipProbability`.
-public struct GuessModel: Sendable, Hashable {
-    public var flipProbability: Double
+package struct GuessModel: Sendable, Hashable {
+    package var flipProbability: Double
 
-    public init(flipProbability: Double = 0.1) {
+    package init(flipProbability: Double = 0.1) {
         precondition((0...1).contains(flipProbability), "flip probability must be within 0...1")
         self.flipProbability = flipProbability
     }
 
-    public func guess(_ symbol: Symbol, using generator: inout some RandomNumberGenerator) -> Bool {
+    package func guess(_ symbol: Symbol, using generator: inout some RandomNumberGenerator) -> Bool {
         var answer = symbol.isVowel
         if symbol.isSometimesVowel {
             answer = Bool.random(using: &generator)
@@ -26,30 +26,30 @@ public struct GuessModel: Sendable, Hashable {
 /// A `GuessModel` with its source of randomness: a fast generator seeded
 /// from the system (one `getrandom` at start, not one per request), or from a
 /// given seed so that tests can replay a run.
-public final class Guesser: Sendable {
-    public let model: GuessModel
+package final class Guesser: Sendable {
+    package let model: GuessModel
     private let generator: Mutex<SplitMix64>
 
-    public init(model: GuessModel, seed: UInt64? = nil) {
+    package init(model: GuessModel, seed: UInt64? = nil) {
         var system = SystemRandomNumberGenerator()
         self.model = model
         self.generator = Mutex(SplitMix64(seed: seed ?? system.next()))
     }
 
-    public func guess(_ symbol: Symbol) -> Bool {
+    package func guess(_ symbol: Symbol) -> Bool {
         generator.withLock { generator in model.guess(symbol, using: &generator) }
     }
 }
 
 /// A small, fast, seedable generator (Steele, Lea & Flood's SplitMix64).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+package struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         self.state = seed
     }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -7,19 +7,19 @@
 /// needs escaping in a header, a JSON string or a log line. The store keeps a
 /// fixed-size digest of the key with its uuid, never the key itself, so its
 /// length costs nothing there.
-public struct IdempotencyKey: Sendable, Hashable, CustomStringConvertible {
-    public let text: String
+package struct IdempotencyKey: Sendable, Hashable, CustomStringConvertible {
+    package let text: String
 
-    public static let maximumLength = 255
+    package static let maximumLength = 255
     /// How long keys are remembered unless configured (`--idempotency-window`):
     /// far longer than any retry after a 503 or a timeout takes, short enough
     /// that the memory stays small (docs/architecture.md).
-    public static let defaultWindowSeconds: Int64 = 600
+    package static let defaultWindowSeconds: Int64 = 600
     /// The characters a key may have besides letters and digits.
     static let punctuation = Set("-_.:~+/=".utf8)
 
     /// Nil unless `text` is 1…`maximumLength` allowed characters.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let utf8 = text.utf8
         guard (1...Self.maximumLength).contains(utf8.count), utf8.allSatisfy(Self.isAllowed) else { return nil }
         self.text = text
@@ -32,14 +32,14 @@ public struct IdempotencyKey: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var description: String { text }
+    package var description: String { text }
 }
 
 extension Validate {
     /// An optional idempotency key. `header`: the value of an HTTP header,
     /// which may also be a Structured Field string (`"key"`, RFC 8941, as the
     /// IETF httpapi draft writes it); the quotes are then not part of the key.
-    public static func idempotencyKey(_ raw: String?, parameter: String, header: Bool = false) throws(InputError) -> IdempotencyKey? {
+    package static func idempotencyKey(_ raw: String?, parameter: String, header: Bool = false) throws(InputError) -> IdempotencyKey? {
         guard var text = raw else { return nil }
         if header, text.utf8.count >= 2, text.utf8.first == UInt8(ascii: "\""), text.utf8.last == UInt8(ascii: "\"") {
             text = String(text.dropFirst().dropLast())

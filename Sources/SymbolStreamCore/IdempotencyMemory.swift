@@ -10,9 +10,9 @@
 /// window counts again, and in between it depends on where the bucket edges
 /// fall. A bucket nobody can look into any more (two behind the newest) is
 /// dropped whole, as Redis expires it.
-public struct IdempotencyMemory: Sendable, Hashable {
+package struct IdempotencyMemory: Sendable, Hashable {
     /// Seconds, at least 1.
-    public let window: Int64
+    package let window: Int64
     private var buckets: [Int64: Set<Remembered>] = [:]
     private var newest = Int64.min
 
@@ -21,17 +21,17 @@ public struct IdempotencyMemory: Sendable, Hashable {
         var key: IdempotencyKey
     }
 
-    public init(window: Int64) {
+    package init(window: Int64) {
         precondition(window >= 1, "the idempotency window is at least a second")
         self.window = window
     }
 
     /// The bucket of a receive time.
-    public func bucket(of time: Timestamp) -> Int64 { time.second.floorDivided(by: window) }
+    package func bucket(of time: Timestamp) -> Int64 { time.second.floorDivided(by: window) }
 
     /// Whether `key` was already remembered for `id` around `time`; if not,
     /// remembers it. Returns true for a new key (the followup counts).
-    public mutating func remember(_ key: IdempotencyKey, of id: RequestUUID, at time: Timestamp) -> Bool {
+    package mutating func remember(_ key: IdempotencyKey, of id: RequestUUID, at time: Timestamp) -> Bool {
         let entry = Remembered(id: id, key: key)
         let bucket = bucket(of: time)
         for probe in (bucket - 1)...(bucket + 1) where buckets[probe]?.contains(entry) == true { return false }
@@ -44,5 +44,5 @@ public struct IdempotencyMemory: Sendable, Hashable {
     }
 
     /// How many keys are remembered now (for tests).
-    public var count: Int { buckets.values.reduce(0) { $0 + $1.count } }
+    package var count: Int { buckets.values.reduce(0) { $0 + $1.count } }
 }

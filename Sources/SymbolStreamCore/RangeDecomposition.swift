@@ -1,29 +1,29 @@
 /// A half-open time range [lower, upper).
-public struct TimeRange: Sendable, Hashable {
-    public var lower: Timestamp
-    public var upper: Timestamp
+package struct TimeRange: Sendable, Hashable {
+    package var lower: Timestamp
+    package var upper: Timestamp
 
-    public init(lower: Timestamp, upper: Timestamp) {
+    package init(lower: Timestamp, upper: Timestamp) {
         precondition(lower <= upper, "a range's lower bound must not be after its upper bound")
         self.lower = lower
         self.upper = upper
     }
 
-    public var isEmpty: Bool { lower == upper }
+    package var isEmpty: Bool { lower == upper }
 
-    public func contains(_ time: Timestamp) -> Bool { lower <= time && time < upper }
+    package func contains(_ time: Timestamp) -> Bool { lower <= time && time < upper }
 }
 
 /// The time buckets that rollups keep. Each size divides the next, so any range
 /// of whole seconds is covered exactly by aligned buckets, fine at the edges and
 /// coarse in the middle.
-public enum RollupLevel: String, Sendable, CaseIterable, Hashable, Comparable {
+package enum RollupLevel: String, Sendable, CaseIterable, Hashable, Comparable {
     case second = "s"
     case minute = "m"
     case hour = "h"
     case day = "d"
 
-    public var seconds: Int64 {
+    package var seconds: Int64 {
         switch self {
         case .second: 1
         case .minute: 60
@@ -32,33 +32,33 @@ public enum RollupLevel: String, Sendable, CaseIterable, Hashable, Comparable {
         }
     }
 
-    public static func < (lhs: RollupLevel, rhs: RollupLevel) -> Bool { lhs.seconds < rhs.seconds }
+    package static func < (lhs: RollupLevel, rhs: RollupLevel) -> Bool { lhs.seconds < rhs.seconds }
 
     /// The index of the bucket holding `second` (floor division: aligned to UTC).
-    public func bucket(containing second: Int64) -> Int64 { second.floorDivided(by: seconds) }
+    package func bucket(containing second: Int64) -> Int64 { second.floorDivided(by: seconds) }
 }
 
 /// One aligned bucket: `[index * level.seconds, (index + 1) * level.seconds)`.
-public struct RollupBucket: Sendable, Hashable, CustomStringConvertible {
-    public var level: RollupLevel
-    public var index: Int64
+package struct RollupBucket: Sendable, Hashable, CustomStringConvertible {
+    package var level: RollupLevel
+    package var index: Int64
 
-    public init(level: RollupLevel, index: Int64) {
+    package init(level: RollupLevel, index: Int64) {
         self.level = level
         self.index = index
     }
 
-    public var firstSecond: Int64 { index * level.seconds }
-    public var description: String { "\(level.rawValue):\(index)" }
+    package var firstSecond: Int64 { index * level.seconds }
+    package var description: String { "\(level.rawValue):\(index)" }
 }
 
 /// A part of one second, `[offsets.lowerBound, offsets.upperBound)` microseconds
 /// into `second`: answered from that second's fine log.
-public struct FineEdge: Sendable, Hashable {
-    public var second: Int64
-    public var offsets: Range<Int64>
+package struct FineEdge: Sendable, Hashable {
+    package var second: Int64
+    package var offsets: Range<Int64>
 
-    public init(second: Int64, offsets: Range<Int64>) {
+    package init(second: Int64, offsets: Range<Int64>) {
         self.second = second
         self.offsets = offsets
     }
@@ -68,11 +68,11 @@ public struct FineEdge: Sendable, Hashable {
 /// buckets plus at most two partial seconds. Its size depends on the length of
 /// the range (at most 59 + 59 + 23 buckets per edge plus one per day), never on
 /// how many events are stored.
-public struct RangeDecomposition: Sendable, Hashable {
-    public var buckets: [RollupBucket]
-    public var edges: [FineEdge]
+package struct RangeDecomposition: Sendable, Hashable {
+    package var buckets: [RollupBucket]
+    package var edges: [FineEdge]
 
-    public init(buckets: [RollupBucket] = [], edges: [FineEdge] = []) {
+    package init(buckets: [RollupBucket] = [], edges: [FineEdge] = []) {
         self.buckets = buckets
         self.edges = edges
     }
@@ -80,7 +80,7 @@ public struct RangeDecomposition: Sendable, Hashable {
     /// - Parameter dataSpan: the first and last stored event time, when known;
     ///   the range is first narrowed to the whole days holding data, which
     ///   keeps `1970-01-01/2100-01-01` as cheap as the data's own extent.
-    public init(_ range: TimeRange, dataSpan: ClosedRange<Timestamp>? = nil) {
+    package init(_ range: TimeRange, dataSpan: ClosedRange<Timestamp>? = nil) {
         self.init()
         var lower = range.lower.microseconds
         var upper = range.upper.microseconds

@@ -1,5 +1,5 @@
 /// What `GET /dashboard/top` ranks by.
-public enum RankingOrder: String, Sendable, Hashable, CaseIterable {
+package enum RankingOrder: String, Sendable, Hashable, CaseIterable {
     /// All-time initials.
     case initials
     /// All-time followups attributed to the symbol's initials.
@@ -11,13 +11,13 @@ public enum RankingOrder: String, Sendable, Hashable, CaseIterable {
 }
 
 /// One row of a ranking.
-public struct RankedSymbol: Sendable, Hashable {
-    public var symbol: Symbol
-    public var count: Int64
-    public var followups: Int64
-    public var latest: Timestamp?
+package struct RankedSymbol: Sendable, Hashable {
+    package var symbol: Symbol
+    package var count: Int64
+    package var followups: Int64
+    package var latest: Timestamp?
 
-    public init(symbol: Symbol, count: Int64, followups: Int64, latest: Timestamp?) {
+    package init(symbol: Symbol, count: Int64, followups: Int64, latest: Timestamp?) {
         self.symbol = symbol
         self.count = count
         self.followups = followups
@@ -25,36 +25,36 @@ public struct RankedSymbol: Sendable, Hashable {
     }
 
     /// Followups per initial; nil without initials.
-    public var rate: Double? { count > 0 ? Double(followups) / Double(count) : nil }
+    package var rate: Double? { count > 0 ? Double(followups) / Double(count) : nil }
 }
 
 /// Each symbol's all-time initials, followups and latest initial: what the
 /// rankings' sorted sets hold, merged over the shards (counts add, the
 /// latest is the latest of all). A rate cannot be merged that way, so it is
 /// computed from the merged counts, never stored.
-public struct Rankings: Sendable, Hashable {
+package struct Rankings: Sendable, Hashable {
     /// By symbol index.
-    public private(set) var symbols: [RankedSymbol] = Symbol.all.map { RankedSymbol(symbol: $0, count: 0, followups: 0, latest: nil) }
+    package private(set) var symbols: [RankedSymbol] = Symbol.all.map { RankedSymbol(symbol: $0, count: 0, followups: 0, latest: nil) }
 
-    public static let maximumLimit = 26
-    public static let defaultLimit = 10
+    package static let maximumLimit = 26
+    package static let defaultLimit = 10
 
-    public init() {}
+    package init() {}
 
-    public init(_ totals: [BucketStats]) {
+    package init(_ totals: [BucketStats]) {
         for (index, stats) in totals.enumerated() where !stats.isEmpty {
             add(Symbol(index: index)!, count: stats.count, followups: stats.followups, latest: stats.latest)
         }
     }
 
     /// Adds one shard's scores of `symbol`.
-    public mutating func add(_ symbol: Symbol, count: Int64 = 0, followups: Int64 = 0, latest: Timestamp? = nil) {
+    package mutating func add(_ symbol: Symbol, count: Int64 = 0, followups: Int64 = 0, latest: Timestamp? = nil) {
         symbols[symbol.index].count += count
         symbols[symbol.index].followups += followups
         if let latest { symbols[symbol.index].latest = max(symbols[symbol.index].latest ?? latest, latest) }
     }
 
-    public mutating func merge(_ other: Rankings) {
+    package mutating func merge(_ other: Rankings) {
         for row in other.symbols { add(row.symbol, count: row.count, followups: row.followups, latest: row.latest) }
     }
 
@@ -62,7 +62,7 @@ public struct Rankings: Sendable, Hashable {
     /// initials are not ranked (so there may be fewer than `limit`). Ties go
     /// to the symbol with more initials for `rate`, then to the earlier
     /// letter, for every order: the same data always gives the same list.
-    public func top(by order: RankingOrder, limit: Int) -> [RankedSymbol] {
+    package func top(by order: RankingOrder, limit: Int) -> [RankedSymbol] {
         let ranked = symbols.filter { $0.count > 0 }.sorted { a, b in
             switch Self.compare(a, b, by: order) {
             case .greater: true
@@ -103,7 +103,7 @@ public struct Rankings: Sendable, Hashable {
 
 extension Validate {
     /// `by`: one of `initials`, `followups`, `rate`, `recent`; `initials` when absent.
-    public static func rankingOrder(_ raw: String?) throws(InputError) -> RankingOrder {
+    package static func rankingOrder(_ raw: String?) throws(InputError) -> RankingOrder {
         guard let raw else { return .initials }
         guard let order = RankingOrder(rawValue: raw) else {
             throw InputError(
@@ -114,7 +114,7 @@ extension Validate {
     }
 
     /// `n`: a whole number 1…26 (there are 26 symbols); `Rankings.defaultLimit` when absent.
-    public static func rankingLimit(_ raw: String?) throws(InputError) -> Int {
+    package static func rankingLimit(_ raw: String?) throws(InputError) -> Int {
         guard let raw else { return Rankings.defaultLimit }
         guard raw.utf8.count <= 2, raw.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let n = Int(raw),
             (1...Rankings.maximumLimit).contains(n)

@@ -3,23 +3,23 @@
 ///
 /// Version and variant bits are not checked: RFC 4122's string form admits every
 /// 128-bit value (the nil UUID included), and the client only promises uniqueness.
-public struct RequestUUID: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public let high: UInt64
-    public let low: UInt64
+package struct RequestUUID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    package let high: UInt64
+    package let low: UInt64
 
-    public init(high: UInt64, low: UInt64) {
+    package init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }
 
-    public init?<S: StringProtocol>(parsing text: S) {
+    package init?<S: StringProtocol>(parsing text: S) {
         var text = String(text)
         guard let parsed = text.withUTF8({ Self.parse(UnsafeRawBufferPointer($0)) }) else { return nil }
         self = parsed
     }
 
     /// The same, from UTF-8 bytes (e.g. a database row read in place).
-    public init?(utf8 bytes: UnsafeRawBufferPointer) {
+    package init?(utf8 bytes: UnsafeRawBufferPointer) {
         guard let parsed = Self.parse(bytes) else { return nil }
         self = parsed
     }
@@ -51,7 +51,7 @@ public struct RequestUUID: Hashable, Comparable, Sendable, CustomStringConvertib
     /// Inlinable so that callers in other modules (the archiver decodes
     /// millions) get a specialized copy instead of generic dispatch per byte.
     @inlinable
-    public init?(bytes: some Collection<UInt8>) {
+    package init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 16 else { return nil }
         var high: UInt64 = 0
         var low: UInt64 = 0
@@ -61,7 +61,7 @@ public struct RequestUUID: Hashable, Comparable, Sendable, CustomStringConvertib
         self.init(high: high, low: low)
     }
 
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         var result = [UInt8]()
         result.reserveCapacity(16)
         append(to: &result)
@@ -69,12 +69,12 @@ public struct RequestUUID: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 
     /// Appends the 16 bytes to a buffer being built (no array of its own).
-    public func append(to buffer: inout [UInt8]) {
+    package func append(to buffer: inout [UInt8]) {
         for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: high >> UInt64(shift))) }
         for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: low >> UInt64(shift))) }
     }
 
-    public var description: String {
+    package var description: String {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
         text.reserveCapacity(36)
@@ -86,7 +86,7 @@ public struct RequestUUID: Hashable, Comparable, Sendable, CustomStringConvertib
         return String(decoding: text, as: UTF8.self)
     }
 
-    public static func < (lhs: RequestUUID, rhs: RequestUUID) -> Bool {
+    package static func < (lhs: RequestUUID, rhs: RequestUUID) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }
 }

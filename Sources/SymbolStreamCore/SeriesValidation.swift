@@ -4,10 +4,10 @@
 extension Validate {
     /// A series answers at most this many buckets (a day of minutes), which
     /// bounds the cost of one request.
-    public static let maximumSeriesBuckets = 1440
+    package static let maximumSeriesBuckets = 1440
 
     /// The half-open range `[from, to)`; both are required.
-    public static func queryRange(from: String?, to: String?) throws(InputError) -> TimeRange {
+    package static func queryRange(from: String?, to: String?) throws(InputError) -> TimeRange {
         guard let from else {
             throw InputError(
                 parameter: "from", reason: .missingParameter, message: "from: missing; expected a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS[.ffffff][Z]")
@@ -27,7 +27,7 @@ extension Validate {
 
     /// The buckets of a series over `range`: at the given step, or, without
     /// one, at the finest level that stays within `maximumSeriesBuckets`.
-    public static func seriesSpan(_ range: TimeRange, step: String?) throws(InputError) -> BucketSpan {
+    package static func seriesSpan(_ range: TimeRange, step: String?) throws(InputError) -> BucketSpan {
         let limit = Int64(maximumSeriesBuckets)
         guard let step else {
             for level in RollupLevel.allCases where BucketSpan.bucketCount(covering: range, level: level) <= limit {

@@ -1,13 +1,13 @@
 /// Time passed on a clock since the stopwatch was started. For code that
 /// takes an injected `any Clock<Duration>` (a manual clock in tests) and
 /// must measure intervals on it: the clock's own instant type stays inside.
-public struct Stopwatch: Sendable {
+package struct Stopwatch: Sendable {
     private let measure: @Sendable () -> Duration
 
-    public init<C: Clock<Duration>>(_ clock: C) {
+    package init<C: Clock<Duration>>(_ clock: C) {
         let start = clock.now
         measure = { start.duration(to: clock.now) }
     }
 
-    public var elapsed: Duration { measure() }
+    package var elapsed: Duration { measure() }
 }

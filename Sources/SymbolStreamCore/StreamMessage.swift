@@ -13,17 +13,17 @@
 /// HTTP routes (null counts as missing; unknown keys are ignored, like unknown
 /// query parameters; a key given twice with different values is rejected, like
 /// a repeated parameter).
-public enum StreamMessage {
-    public typealias Item = Result<IngestRequest, InputError>
+package enum StreamMessage {
+    package typealias Item = Result<IngestRequest, InputError>
 
     /// Nesting allowed inside an event (in the values of unknown keys).
-    public static let maximumDepth = 16
+    package static let maximumDepth = 16
 
     /// The events in order, each valid or with the error naming its field; or
     /// one error for the whole message (reason `invalidMessage`, or
     /// `bodyTooLarge` for more than `maximumEvents` events) when it is not a
     /// JSON array of 1…`maximumEvents` objects.
-    public static func parse(_ text: String, maximumEvents: Int) -> Result<[Item], InputError> {
+    package static func parse(_ text: String, maximumEvents: Int) -> Result<[Item], InputError> {
         var text = text
         return text.withUTF8 { bytes in
             var parser = MessageParser(bytes: bytes, maximumEvents: maximumEvents)

@@ -1,18 +1,18 @@
 /// What the dashboards show for one symbol: initial events, their first and
 /// last receive time, and the followups attributed to them.
-public struct SymbolSummary: Sendable, Hashable {
-    public var symbol: Symbol
-    public var count: Int64
-    public var earliest: Timestamp?
-    public var latest: Timestamp?
-    public var followups: Int64
+package struct SymbolSummary: Sendable, Hashable {
+    package var symbol: Symbol
+    package var count: Int64
+    package var earliest: Timestamp?
+    package var latest: Timestamp?
+    package var followups: Int64
     /// Initials answered `True`, and the followups those received: with
     /// `count` and `followups` they show how the answers went down (the
     /// dashboard page's guess accuracy and followup rates by answer).
-    public var answeredTrue: Int64
-    public var followupsAnsweredTrue: Int64
+    package var answeredTrue: Int64
+    package var followupsAnsweredTrue: Int64
 
-    public init(
+    package init(
         symbol: Symbol, count: Int64 = 0, earliest: Timestamp? = nil, latest: Timestamp? = nil, followups: Int64 = 0,
         answeredTrue: Int64 = 0, followupsAnsweredTrue: Int64 = 0
     ) {
@@ -26,7 +26,7 @@ public struct SymbolSummary: Sendable, Hashable {
     }
 
     /// Adds the statistics of a disjoint set of events.
-    public mutating func merge(_ other: BucketStats) {
+    package mutating func merge(_ other: BucketStats) {
         var stats = BucketStats(
             count: count, followups: followups, earliest: earliest, latest: latest, answeredTrue: answeredTrue,
             followupsAnsweredTrue: followupsAnsweredTrue)
@@ -38,15 +38,15 @@ public struct SymbolSummary: Sendable, Hashable {
 
 /// The statistics kept per symbol per time bucket; they merge across
 /// disjoint buckets, which is what makes rollups answer ranges exactly.
-public struct BucketStats: Sendable, Hashable {
-    public var count: Int64 = 0
-    public var followups: Int64 = 0
-    public var earliest: Timestamp?
-    public var latest: Timestamp?
-    public var answeredTrue: Int64 = 0
-    public var followupsAnsweredTrue: Int64 = 0
+package struct BucketStats: Sendable, Hashable {
+    package var count: Int64 = 0
+    package var followups: Int64 = 0
+    package var earliest: Timestamp?
+    package var latest: Timestamp?
+    package var answeredTrue: Int64 = 0
+    package var followupsAnsweredTrue: Int64 = 0
 
-    public init(
+    package init(
         count: Int64 = 0, followups: Int64 = 0, earliest: Timestamp? = nil, latest: Timestamp? = nil, answeredTrue: Int64 = 0,
         followupsAnsweredTrue: Int64 = 0
     ) {
@@ -58,9 +58,9 @@ public struct BucketStats: Sendable, Hashable {
         self.followupsAnsweredTrue = followupsAnsweredTrue
     }
 
-    public var isEmpty: Bool { count == 0 && followups == 0 }
+    package var isEmpty: Bool { count == 0 && followups == 0 }
 
-    public mutating func addInitial(at time: Timestamp, answeredTrue answer: Bool) {
+    package mutating func addInitial(at time: Timestamp, answeredTrue answer: Bool) {
         count += 1
         if answer { answeredTrue += 1 }
         earliest = earliest.map { Swift.min($0, time) } ?? time
@@ -68,13 +68,13 @@ public struct BucketStats: Sendable, Hashable {
     }
 
     /// Followups of an initial that was answered `answer`.
-    public mutating func addFollowups(_ number: Int64, answeredTrue answer: Bool) {
+    package mutating func addFollowups(_ number: Int64, answeredTrue answer: Bool) {
         followups += number
         if answer { followupsAnsweredTrue += number }
     }
 
     /// Adds the statistics of a disjoint set of events (another shard's, say).
-    public mutating func merge(_ other: BucketStats) {
+    package mutating func merge(_ other: BucketStats) {
         count += other.count
         followups += other.followups
         answeredTrue += other.answeredTrue
@@ -85,17 +85,17 @@ public struct BucketStats: Sendable, Hashable {
 }
 
 /// 26 summaries, `a` to `z`, accumulated from disjoint pieces of a range.
-public struct RangeAccumulator: Sendable, Hashable {
-    public private(set) var summaries: [SymbolSummary] = Symbol.all.map { SymbolSummary(symbol: $0) }
+package struct RangeAccumulator: Sendable, Hashable {
+    package private(set) var summaries: [SymbolSummary] = Symbol.all.map { SymbolSummary(symbol: $0) }
 
-    public init() {}
+    package init() {}
 
-    public mutating func merge(_ stats: BucketStats, for symbol: Symbol) {
+    package mutating func merge(_ stats: BucketStats, for symbol: Symbol) {
         summaries[symbol.index].merge(stats)
     }
 
     /// Adds the entries of one second's fine log that fall in `offsets`.
-    public mutating func merge(fineLog entries: some Sequence<FineLogEntry>, offsets: Range<Int64>) {
+    package mutating func merge(fineLog entries: some Sequence<FineLogEntry>, offsets: Range<Int64>) {
         for entry in entries where offsets.contains(entry.offset) {
             var stats = BucketStats()
             if entry.isFollowup {

@@ -1,15 +1,15 @@
 /// One of the 26 letters `a`…`z`: the only symbols the service knows.
-public struct Symbol: Hashable, Comparable, Sendable, CustomStringConvertible {
+package struct Symbol: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// 0 for `a` … 25 for `z`; dense, so per-symbol tables are plain arrays.
-    public let index: Int
+    package let index: Int
 
-    public init?(index: Int) {
+    package init?(index: Int) {
         guard (0..<26).contains(index) else { return nil }
         self.index = index
     }
 
     /// Parses exactly one ASCII letter; upper case is folded to lower case.
-    public init?<S: StringProtocol>(parsing text: S) {
+    package init?<S: StringProtocol>(parsing text: S) {
         let utf8 = text.utf8
         guard utf8.count == 1, let byte = utf8.first else { return nil }
         switch byte {
@@ -19,15 +19,15 @@ public struct Symbol: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
 
-    public static let all: [Symbol] = (0..<26).map { Symbol(index: $0)! }
+    package static let all: [Symbol] = (0..<26).map { Symbol(index: $0)! }
 
-    public var asciiByte: UInt8 { UInt8(ascii: "a") + UInt8(index) }
-    public var letter: String { String(UnicodeScalar(asciiByte)) }
-    public var description: String { letter }
+    package var asciiByte: UInt8 { UInt8(ascii: "a") + UInt8(index) }
+    package var letter: String { String(UnicodeScalar(asciiByte)) }
+    package var description: String { letter }
 
     /// `a e i o u` are vowels; `y` is one half of the time (see `GuessModel`).
-    public var isVowel: Bool { "aeiou".utf8.contains(asciiByte) }
-    public var isSometimesVowel: Bool { asciiByte == UInt8(ascii: "y") }
+    package var isVowel: Bool { "aeiou".utf8.contains(asciiByte) }
+    package var isSometimesVowel: Bool { asciiByte == UInt8(ascii: "y") }
 
-    public static func < (lhs: Symbol, rhs: Symbol) -> Bool { lhs.index < rhs.index }
+    package static func < (lhs: Symbol, rhs: Symbol) -> Bool { lhs.index < rhs.index }
 }

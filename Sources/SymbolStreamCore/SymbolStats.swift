@@ -2,7 +2,7 @@
 /// bucket usually holds a few symbols, and a month of them is millions of
 /// buckets. Reads like an array of 26 (`stats[symbol.index]`, iteration),
 /// empty statistics for symbols without events.
-public struct SymbolStats: RandomAccessCollection, MutableCollection, Sendable, Hashable {
+package struct SymbolStats: RandomAccessCollection, MutableCollection, Sendable, Hashable {
     struct Entry: Sendable, Hashable {
         var index: UInt8
         var stats: BucketStats
@@ -11,12 +11,12 @@ public struct SymbolStats: RandomAccessCollection, MutableCollection, Sendable, 
     /// Present symbols, in symbol order.
     private(set) var entries: [Entry] = []
 
-    public init() {}
+    package init() {}
 
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { 26 }
+    package var startIndex: Int { 0 }
+    package var endIndex: Int { 26 }
 
-    public subscript(index: Int) -> BucketStats {
+    package subscript(index: Int) -> BucketStats {
         get {
             precondition((0..<26).contains(index), "no symbol \(index)")
             for entry in entries where entry.index == index { return entry.stats }
@@ -36,7 +36,7 @@ public struct SymbolStats: RandomAccessCollection, MutableCollection, Sendable, 
 
     /// Changes one symbol's statistics in place: one search, where reading
     /// and writing through the subscript takes two (model updates, per event).
-    public mutating func modify(_ index: Int, _ body: (inout BucketStats) -> Void) {
+    package mutating func modify(_ index: Int, _ body: (inout BucketStats) -> Void) {
         precondition((0..<26).contains(index), "no symbol \(index)")
         var position = 0
         while position < entries.count, entries[position].index < index { position += 1 }
@@ -47,7 +47,7 @@ public struct SymbolStats: RandomAccessCollection, MutableCollection, Sendable, 
     }
 
     /// Only the symbols with events, in order.
-    public var present: [(symbol: Symbol, stats: BucketStats)] {
+    package var present: [(symbol: Symbol, stats: BucketStats)] {
         entries.map { (Symbol(index: Int($0.index))!, $0.stats) }
     }
 }

@@ -2,11 +2,11 @@
 /// random letters, receive times spread evenly over a period in increasing
 /// order, and a share of requests followed up shortly after (before the next
 /// request), answered by the real guess model.
-public struct SyntheticTraffic: Sequence, IteratorProtocol, Sendable {
-    public let requests: Int
-    public let start: Timestamp
-    public let span: Int64
-    public let followupShare: Double
+package struct SyntheticTraffic: Sequence, IteratorProtocol, Sendable {
+    package let requests: Int
+    package let start: Timestamp
+    package let span: Int64
+    package let followupShare: Double
     private var generator: SplitMix64
     private let model: GuessModel
     private var emitted = 0
@@ -15,7 +15,7 @@ public struct SyntheticTraffic: Sequence, IteratorProtocol, Sendable {
     /// - Parameters:
     ///   - requests: initials to generate (followups come on top).
     ///   - start, span: the period their receive times spread over (µs).
-    public init(requests: Int, start: Timestamp, span: Int64, followupShare: Double = 0.05, model: GuessModel = GuessModel(), seed: UInt64) {
+    package init(requests: Int, start: Timestamp, span: Int64, followupShare: Double = 0.05, model: GuessModel = GuessModel(), seed: UInt64) {
         precondition(requests >= 0 && span > 0 && (0...1).contains(followupShare))
         self.requests = requests
         self.start = start
@@ -25,7 +25,7 @@ public struct SyntheticTraffic: Sequence, IteratorProtocol, Sendable {
         self.generator = SplitMix64(seed: seed)
     }
 
-    public mutating func next() -> IngestEvent? {
+    package mutating func next() -> IngestEvent? {
         if let followup = pendingFollowup {
             pendingFollowup = nil
             return .followup(followup)

@@ -1,12 +1,12 @@
 /// Consecutive rollup buckets of one level, `[first, first + count)`: what a
 /// time series is read from. Its cost is `count` bucket reads, whatever the
 /// number of stored events.
-public struct BucketSpan: Sendable, Hashable {
-    public var level: RollupLevel
-    public var first: Int64
-    public var count: Int
+package struct BucketSpan: Sendable, Hashable {
+    package var level: RollupLevel
+    package var first: Int64
+    package var count: Int
 
-    public init(level: RollupLevel, first: Int64, count: Int) {
+    package init(level: RollupLevel, first: Int64, count: Int) {
         precondition(count >= 0, "a span cannot have a negative number of buckets")
         self.level = level
         self.first = first
@@ -16,7 +16,7 @@ public struct BucketSpan: Sendable, Hashable {
     /// The whole buckets that `range` touches: its lower bound rounded down to
     /// a bucket start, its upper bound rounded up to one (an empty range has
     /// no buckets).
-    public init(covering range: TimeRange, level: RollupLevel) {
+    package init(covering range: TimeRange, level: RollupLevel) {
         let size = level.seconds * Timestamp.microsecondsPerSecond
         let first = range.lower.microseconds.floorDivided(by: size)
         let end = range.isEmpty ? first : -((-range.upper.microseconds).floorDivided(by: size))
@@ -25,7 +25,7 @@ public struct BucketSpan: Sendable, Hashable {
 
     /// How many buckets `range` touches at `level`, without building the span
     /// (saturating, for ranges of thousands of years at the second level).
-    public static func bucketCount(covering range: TimeRange, level: RollupLevel) -> Int64 {
+    package static func bucketCount(covering range: TimeRange, level: RollupLevel) -> Int64 {
         guard !range.isEmpty else { return 0 }
         let size = level.seconds * Timestamp.microsecondsPerSecond
         let first = range.lower.microseconds.floorDivided(by: size)
@@ -33,22 +33,22 @@ public struct BucketSpan: Sendable, Hashable {
         return end - first
     }
 
-    public var buckets: [RollupBucket] { (0..<Int64(count)).map { RollupBucket(level: level, index: first + $0) } }
+    package var buckets: [RollupBucket] { (0..<Int64(count)).map { RollupBucket(level: level, index: first + $0) } }
 
     /// Start of the first bucket.
-    public var lower: Timestamp { Timestamp(second: first * level.seconds, offset: 0) }
+    package var lower: Timestamp { Timestamp(second: first * level.seconds, offset: 0) }
     /// End of the last bucket (exclusive).
-    public var upper: Timestamp { Timestamp(second: (first + Int64(count)) * level.seconds, offset: 0) }
+    package var upper: Timestamp { Timestamp(second: (first + Int64(count)) * level.seconds, offset: 0) }
 
     /// Start of the bucket at `position`.
-    public func start(of position: Int) -> Timestamp {
+    package func start(of position: Int) -> Timestamp {
         Timestamp(second: (first + Int64(position)) * level.seconds, offset: 0)
     }
 }
 
 extension RollupLevel {
     /// The name a series request uses for the level: `second`, `minute`, `hour`, `day`.
-    public var name: String {
+    package var name: String {
         switch self {
         case .second: "second"
         case .minute: "minute"
@@ -59,7 +59,7 @@ extension RollupLevel {
 
     /// Reads `second`/`minute`/`hour`/`day`, their first letters, or the bucket
     /// size in seconds (`1`, `60`, `3600`, `86400`).
-    public init?(step text: some StringProtocol) {
+    package init?(step text: some StringProtocol) {
         switch text.lowercased() {
         case "second", "s", "1": self = .second
         case "minute", "m", "60": self = .minute
@@ -74,7 +74,7 @@ extension EventStore {
     /// Stores that keep rollups read them directly (the Redis store does);
     /// this fallback asks `summaries(in:)` once per bucket, which is exact
     /// but costs as many reads as there are buckets times a range's.
-    public func series(_ span: BucketSpan) async throws -> [SymbolStats] {
+    package func series(_ span: BucketSpan) async throws -> [SymbolStats] {
         var result = [SymbolStats]()
         result.reserveCapacity(span.count)
         for position in 0..<span.count {
@@ -93,13 +93,13 @@ extension EventStore {
 
 extension AggregateModel {
     /// The rollup buckets of `span`, in order (empty statistics where a bucket has none).
-    public func series(_ span: BucketSpan) -> [SymbolStats] {
+    package func series(_ span: BucketSpan) -> [SymbolStats] {
         (0..<Int64(span.count)).map { stats(in: RollupBucket(level: span.level, index: span.first + $0)) ?? SymbolStats() }
     }
 }
 
 extension InMemoryEventStore {
-    public func series(_ span: BucketSpan) async throws -> [SymbolStats] {
+    package func series(_ span: BucketSpan) async throws -> [SymbolStats] {
         snapshot.series(span)
     }
 }

@@ -3,21 +3,21 @@
 /// Events arrive in time order, so the usual write touches the last entry or
 /// appends one: no hashing, no rehashing as it grows to millions of buckets;
 /// an out-of-order key costs a binary search (and an insert when new).
-public struct Timeline<Value: Sendable & Hashable>: Sendable, Hashable {
-    public private(set) var keys: [Int64] = []
-    public private(set) var values: [Value] = []
+package struct Timeline<Value: Sendable & Hashable>: Sendable, Hashable {
+    package private(set) var keys: [Int64] = []
+    package private(set) var values: [Value] = []
 
-    public init() {}
+    package init() {}
 
-    public var count: Int { keys.count }
+    package var count: Int { keys.count }
 
-    public subscript(key: Int64) -> Value? {
+    package subscript(key: Int64) -> Value? {
         guard let position = position(of: key) else { return nil }
         return values[position]
     }
 
     /// Changes the value at `key`, creating it from `initial` first if absent.
-    public mutating func modify(_ key: Int64, default initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
+    package mutating func modify(_ key: Int64, default initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
         if let last = keys.last, last == key {
             body(&values[values.count - 1])
             return

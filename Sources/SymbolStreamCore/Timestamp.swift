@@ -5,31 +5,31 @@ import CivilCalendar
 /// The service assigns these on receipt; the wire format is
 /// `YYYY-MM-DD HH:MM:SS.ffffff` (always six fractional digits, UTC), the
 /// format the original service produced.
-public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public static let microsecondsPerSecond: Int64 = 1_000_000
-    public static let microsecondsPerDay: Int64 = 86_400 * microsecondsPerSecond
+package struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    package static let microsecondsPerSecond: Int64 = 1_000_000
+    package static let microsecondsPerDay: Int64 = 86_400 * microsecondsPerSecond
 
-    public var microseconds: Int64
+    package var microseconds: Int64
 
-    public init(microseconds: Int64) {
+    package init(microseconds: Int64) {
         self.microseconds = microseconds
     }
 
-    public init(second: Int64, offset: Int64) {
+    package init(second: Int64, offset: Int64) {
         self.microseconds = second * Self.microsecondsPerSecond + offset
     }
 
     /// The whole second containing this time (floor, also before 1970).
-    public var second: Int64 { microseconds.floorDivided(by: Self.microsecondsPerSecond) }
+    package var second: Int64 { microseconds.floorDivided(by: Self.microsecondsPerSecond) }
     /// Microseconds into `second`, 0..<1_000_000.
-    public var offset: Int64 { microseconds.floorModulo(Self.microsecondsPerSecond) }
+    package var offset: Int64 { microseconds.floorModulo(Self.microsecondsPerSecond) }
 
-    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
+    package static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
 
     /// The first and last times the wire format can write: years 0001 to 9999,
     /// the years a bound may name. Every time the service answers with is in
     /// this range (a series' end is clamped to it; see `InsightRoutes.series`).
-    public static let wireRange =
+    package static let wireRange =
         Timestamp(microseconds: -62_135_596_800 * microsecondsPerSecond)...Timestamp(
             microseconds: 253_402_300_800 * microsecondsPerSecond - 1)
 
@@ -38,7 +38,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// written with a sign and at least four digits, as ISO 8601's expanded
     /// years (`+10000-01-01 00:00:00.000000`, `+0000-…`, `-0001-…`): never a
     /// wrong four-digit year, and visibly outside the wire format.
-    public var description: String {
+    package var description: String {
         let days = microseconds.floorDivided(by: Self.microsecondsPerDay)
         let inDay = microseconds.floorModulo(Self.microsecondsPerDay)
         let date = CivilDate(daysSinceEpoch: days)
@@ -88,7 +88,7 @@ extension Timestamp {
     /// Parses a range bound: a date `YYYY-MM-DD` (00:00:00 UTC of that day) or a time
     /// `YYYY-MM-DDTHH:MM:SS[.ffffff][Z]`, where a space may stand for `T` and the
     /// fraction has 1 to 6 digits. Returns a reason when the text is not such a bound.
-    public static func parseBound(_ text: some StringProtocol) -> Result<Timestamp, BoundParseError> {
+    package static func parseBound(_ text: some StringProtocol) -> Result<Timestamp, BoundParseError> {
         let bytes = Array(text.utf8)
         var reader = DigitReader(bytes: bytes)
         guard let year = reader.digits(4), reader.expect(UInt8(ascii: "-")),
@@ -126,7 +126,7 @@ extension Timestamp {
     }
 }
 
-public enum BoundParseError: Error, Sendable, Hashable {
+package enum BoundParseError: Error, Sendable, Hashable {
     /// Not of the form of a date or time at all.
     case malformed
     /// Of the right form, but no such moment (month 13, 30 February, 24:00…).
@@ -165,7 +165,7 @@ extension Int64 {
     /// Division rounding towards negative infinity (bucket arithmetic must not
     /// treat times before 1970 differently).
     @inlinable
-    public func floorDivided(by divisor: Int64) -> Int64 {
+    package func floorDivided(by divisor: Int64) -> Int64 {
         let quotient = self / divisor
         return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
@@ -174,7 +174,7 @@ extension Int64 {
     /// from `%` rather than as `self - quotient * divisor`, whose product
     /// overflows near `Int64.min`.
     @inlinable
-    public func floorModulo(_ divisor: Int64) -> Int64 {
+    package func floorModulo(_ divisor: Int64) -> Int64 {
         let remainder = self % divisor
         return remainder != 0 && (remainder < 0) != (divisor < 0) ? remainder + divisor : remainder
     }

@@ -1,6 +1,6 @@
 /// Why a request was rejected: a small closed set, so rejects can be counted per
 /// reason (metrics, `/health`) and tested without matching on prose.
-public enum RejectReason: String, Sendable, CaseIterable, Hashable {
+package enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case missingParameter = "missing_parameter"
     case duplicateParameter = "duplicate_parameter"
     case malformedEncoding = "malformed_encoding"
@@ -30,18 +30,18 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
 
 /// A client error that names the parameter at fault. Nothing is stored for a
 /// request that fails validation.
-public struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var parameter: String
-    public var reason: RejectReason
-    public var message: String
+package struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
+    package var parameter: String
+    package var reason: RejectReason
+    package var message: String
 
-    public init(parameter: String, reason: RejectReason, message: String) {
+    package init(parameter: String, reason: RejectReason, message: String) {
         self.parameter = parameter
         self.reason = reason
         self.message = message
     }
 
-    public var description: String { message }
+    package var description: String { message }
 
     static func quoted(_ value: some StringProtocol) -> String {
         let limit = 40
@@ -51,16 +51,16 @@ public struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The checks the routes apply, one function per kind of parameter.
-public enum Validate {
-    public static let uuidExample = "123e4567-e89b-42d3-a456-426614174000"
+package enum Validate {
+    package static let uuidExample = "123e4567-e89b-42d3-a456-426614174000"
 
-    public static func requestID(_ raw: String?, parameter: String = "uuid") throws(InputError) -> RequestUUID {
+    package static func requestID(_ raw: String?, parameter: String = "uuid") throws(InputError) -> RequestUUID {
         try required(
             raw, parameter: parameter, parse: RequestUUID.init(parsing:), invalid: .invalidUUID,
             expected: "a UUID like \(uuidExample)", notA: "a UUID in 8-4-4-4-12 hex form like \(uuidExample)")
     }
 
-    public static func symbol(_ raw: String?, parameter: String = "symbol") throws(InputError) -> Symbol {
+    package static func symbol(_ raw: String?, parameter: String = "symbol") throws(InputError) -> Symbol {
         try required(
             raw, parameter: parameter, parse: Symbol.init(parsing:), invalid: .invalidSymbol,
             expected: "one letter a-z", notA: "a single letter a-z")
@@ -81,7 +81,7 @@ public enum Validate {
         return value
     }
 
-    public static func bound(_ raw: String, parameter: String) throws(InputError) -> Timestamp {
+    package static func bound(_ raw: String, parameter: String) throws(InputError) -> Timestamp {
         switch Timestamp.parseBound(raw) {
         case .success(let time):
             return time
@@ -97,7 +97,7 @@ public enum Validate {
     }
 
     /// The half-open range [lower, upper); `lower == upper` is valid and empty.
-    public static func range(lower: String, upper: String) throws(InputError) -> TimeRange {
+    package static func range(lower: String, upper: String) throws(InputError) -> TimeRange {
         let from = try bound(lower, parameter: "lower")
         let to = try bound(upper, parameter: "upper")
         guard from <= to else {
@@ -113,7 +113,7 @@ public enum Validate {
 /// applied at the door: an event a store would refuse is a 400, never an
 /// acknowledged event stuck on its way to the archive. (The archive's MariaDB
 /// `UUID` column has such a rule; see `MariaDBArchive.UUIDColumn`.)
-public protocol EventAdmission: Sendable {
+package protocol EventAdmission: Sendable {
     /// Why `id` cannot be stored (a phrase completing "cannot be stored: …"),
     /// or nil when it can.
     func refusal(of id: RequestUUID) -> String?
@@ -121,7 +121,7 @@ public protocol EventAdmission: Sendable {
 
 extension EventAdmission {
     /// Throws the 400 for `id` given as `parameter` if it cannot be stored.
-    public func check(_ id: RequestUUID, parameter: String = "uuid") throws(InputError) {
+    package func check(_ id: RequestUUID, parameter: String = "uuid") throws(InputError) {
         if let reason = refusal(of: id) {
             throw InputError(
                 parameter: parameter, reason: .invalidUUID,
@@ -131,7 +131,7 @@ extension EventAdmission {
 }
 
 /// Every uuid can be stored (stores without a rule of their own, tests).
-public struct AdmitEveryEvent: EventAdmission {
-    public init() {}
-    public func refusal(of id: RequestUUID) -> String? { nil }
+package struct AdmitEveryEvent: EventAdmission {
+    package init() {}
+    package func refusal(of id: RequestUUID) -> String? { nil }
 }

@@ -10,48 +10,48 @@ import UnixSignals
 
 /// Everything `serve` can be told; the executable fills it from flags and
 /// environment variables (see `symbolstream serve --help`).
-public struct AppConfiguration: Sendable {
-    public var host = "127.0.0.1"
-    public var port = 5000
-    public var redis = RedisConfiguration()
+package struct AppConfiguration: Sendable {
+    package var host = "127.0.0.1"
+    package var port = 5000
+    package var redis = RedisConfiguration()
     /// Seeds of a Redis Cluster (`host:port`); empty for one server (`redis`).
-    public var redisCluster: [String] = []
-    public var redisPrefix = "ss:"
+    package var redisCluster: [String] = []
+    package var redisPrefix = "ss:"
     /// Logical shards events are spread over (`RedisLayout`).
-    public var shards = RedisLayout.defaultShardCount
+    package var shards = RedisLayout.defaultShardCount
     /// Replicas that must have an event before its 200 (Redis `WAIT`).
-    public var replicasAck = 0
+    package var replicasAck = 0
     /// Whether events wait for Redis to confirm its append-only-file write
     /// before their 200 (`WriteConfirmation`).
-    public var confirmsWrites = true
+    package var confirmsWrites = true
     /// How long the listener waits for Redis at start before it opens
     /// anyway (answering 503 until Redis is there).
-    public var redisStartupGrace: Duration = .seconds(2)
-    public var mariadb = MariaDBConfiguration()
-    public var guess = GuessModel()
-    public var seed: UInt64?
-    public var runArchiver = true
-    public var archiver = ArchiverConfiguration()
+    package var redisStartupGrace: Duration = .seconds(2)
+    package var mariadb = MariaDBConfiguration()
+    package var guess = GuessModel()
+    package var seed: UInt64?
+    package var runArchiver = true
+    package var archiver = ArchiverConfiguration()
     /// Connections idle this long are closed (slow or abandoned clients).
-    public var idleTimeout: Duration = .seconds(30)
+    package var idleTimeout: Duration = .seconds(30)
     /// Chart.js for the dashboard page (Debian's libjs-chart.js by default).
-    public var chartScriptPath = ChartScript.debianPath
+    package var chartScriptPath = ChartScript.debianPath
     /// How often the pipeline history behind the page's rates is sampled.
-    public var pipelineInterval: Duration = .seconds(5)
+    package var pipelineInterval: Duration = .seconds(5)
     /// How long `/health` (and `/pipeline`, `/metrics`) waits for each
     /// dependency's check before reporting it down (`BoundedCheck`).
-    public var healthDeadline: Duration = .seconds(1)
+    package var healthDeadline: Duration = .seconds(1)
     /// The request line and headers of one request, in bytes and fields, at
     /// most (431 beyond).
-    public var maximumHeaderBytes = 16 * 1024
-    public var maximumHeaderCount = 100
+    package var maximumHeaderBytes = 16 * 1024
+    package var maximumHeaderCount = 100
     /// Limits of the `/stream` WebSocket.
-    public var stream = StreamConfiguration()
+    package var stream = StreamConfiguration()
     /// Seconds a followup's idempotency key is remembered at least (less
     /// than twice that at most); the same on every front of a deployment.
-    public var idempotencyWindow = IdempotencyKey.defaultWindowSeconds
+    package var idempotencyWindow = IdempotencyKey.defaultWindowSeconds
 
-    public init() {}
+    package init() {}
 }
 
 /// Builds the service: the HTTP server plus its background services (Redis
@@ -67,7 +67,7 @@ public struct AppConfiguration: Sendable {
 ///
 /// `metrics` is the registry `/metrics` serves; the executable bootstraps
 /// `MetricsSystem` with its factory (once), tests pass their own.
-public func buildService(_ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) -> ServiceGroup {
+package func buildService(_ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) -> ServiceGroup {
     let layout = RedisLayout(prefix: configuration.redisPrefix, shards: configuration.shards)
     let redis = RedisStoreClient.topology(configuration: configuration.redis, clusterSeeds: configuration.redisCluster, logger: logger)
     let storeClient = RedisStoreClient(

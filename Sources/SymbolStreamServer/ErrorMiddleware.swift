@@ -6,10 +6,10 @@ import SymbolStreamCore
 
 /// The methods each route path accepts, so that a known path with the wrong
 /// method is a 405 (with `Allow`) rather than the router's 404.
-public final class RouteCatalog: Sendable {
+package final class RouteCatalog: Sendable {
     private let entries = Mutex<[(segments: [Substring], method: HTTPRequest.Method)]>([])
 
-    public init() {}
+    package init() {}
 
     func add(_ path: String, _ method: HTTPRequest.Method) {
         let segments = path.split(separator: "/")
@@ -38,16 +38,16 @@ protocol ClientFacingError: HTTPResponseError {
 }
 
 extension ClientFacingError {
-    public var headers: HTTPFields { [:] }
+    package var headers: HTTPFields { [:] }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         .error(message, status: status, headers: headers)
     }
 }
 
 /// Bad input (400): counted under its reason.
 extension InputError: ClientFacingError {
-    public var status: HTTPResponse.Status { .badRequest }
+    package var status: HTTPResponse.Status { .badRequest }
     func count(in counters: ServiceCounters) { counters.rejected(reason) }
 }
 
@@ -68,8 +68,8 @@ struct UUIDConflictError: ClientFacingError {
 
 /// A store down (503, with `Retry-After`): counted as unavailable, not as a reject.
 extension StoreUnavailableError: ClientFacingError {
-    public var status: HTTPResponse.Status { .serviceUnavailable }
-    public var headers: HTTPFields { [.retryAfter: "1"] }
+    package var status: HTTPResponse.Status { .serviceUnavailable }
+    package var headers: HTTPFields { [.retryAfter: "1"] }
     /// Also what `/stream` answers for events it could not store.
     var message: String { "service unavailable: \(dependency) is not reachable; retry shortly" }
     func count(in counters: ServiceCounters) { counters.unavailable() }

@@ -1,16 +1,16 @@
 import SymbolStreamCore
 
 /// The state of each dependency and of the archive path, for `/health`.
-public struct HealthReport: Sendable, Hashable {
-    public struct Dependency: Sendable, Hashable {
-        public var isUp: Bool
-        public var latencyMilliseconds: Double?
-        public var error: String?
+package struct HealthReport: Sendable, Hashable {
+    package struct Dependency: Sendable, Hashable {
+        package var isUp: Bool
+        package var latencyMilliseconds: Double?
+        package var error: String?
         /// Reachable, but refusing writes (Redis: `MISCONF`, `OOM`,
         /// `READONLY`…): its refusal. Nil when writes are taken (or it is down).
-        public var writesRefused: String?
+        package var writesRefused: String?
 
-        public init(isUp: Bool, latencyMilliseconds: Double? = nil, error: String? = nil, writesRefused: String? = nil) {
+        package init(isUp: Bool, latencyMilliseconds: Double? = nil, error: String? = nil, writesRefused: String? = nil) {
             self.isUp = isUp
             self.latencyMilliseconds = latencyMilliseconds
             self.error = error
@@ -18,17 +18,17 @@ public struct HealthReport: Sendable, Hashable {
         }
 
         /// Up and taking writes.
-        public var isWritable: Bool { isUp && writesRefused == nil }
+        package var isWritable: Bool { isUp && writesRefused == nil }
     }
 
-    public var redis: Dependency
-    public var mariadb: Dependency
+    package var redis: Dependency
+    package var mariadb: Dependency
     /// Nil when Redis could not be asked.
-    public var eventLog: EventLogStatus?
+    package var eventLog: EventLogStatus?
     /// Nil when this process runs no archiver (`serve --no-archiver`).
-    public var archiver: ArchiverStatistics?
+    package var archiver: ArchiverStatistics?
 
-    public init(redis: Dependency, mariadb: Dependency, eventLog: EventLogStatus?, archiver: ArchiverStatistics?) {
+    package init(redis: Dependency, mariadb: Dependency, eventLog: EventLogStatus?, archiver: ArchiverStatistics?) {
         self.redis = redis
         self.mariadb = mariadb
         self.eventLog = eventLog
@@ -37,11 +37,11 @@ public struct HealthReport: Sendable, Hashable {
 
     /// Whether events can be taken now: Redis up and taking writes (SPEC:
     /// `/health` is `503` otherwise). MariaDB only delays the archive.
-    public var acceptsEvents: Bool { redis.isWritable }
+    package var acceptsEvents: Bool { redis.isWritable }
 }
 
 /// Where `/health` gets its report: live checks in production, a fixed
 /// report in route tests.
-public protocol HealthProbe: Sendable {
+package protocol HealthProbe: Sendable {
     func report() async -> HealthReport
 }

@@ -3,7 +3,7 @@ import SymbolStreamCore
 
 /// A small JSON value that keeps object keys in the order written, so
 /// responses read like the spec's examples (`symbol`, `count`, `earliest`, …).
-public enum JSONValue: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+package enum JSONValue: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
     case string(String)
     case int(Int64)
     case double(Double)
@@ -12,26 +12,26 @@ public enum JSONValue: Sendable, Hashable, ExpressibleByStringLiteral, Expressib
     case array([JSONValue])
     case object([(String, JSONValue)])
 
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
 
-    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.serialized == rhs.serialized }
-    public func hash(into hasher: inout Hasher) { hasher.combine(serialized) }
+    package static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.serialized == rhs.serialized }
+    package func hash(into hasher: inout Hasher) { hasher.combine(serialized) }
 
-    public var serialized: String {
+    package var serialized: String {
         String(buffer: encoded)
     }
 
     /// The JSON text, as a response body takes it.
-    public var encoded: ByteBuffer {
+    package var encoded: ByteBuffer {
         var output = ByteBuffer()
         output.reserveCapacity(128)
         write(into: &output)
         return output
     }
 
-    public func write(into output: inout ByteBuffer) {
+    package func write(into output: inout ByteBuffer) {
         switch self {
         case .string(let text): Self.writeString(text, into: &output)
         case .int(let value): output.writeString(String(value))

@@ -15,17 +15,17 @@ import Foundation
 /// origin is the server's own (its host and port are the `Host` header's);
 /// one listed. `*` allows every origin. Refused: every other page, and
 /// `null` (a sandboxed page or a local file).
-public struct OriginPolicy: Sendable, Hashable {
+package struct OriginPolicy: Sendable, Hashable {
     /// Listed origins, normalized (`scheme://host:port`, lower case).
-    public private(set) var listed: Set<String> = []
-    public private(set) var allowsEveryOrigin = false
+    package private(set) var listed: Set<String> = []
+    package private(set) var allowsEveryOrigin = false
 
     /// Same origin and non-browser clients only.
-    public init() {}
+    package init() {}
 
     /// A comma-separated list of origins (`https://dash.example.com`,
     /// `http://localhost:8080`) or `*`; empty for the default.
-    public init(parsing list: String) throws(OriginPolicyError) {
+    package init(parsing list: String) throws(OriginPolicyError) {
         for item in list.split(separator: ",") {
             let entry = String(item.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
             guard !entry.isEmpty else { continue }
@@ -40,7 +40,7 @@ public struct OriginPolicy: Sendable, Hashable {
     }
 
     /// Whether a handshake with this `Origin` (nil: none) and `Host` may go on.
-    public func allows(origin: String?, host: String?) -> Bool {
+    package func allows(origin: String?, host: String?) -> Bool {
         guard let origin else { return true }
         if allowsEveryOrigin { return true }
         // `null` (a sandboxed page, a file) and anything unreadable: refused.
@@ -51,9 +51,9 @@ public struct OriginPolicy: Sendable, Hashable {
     }
 }
 
-public struct OriginPolicyError: Error, CustomStringConvertible {
-    public var entry: String
-    public var description: String {
+package struct OriginPolicyError: Error, CustomStringConvertible {
+    package var entry: String
+    package var description: String {
         "'\(entry)' is not an origin like https://example.com or http://localhost:8080 (or * for any)"
     }
 }

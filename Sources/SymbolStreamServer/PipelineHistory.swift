@@ -3,24 +3,24 @@ import SymbolStreamCore
 
 /// The pipeline's cumulative counts at one moment: what `PipelineHistory`
 /// keeps, so that the dashboard can draw rates over time.
-public struct PipelineSample: Sendable, Hashable {
-    public var time: Timestamp
-    public var initials: Int64 = 0
-    public var followups: Int64 = 0
-    public var rejected: Int64 = 0
-    public var unavailable: Int64 = 0
+package struct PipelineSample: Sendable, Hashable {
+    package var time: Timestamp
+    package var initials: Int64 = 0
+    package var followups: Int64 = 0
+    package var rejected: Int64 = 0
+    package var unavailable: Int64 = 0
     /// This process's archiver (zero when it runs none).
-    public var archivedEvents: Int64 = 0
-    public var archiveFailures: Int64 = 0
+    package var archivedEvents: Int64 = 0
+    package var archiveFailures: Int64 = 0
     /// Gauges; nil when Redis could not be asked. The backlog in events.
-    public var backlog: Int64?
-    public var lagSeconds: Double?
+    package var backlog: Int64?
+    package var lagSeconds: Double?
 
-    public init(time: Timestamp) {
+    package init(time: Timestamp) {
         self.time = time
     }
 
-    public init(time: Timestamp, counters: ServiceCounters.Snapshot, report: HealthReport) {
+    package init(time: Timestamp, counters: ServiceCounters.Snapshot, report: HealthReport) {
         self.time = time
         initials = counters.initials
         followups = counters.followups
@@ -37,30 +37,30 @@ public struct PipelineSample: Sendable, Hashable {
 /// memory behind the page's "success and failure over time" (a restart
 /// starts it afresh; Prometheus keeps the long history). Owned by the
 /// application and handed to the routes and the sampler.
-public final class PipelineHistory: Sendable {
+package final class PipelineHistory: Sendable {
     private struct Ring {
         var samples: [PipelineSample] = []
         var next = 0
     }
 
-    public let capacity: Int
+    package let capacity: Int
     /// How often the sampler records (for readers: the expected spacing).
-    public let interval: Duration
+    package let interval: Duration
     private let ring = Mutex(Ring())
 
     /// Enough samples, taken every `interval`, to cover `span`.
-    public convenience init(covering span: Duration, every interval: Duration) {
+    package convenience init(covering span: Duration, every interval: Duration) {
         let count = span / interval
         self.init(capacity: Int(max(2, min(count.rounded(.up), 100_000))), interval: interval)
     }
 
-    public init(capacity: Int = 720, interval: Duration = .seconds(5)) {
+    package init(capacity: Int = 720, interval: Duration = .seconds(5)) {
         precondition(capacity >= 2, "a history needs at least two samples to show a rate")
         self.capacity = capacity
         self.interval = interval
     }
 
-    public func record(_ sample: PipelineSample) {
+    package func record(_ sample: PipelineSample) {
         ring.withLock { ring in
             if ring.samples.count < capacity {
                 ring.samples.append(sample)
@@ -72,7 +72,7 @@ public final class PipelineHistory: Sendable {
     }
 
     /// Oldest first.
-    public var samples: [PipelineSample] {
+    package var samples: [PipelineSample] {
         ring.withLock { ring in Array(ring.samples[ring.next...] + ring.samples[..<ring.next]) }
     }
 }

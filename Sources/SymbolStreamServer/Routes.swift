@@ -3,19 +3,19 @@ import Logging
 import SymbolStreamCore
 
 /// What the routes need; the HTTP layer sees storage only through protocols.
-public struct RouteDependencies: Sendable {
-    public var store: any EventStore
-    public var health: any HealthProbe
-    public var guesser: Guesser
-    public var clock: EventClock
-    public var counters: ServiceCounters
-    public var logger: Logger
+package struct RouteDependencies: Sendable {
+    package var store: any EventStore
+    package var health: any HealthProbe
+    package var guesser: Guesser
+    package var clock: EventClock
+    package var counters: ServiceCounters
+    package var logger: Logger
     /// The dashboard page, pipeline history and metrics.
-    public var observability: Observability
+    package var observability: Observability
     /// Which uuids the stores can hold (the archive's rule in production).
-    public var admission: any EventAdmission
+    package var admission: any EventAdmission
 
-    public init(
+    package init(
         store: any EventStore, health: any HealthProbe, guesser: Guesser, clock: EventClock = EventClock(),
         counters: ServiceCounters = ServiceCounters(), logger: Logger, observability: Observability = Observability(),
         admission: any EventAdmission = AdmitEveryEvent()
@@ -37,7 +37,7 @@ public struct RouteDependencies: Sendable {
 }
 
 /// All routes of the service.
-public func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestContext> {
+package func buildRouter(_ dependencies: RouteDependencies) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     let catalog = RouteCatalog()
     router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.observability.metrics.requests))

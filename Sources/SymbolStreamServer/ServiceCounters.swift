@@ -3,22 +3,22 @@ import SymbolStreamCore
 
 /// What this process has accepted and rejected since it started: for `/health`
 /// (and the reject counts the fuzz tests check).
-public final class ServiceCounters: Sendable {
-    public struct Snapshot: Sendable, Hashable {
-        public var initials: Int64 = 0
-        public var retries: Int64 = 0
-        public var followups: Int64 = 0
+package final class ServiceCounters: Sendable {
+    package struct Snapshot: Sendable, Hashable {
+        package var initials: Int64 = 0
+        package var retries: Int64 = 0
+        package var followups: Int64 = 0
         /// Followups that repeated an idempotency key (counted once, not here).
-        public var followupReplays: Int64 = 0
-        public var rejected: [RejectReason: Int64] = [:]
-        public var unavailable: Int64 = 0
+        package var followupReplays: Int64 = 0
+        package var rejected: [RejectReason: Int64] = [:]
+        package var unavailable: Int64 = 0
     }
 
     private let state = Mutex(Snapshot())
 
-    public init() {}
+    package init() {}
 
-    public var snapshot: Snapshot { state.withLock { $0 } }
+    package var snapshot: Snapshot { state.withLock { $0 } }
 
     func record(_ outcome: IngestOutcome) {
         state.withLock { counts in

@@ -20,13 +20,13 @@ import SymbolStreamCore
 ///   dependency state) is copied into the registry when it is scraped, so the
 ///   request path pays nothing twice and `/metrics`, `/pipeline` and `/health`
 ///   always agree.
-public final class ServiceMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
-    public let factory: PrometheusMetricsFactory
+package final class ServiceMetrics: Sendable {
+    package let registry: PrometheusCollectorRegistry
+    package let factory: PrometheusMetricsFactory
     let requests: RequestMetrics
     private let mirrored: Mutex<Mirrored>
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    package init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[RequestMetrics.durationName] = RequestMetrics.durationBuckets
         self.registry = registry

@@ -1,25 +1,25 @@
 /// Limits of the `/stream` WebSocket route (flags `--stream-*` of `serve`).
-public struct StreamConfiguration: Sendable {
+package struct StreamConfiguration: Sendable {
     /// Events per message at most. Up to `RedisEventStore.maximumBatch` (256)
     /// a message is one atomic `ss_ingest` call; `serve` refuses more.
-    public var maximumEvents = 256
+    package var maximumEvents = 256
     /// Bytes per message (all its frames together) at most; a bigger message
     /// closes the connection with 1009. 256 events of about 80 bytes fit in
     /// 64 KiB with room for whitespace.
-    public var maximumMessageBytes = 64 * 1024
+    package var maximumMessageBytes = 64 * 1024
     /// A connection that sends no message for this long is closed (1000).
-    public var idleTimeout: Duration = .seconds(60)
+    package var idleTimeout: Duration = .seconds(60)
     /// How long the server waits for the client's answer to its close frame
     /// before dropping the connection.
-    public var closeTimeout: Duration = .seconds(5)
+    package var closeTimeout: Duration = .seconds(5)
     /// Messages refused as a whole (not an array of events) in a row before the
     /// connection is closed with 1008: a client stuck sending garbage.
-    public var maximumRefusedInARow = 16
+    package var maximumRefusedInARow = 16
     /// Which web pages may open a connection (`Origin`); by default the
     /// service's own and clients that send no `Origin` (not browsers).
-    public var allowedOrigins = OriginPolicy()
+    package var allowedOrigins = OriginPolicy()
     /// Times the idle and close timeouts above (tests pass a manual clock).
-    public var clock: any Clock<Duration> = ContinuousClock()
+    package var clock: any Clock<Duration> = ContinuousClock()
 
-    public init() {}
+    package init() {}
 }

@@ -6,12 +6,12 @@ import NIOCore
 /// The context of a WebSocket upgrade request: Hummingbird's WebSocket
 /// context plus the channel, so that a client that never answers a close can
 /// be dropped.
-public struct StreamRequestContext: RequestContext, WebSocketRequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let webSocket: WebSocketHandlerReference<Self>
+package struct StreamRequestContext: RequestContext, WebSocketRequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package let webSocket: WebSocketHandlerReference<Self>
     let channel: any Channel
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.webSocket = .init()
         self.channel = source.channel
@@ -20,7 +20,7 @@ public struct StreamRequestContext: RequestContext, WebSocketRequestContext {
 
 /// The routes that may upgrade to a WebSocket: `/stream` only (any other
 /// upgrade request is refused with a plain 400 by hummingbird-websocket).
-public func buildStreamRouter(_ dependencies: RouteDependencies, _ configuration: StreamConfiguration) -> Router<StreamRequestContext> {
+package func buildStreamRouter(_ dependencies: RouteDependencies, _ configuration: StreamConfiguration) -> Router<StreamRequestContext> {
     let router = Router(context: StreamRequestContext.self)
     let connection = StreamConnection(
         ingest: StreamIngest(dependencies: dependencies, maximumEvents: configuration.maximumEvents), configuration: configuration,

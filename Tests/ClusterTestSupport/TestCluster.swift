@@ -24,13 +24,13 @@ import Darwin
 /// Tests that kill nodes or move slots change the cluster for every test that
 /// runs beside them: run them in one `.serialized` suite, and leave every
 /// node running at the end.
-public enum TestCluster {
-    public static let profile = ProcessInfo.processInfo.environment["SYMBOLSTREAM_CLUSTER_TEST_PROFILE"] ?? "clustertest"
-    public static let basePort = Int(ProcessInfo.processInfo.environment["SYMBOLSTREAM_CLUSTER_TEST_PORT"] ?? "") ?? 7101
-    public static let password = "og"
-    public static let nodeTimeoutMilliseconds = 1000
+package enum TestCluster {
+    package static let profile = ProcessInfo.processInfo.environment["SYMBOLSTREAM_CLUSTER_TEST_PROFILE"] ?? "clustertest"
+    package static let basePort = Int(ProcessInfo.processInfo.environment["SYMBOLSTREAM_CLUSTER_TEST_PORT"] ?? "") ?? 7101
+    package static let password = "og"
+    package static let nodeTimeoutMilliseconds = 1000
 
-    public static let logger: Logger = {
+    package static let logger: Logger = {
         var logger = Logger(label: "cluster-test")
         logger.logLevel = .error
         return logger
@@ -40,21 +40,21 @@ public enum TestCluster {
     static let script = root.appendingPathComponent("provisioning/stores.sh").path
 
     /// redis-server and redis-cli can be had.
-    public static var isAvailable: Bool {
+    package static var isAvailable: Bool {
         ChildProcess.executable("redis-server") != nil && ChildProcess.executable("redis-cli") != nil
     }
 
     /// Every node's address: the seeds.
-    public static let nodes: [RedisNodeAddress] = (0..<6).map { RedisNodeAddress(host: "127.0.0.1", port: basePort + $0) }
+    package static let nodes: [RedisNodeAddress] = (0..<6).map { RedisNodeAddress(host: "127.0.0.1", port: basePort + $0) }
 
     /// Node number 1-6 (as stores.sh counts) of the node at `address`.
-    public static func nodeNumber(of address: RedisNodeAddress) -> Int? {
+    package static func nodeNumber(of address: RedisNodeAddress) -> Int? {
         let number = address.port - basePort + 1
         return (1...6).contains(number) && address.host == "127.0.0.1" ? number : nil
     }
 
     /// Starts the cluster (wiped first) once per process; throws when that failed.
-    public static func start() async throws {
+    package static func start() async throws {
         try await started.value
     }
 
@@ -73,7 +73,7 @@ public enum TestCluster {
     /// seconds, which must not hold one of the few threads Swift's tasks run
     /// on); its exit status.
     @discardableResult
-    public static func stores(_ command: String, node: Int? = nil) async -> Int32 {
+    package static func stores(_ command: String, node: Int? = nil) async -> Int32 {
         await onThreadOfItsOwn { storesNow(command, node: node) }
     }
 
@@ -101,21 +101,21 @@ public enum TestCluster {
     }
 
     /// `kill -9` of node `number`.
-    public static func killNode(_ number: Int) async throws {
+    package static func killNode(_ number: Int) async throws {
         guard await stores("kill-redis-node", node: number) == 0 else { throw TestClusterError("could not kill node \(number)") }
     }
 
     /// Starts node `number` again and waits until it sees the cluster whole.
-    public static func startNode(_ number: Int) async throws {
+    package static func startNode(_ number: Int) async throws {
         guard await stores("start-redis-node", node: number) == 0 else { throw TestClusterError("could not start node \(number)") }
     }
 
     /// How each node is talked to (no host or port: the client fills them in).
-    public static func nodeConfiguration(commandTimeout: TimeAmount = .seconds(5), connectionCount: Int = 2) -> RedisConfiguration {
+    package static func nodeConfiguration(commandTimeout: TimeAmount = .seconds(5), connectionCount: Int = 2) -> RedisConfiguration {
         RedisConfiguration(password: password, connectionCount: connectionCount, commandTimeout: commandTimeout)
     }
 
-    public static func configuration(
+    package static func configuration(
         seeds: [RedisNodeAddress] = TestCluster.nodes,
         node: RedisConfiguration = TestCluster.nodeConfiguration(),
         refreshInterval: Duration = .seconds(5)
@@ -126,7 +126,7 @@ public enum TestCluster {
     // MARK: - Talking to one node
 
     /// Runs `body` on a connection of its own to `address`.
-    public static func withConnection<T>(to address: RedisNodeAddress, _ body: (RedisConnection) async throws -> T) async throws -> T {
+    package static func withConnection<T>(to address: RedisNodeAddress, _ body: (RedisConnection) async throws -> T) async throws -> T {
         var configuration = nodeConfiguration()
         configuration.host = address.host
         configuration.port = address.port
@@ -142,11 +142,11 @@ public enum TestCluster {
         }
     }
 
-    public static func send(_ command: RedisCommand, to address: RedisNodeAddress) async throws -> RESPValue {
+    package static func send(_ command: RedisCommand, to address: RedisNodeAddress) async throws -> RESPValue {
         try await withConnection(to: address) { try await $0.send(command) }
     }
 
-    public static func nodeID(of address: RedisNodeAddress) async throws -> String {
+    package static func nodeID(of address: RedisNodeAddress) async throws -> String {
         guard let id = try await send(RedisCommand("CLUSTER", "MYID"), to: address).string else {
             throw TestClusterError("no CLUSTER MYID from \(address)")
         }
@@ -154,7 +154,7 @@ public enum TestCluster {
     }
 
     /// The primaries now (as `address` sees the cluster), each with a slot it serves.
-    public static func primaries(seenFrom address: RedisNodeAddress = nodes[0]) async throws -> [(address: RedisNodeAddress, slot: UInt16)] {
+    package static func primaries(seenFrom address: RedisNodeAddress = nodes[0]) async throws -> [(address: RedisNodeAddress, slot: UInt16)] {
         let reply = try await send(RedisCommand("CLUSTER", "SHARDS"), to: address)
         let map = try ClusterSlotMap(clusterShardsReply: reply, replyingNode: address)
         return map.shards.compactMap { shard in shard.slots.first.map { (shard.primary.address, $0.lowerBound) } }
@@ -164,7 +164,7 @@ public enum TestCluster {
 
     /// First half of a migration: `to` imports `slot`, `from` migrates it.
     /// Keys stay where they are until `migrateKeys`.
-    public static func beginMigration(slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress) async throws {
+    package static func beginMigration(slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress) async throws {
         let fromID = try await nodeID(of: from)
         let toID = try await nodeID(of: to)
         try await expectOK(RedisCommand("CLUSTER", "SETSLOT", RedisArgument(Int(slot)), "IMPORTING", RedisArgument(fromID)), at: to)
@@ -172,7 +172,7 @@ public enum TestCluster {
     }
 
     /// Moves `keys` (or every key left in `slot`) from `from` to `to` with MIGRATE.
-    public static func migrateKeys(slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress, keys: [String]? = nil) async throws {
+    package static func migrateKeys(slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress, keys: [String]? = nil) async throws {
         while true {
             let batch: [RedisArgument]
             if let keys {
@@ -194,7 +194,7 @@ public enum TestCluster {
     }
 
     /// Ends a migration: every key moved, `to` owns `slot` in every primary's view.
-    public static func finishMigration(slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress) async throws {
+    package static func finishMigration(slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress) async throws {
         try await migrateKeys(slot: slot, from: from, to: to)
         let toID = try await nodeID(of: to)
         let setNode = RedisCommand("CLUSTER", "SETSLOT", RedisArgument(Int(slot)), "NODE", RedisArgument(toID))
@@ -207,7 +207,7 @@ public enum TestCluster {
     }
 
     /// Moves `slot` and its keys from `from` to `to`.
-    public static func moveSlot(_ slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress) async throws {
+    package static func moveSlot(_ slot: UInt16, from: RedisNodeAddress, to: RedisNodeAddress) async throws {
         try await beginMigration(slot: slot, from: from, to: to)
         try await finishMigration(slot: slot, from: from, to: to)
     }
@@ -221,7 +221,7 @@ public enum TestCluster {
 
     /// Runs `body` with a redis-server of its own on `port`: a plain one, or
     /// one in cluster mode that serves no slot (a cluster never created).
-    public static func withLoneServer<T>(port: Int, clusterEnabled: Bool, _ body: (RedisNodeAddress) async throws -> T) async throws -> T {
+    package static func withLoneServer<T>(port: Int, clusterEnabled: Bool, _ body: (RedisNodeAddress) async throws -> T) async throws -> T {
         guard let executable = ChildProcess.executable("redis-server") else { throw TestClusterError("redis-server not found") }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("symbolstream-lone-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -251,7 +251,7 @@ public enum TestCluster {
     }
 }
 
-public struct TestClusterError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct TestClusterError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }

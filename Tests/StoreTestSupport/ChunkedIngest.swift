@@ -7,7 +7,7 @@ extension RedisEventStore {
     /// adoptions that cross them.
     /// - Returns: every event's outcome, in order.
     @discardableResult
-    public func ingest(_ events: [IngestEvent], inBatchesOf size: Int) async throws -> [IngestOutcome] {
+    package func ingest(_ events: [IngestEvent], inBatchesOf size: Int) async throws -> [IngestOutcome] {
         var outcomes = [IngestOutcome]()
         outcomes.reserveCapacity(events.count)
         for start in stride(from: 0, to: events.count, by: size) {

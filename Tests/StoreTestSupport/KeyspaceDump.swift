@@ -9,7 +9,7 @@ extension RedisEventStore {
     /// the waiting counter is kept only when not zero (live ingest may leave
     /// a 0 behind, a rebuild does not write one): what two stores built from
     /// the same events, one way or another, must have byte for byte.
-    public func aggregateDump() async throws -> [String: String] {
+    package func aggregateDump() async throws -> [String: String] {
         var dump = [String: String]()
         let prefix = Array(layout.prefix.utf8)
         for key in try await rawKeys() where layout.key(named: key) != .meta {
@@ -58,12 +58,12 @@ extension RedisEventStore {
 
 /// Turns for tests that change server-wide Redis settings (`CONFIG SET`, as
 /// `rebuild` does while it writes), which tests running at once would see.
-public actor ServerSettingsLock {
-    public static let shared = ServerSettingsLock()
+package actor ServerSettingsLock {
+    package static let shared = ServerSettingsLock()
     private var held = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    public func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+    package func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
         if held {
             await withCheckedContinuation { waiting.append($0) }
         } else {

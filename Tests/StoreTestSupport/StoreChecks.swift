@@ -2,11 +2,11 @@ import RedisStore
 import SymbolStreamCore
 
 /// Compares every answer a store gives with the reference model's.
-public enum StoreChecks {
+package enum StoreChecks {
     /// Differences between `store` and `model` over all symbols, 300+ ranges
     /// (bounds on event times, a microsecond off, or anywhere) and every
     /// request id; empty when they agree.
-    public static func differences(_ store: RedisEventStore, _ model: AggregateModel, events: [IngestEvent], seed: UInt64)
+    package static func differences(_ store: RedisEventStore, _ model: AggregateModel, events: [IngestEvent], seed: UInt64)
         async throws -> [String]
     {
         var differences = [String]()

@@ -10,8 +10,8 @@ import TestSupport
 /// `SYMBOLSTREAM_*` environment (as ./test.sh exports), or else the `test`
 /// profile of provisioning/stores.sh, started on demand. Each test isolates
 /// itself with its own Redis key prefix and its own MariaDB database.
-public enum TestStores {
-    public static let environment: [String: String] = {
+package enum TestStores {
+    package static let environment: [String: String] = {
         var values = ProcessInfo.processInfo.environment
         guard values["SYMBOLSTREAM_REDIS_PORT"] == nil else { return values }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -36,7 +36,7 @@ public enum TestStores {
         return values
     }()
 
-    public static var redis: RedisConfiguration {
+    package static var redis: RedisConfiguration {
         var configuration = RedisConfiguration()
         configuration.host = environment["SYMBOLSTREAM_REDIS_HOST"] ?? "127.0.0.1"
         configuration.port = Int(environment["SYMBOLSTREAM_REDIS_PORT"] ?? "") ?? 6379
@@ -45,7 +45,7 @@ public enum TestStores {
         return configuration
     }
 
-    public static func mariadb(database: String) -> MariaDBConfiguration {
+    package static func mariadb(database: String) -> MariaDBConfiguration {
         var configuration = MariaDBConfiguration()
         configuration.host = environment["SYMBOLSTREAM_MARIADB_HOST"] ?? "127.0.0.1"
         configuration.port = Int(environment["SYMBOLSTREAM_MARIADB_PORT"] ?? "") ?? 3306
@@ -56,11 +56,11 @@ public enum TestStores {
     }
 
     /// A name no other test uses: `<base>_<random>`.
-    public static func uniqueName(_ base: String) -> String {
+    package static func uniqueName(_ base: String) -> String {
         base + "_" + String(UInt64.random(in: 0..<UInt64.max), radix: 36)
     }
 
-    public static let logger: Logger = {
+    package static let logger: Logger = {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         return logger
@@ -69,11 +69,11 @@ public enum TestStores {
     /// Shards of the layout store tests use: the default, so that every
     /// test exercises the sharded layout (`SYMBOLSTREAM_TEST_SHARDS` to try
     /// another count).
-    public static let shards = environment["SYMBOLSTREAM_TEST_SHARDS"].flatMap { Int($0) } ?? RedisLayout.defaultShardCount
+    package static let shards = environment["SYMBOLSTREAM_TEST_SHARDS"].flatMap { Int($0) } ?? RedisLayout.defaultShardCount
 
     /// A running client for a fresh key prefix, the store on it, and the
     /// layout; the client is shut down when `body` returns.
-    public static func withRedisStore<T: Sendable>(
+    package static func withRedisStore<T: Sendable>(
         shards: Int = TestStores.shards, idempotencyWindow: Int64 = IdempotencyKey.defaultWindowSeconds,
         _ body: @Sendable (RedisEventStore) async throws -> T
     ) async throws -> T {
@@ -96,7 +96,7 @@ public enum TestStores {
     }
 
     /// A fresh MariaDB database (created and dropped around `body`) and a pool on it.
-    public static func withDatabase<T: Sendable>(_ body: @Sendable (MariaDBPool, String) async throws -> T) async throws -> T {
+    package static func withDatabase<T: Sendable>(_ body: @Sendable (MariaDBPool, String) async throws -> T) async throws -> T {
         let name = uniqueName("og_t")
         let admin = MariaDBPool(configuration: mariadb(database: "og"), size: 1, logger: logger)
         try await admin.withConnection { try $0.execute("CREATE DATABASE `\(name)`") }
@@ -119,14 +119,14 @@ public enum TestStores {
 extension RedisEventStore {
     /// The client under the store, for tests that send commands of their own
     /// (store tests run on one server).
-    public var client: RedisClient { redis.redis as! RedisClient }
+    package var client: RedisClient { redis.redis as! RedisClient }
     /// The admin commands on this store's keys.
-    public var admin: RedisAdmin { RedisAdmin(redis: redis) }
+    package var admin: RedisAdmin { RedisAdmin(redis: redis) }
     /// The event log of this store's keys.
-    public var log: RedisEventLog { RedisEventLog(redis: redis) }
+    package var log: RedisEventLog { RedisEventLog(redis: redis) }
 
     /// Every key under this store's prefix, for tests.
-    public func deleteAllKeys() async throws {
+    package func deleteAllKeys() async throws {
         var cursor = "0"
         repeat {
             let reply = try await client.send(RedisCommand("SCAN", RedisArgument(cursor), "MATCH", RedisArgument(layout.prefix + "*"), "COUNT", 1000))
@@ -138,12 +138,12 @@ extension RedisEventStore {
 
     /// Every key under this store's prefix (names without the prefix; binary
     /// parts of uuid-map keys are not valid UTF-8, see `rawKeys`).
-    public func keys() async throws -> [String] {
+    package func keys() async throws -> [String] {
         try await rawKeys().map { String(decoding: $0.dropFirst(layout.prefix.utf8.count), as: UTF8.self) }
     }
 
     /// Every key under this store's prefix, as stored.
-    public func rawKeys() async throws -> [[UInt8]] {
+    package func rawKeys() async throws -> [[UInt8]] {
         var cursor = "0"
         var result = [[UInt8]]()
         repeat {

@@ -9,26 +9,26 @@ import SymbolStreamCore
 /// With `idempotencyKeys`, half the followups carry an idempotency key, and
 /// now and then one of them is sent again with its key (a client retrying
 /// after a timeout), seconds to days later: within the window and beyond.
-public struct Traffic {
-    public var generator: SplitMix64
-    public var time: Int64
-    public var idempotencyKeys = false
+package struct Traffic {
+    package var generator: SplitMix64
+    package var time: Int64
+    package var idempotencyKeys = false
     private var keyed: [FollowupEvent] = []
     private var seen: [(RequestUUID, Symbol)] = []
     private var next: UInt64 = 0
     private var waiting: [RequestUUID] = []
     private var usedTimes: Set<Int64> = []
 
-    public init(seed: UInt64, start: Int64 = 1_498_600_000_000_000) {
+    package init(seed: UInt64, start: Int64 = 1_498_600_000_000_000) {
         self.generator = SplitMix64(seed: seed)
         self.time = start
     }
 
-    public mutating func events(_ count: Int) -> [IngestEvent] {
+    package mutating func events(_ count: Int) -> [IngestEvent] {
         (0..<count).map { _ in event() }
     }
 
-    public mutating func event() -> IngestEvent {
+    package mutating func event() -> IngestEvent {
         // Gaps from a microsecond to hours, so events share seconds, minutes,
         // hours and days in every combination.
         let gapScale: Int64 = [3, 50, 2_000, 400_000, 30_000_000, 3_600_000_000][Int.random(in: 0..<6, using: &generator)]

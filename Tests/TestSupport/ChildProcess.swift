@@ -16,8 +16,8 @@ import Synchronization
 /// redis-server with SIGTERM blocked never stops). posix_spawn lets the
 /// child start with an empty mask and default handlers, and waitpid needs
 /// no signal at all.
-public final class ChildProcess: Sendable {
-    public enum Output: Sendable {
+package final class ChildProcess: Sendable {
+    package enum Output: Sendable {
         /// `/dev/null`.
         case discard
         /// The test runner's own stdout and stderr.
@@ -26,13 +26,13 @@ public final class ChildProcess: Sendable {
         case file(String)
     }
 
-    public struct SpawnError: Error, CustomStringConvertible {
-        public var executable: String
-        public var errno: Int32
-        public var description: String { "cannot start \(executable): \(String(cString: strerror(errno)))" }
+    package struct SpawnError: Error, CustomStringConvertible {
+        package var executable: String
+        package var errno: Int32
+        package var description: String { "cannot start \(executable): \(String(cString: strerror(errno)))" }
     }
 
-    public let pid: pid_t
+    package let pid: pid_t
     /// The wait status once reaped: after that the pid may belong to another
     /// process, so it is never signalled again.
     private let status = Mutex<Int32?>(nil)
@@ -41,7 +41,7 @@ public final class ChildProcess: Sendable {
 
     /// Starts `executable` (a path) with `arguments` (without argv[0]) and
     /// stdin on `/dev/null`.
-    public static func spawn(_ executable: String, _ arguments: [String], output: Output = .discard) throws -> ChildProcess {
+    package static func spawn(_ executable: String, _ arguments: [String], output: Output = .discard) throws -> ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -79,12 +79,12 @@ public final class ChildProcess: Sendable {
 
     /// Runs `executable` to its end (blocking the calling thread) and returns
     /// its exit code (128 + the signal if one ended it).
-    public static func run(_ executable: String, _ arguments: [String], output: Output = .discard) throws -> Int32 {
+    package static func run(_ executable: String, _ arguments: [String], output: Output = .discard) throws -> Int32 {
         try spawn(executable, arguments, output: output).waitForExit()
     }
 
     /// Whether the child has ended (reaping it if so), without waiting.
-    public var hasExited: Bool {
+    package var hasExited: Bool {
         status.withLock { status in
             if status != nil { return true }
             var raw: Int32 = 0
@@ -101,7 +101,7 @@ public final class ChildProcess: Sendable {
     /// Blocks the calling thread until the child ends; its exit code (128 +
     /// the signal if one ended it).
     @discardableResult
-    public func waitForExit() -> Int32 {
+    package func waitForExit() -> Int32 {
         // Wait without reaping (and without the lock, so that signals can
         // still be sent meanwhile), then reap under the lock.
         var info = siginfo_t()
@@ -113,7 +113,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// Sends `signal`, unless the child is already reaped.
-    public func send(_ signal: Int32) {
+    package func send(_ signal: Int32) {
         status.withLock { status in
             if status == nil { _ = kill(pid, signal) }
         }
@@ -121,7 +121,7 @@ public final class ChildProcess: Sendable {
 
     /// Whether the child is stopped (SIGSTOP has taken effect), from
     /// `/proc/<pid>/stat`; false where that cannot be read.
-    public var isStopped: Bool {
+    package var isStopped: Bool {
         guard let file = fopen("/proc/\(pid)/stat", "r") else { return false }
         defer { fclose(file) }
         var buffer = [CChar](repeating: 0, count: 512)
@@ -132,7 +132,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// The first executable called `name` on PATH or in the sbin folders.
-    public static func executable(_ name: String) -> String? {
+    package static func executable(_ name: String) -> String? {
         let path = (getenv("PATH").map { String(cString: $0) } ?? "") + ":/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"

@@ -12,16 +12,16 @@ import Synchronization
 ///
 /// Cancelling a sleeping task ends its sleep with `CancellationError`, as
 /// `Task.sleep` does.
-public final class ManualClock: Clock, Sendable {
-    public struct Instant: InstantProtocol, CustomStringConvertible {
+package final class ManualClock: Clock, Sendable {
+    package struct Instant: InstantProtocol, CustomStringConvertible {
         /// Time since the clock was made.
-        public var offset: Duration
+        package var offset: Duration
 
-        public init(offset: Duration) { self.offset = offset }
-        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        public func duration(to other: Instant) -> Duration { other.offset - offset }
-        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
-        public var description: String { "\(offset)" }
+        package init(offset: Duration) { self.offset = offset }
+        package func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        package func duration(to other: Instant) -> Duration { other.offset - offset }
+        package static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+        package var description: String { "\(offset)" }
     }
 
     private struct Sleeper {
@@ -53,19 +53,19 @@ public final class ManualClock: Clock, Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public var now: Instant { state.withLock { $0.now } }
-    public var minimumResolution: Duration { .zero }
+    package var now: Instant { state.withLock { $0.now } }
+    package var minimumResolution: Duration { .zero }
 
     /// How long each sleep so far asked for, in order (deadline minus the
     /// time it started).
-    public var sleeps: [Duration] { state.withLock { $0.sleeps } }
+    package var sleeps: [Duration] { state.withLock { $0.sleeps } }
 
     /// Tasks asleep on this clock right now.
-    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+    package var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
-    public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
+    package func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -95,12 +95,12 @@ public final class ManualClock: Clock, Sendable {
     }
 
     /// Moves time on by `duration`, waking the sleepers whose deadline it reaches.
-    public func advance(by duration: Duration) {
+    package func advance(by duration: Duration) {
         advance(to: now.advanced(by: duration))
     }
 
     /// Moves time on to `instant` (never back), waking the sleepers whose deadline it reaches.
-    public func advance(to instant: Instant) {
+    package func advance(to instant: Instant) {
         let woken = state.withLock { state in
             state.now = max(state.now, instant)
             let due = state.sleepers.filter { $0.value.deadline <= state.now }
@@ -112,7 +112,7 @@ public final class ManualClock: Clock, Sendable {
 
     /// Returns once at least `count` tasks sleep on this clock: the point
     /// where the code under test waits for time to pass.
-    public func waitForSleepers(_ count: Int = 1) async {
+    package func waitForSleepers(_ count: Int = 1) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state in
                 if state.sleepers.count >= count { return true }

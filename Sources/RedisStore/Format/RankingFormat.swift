@@ -1,7 +1,7 @@
 import SymbolStreamCore
 
 /// The rankings' sorted sets of a shard, by what they score.
-public enum RankingSet: String, CaseIterable, Sendable, Hashable {
+package enum RankingSet: String, CaseIterable, Sendable, Hashable {
     case initials, followups, recent
 }
 
