@@ -79,12 +79,15 @@ def cluster_env(extra=None):
     return dict(os.environ, SYMBOLSTREAM_CLUSTER_PROFILE=CLUSTER_PROFILE, SYMBOLSTREAM_PORT=str(CLUSTER_PORT),
                 SYMBOLSTREAM_FRONT_PORT=str(CLUSTER_PORT + 1), SYMBOLSTREAM_BINARY=str(BIN / "symbolstream"),
                 SYMBOLSTREAM_DATA_ROOT=str(ROOT / ".data" / "bench-stores"),
-                SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT=str(NODE_TIMEOUT_MS), **(extra or {}))
+                SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT=str(NODE_TIMEOUT_MS),
+                SYMBOLSTREAM_STORES_TIMEOUT=os.environ.get("SYMBOLSTREAM_STORES_TIMEOUT", "600"), **(extra or {}))
 
 
 def cluster_sh(*args):
-    subprocess.run([str(ROOT / "provisioning" / "cluster.sh"), *args], env=cluster_env(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = subprocess.run([str(ROOT / "provisioning" / "cluster.sh"), *args], env=cluster_env(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"cluster.sh {' '.join(args)} failed:\n{out.stderr}")
 
 
 def stores_sh(*args):
