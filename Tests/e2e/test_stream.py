@@ -270,7 +270,7 @@ def check_masks_and_handshakes(server, rejected):
     site a 403, before the upgrade; the service's own pages and clients that
     send no Origin are let in."""
     event = json.dumps([followup(str(uuidlib.uuid4()))]).encode()
-    before = server.health()["requests"]["followups_accepted"]
+    before = requests_counted(server)["followups_accepted"]
     for opcode in (TEXT, PING):
         ws = WebSocket("127.0.0.1", server.port)
         ws.send_frame(opcode, event, masked=False)
@@ -280,7 +280,7 @@ def check_masks_and_handshakes(server, rejected):
         except Closed as closed:
             if closed.code != 1002:
                 fail(f"an unmasked frame (opcode {opcode}) closed with {closed.code} {closed.reason!r}, expected 1002")
-    if server.health()["requests"]["followups_accepted"] != before:
+    if requests_counted(server)["followups_accepted"] != before:
         fail("an unmasked frame's event was stored")
     for headers, key, status, reason in [({}, False, 400, "invalid_upgrade"),
                                          ({"Origin": "https://attacker.example"}, True, 403, "forbidden_origin")]:
