@@ -377,6 +377,9 @@ def main():
         log(f"/health counts the accepted events and {sum(rejected.values())} rejects by reason")
 
         check_stalled_redis(server)
+        # Behind HAProxy the fronts were out of rotation while Redis took no
+        # writes (/health 503): wait until one is back.
+        server.wait_healthy()
         # A client that never answers the server's close frame does not hold up shutdown.
         silent = WebSocket("127.0.0.1", server.port)
         started = time.time()
