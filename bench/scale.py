@@ -76,7 +76,9 @@ def case_shards(results, env, args):
 # ---------------------------------------------------------------- cluster
 
 def cluster_env(extra=None):
-    return dict(os.environ, SYMBOLSTREAM_CLUSTER_PROFILE=CLUSTER_PROFILE, SYMBOLSTREAM_PORT=str(CLUSTER_PORT),
+    # The profile's own MariaDB port (3309), not the bench stores' that run.sh exported.
+    env = {k: v for k, v in os.environ.items() if k not in ("SYMBOLSTREAM_MARIADB_PORT", "SYMBOLSTREAM_REDIS_PORT")}
+    return dict(env, SYMBOLSTREAM_CLUSTER_PROFILE=CLUSTER_PROFILE, SYMBOLSTREAM_PORT=str(CLUSTER_PORT),
                 SYMBOLSTREAM_FRONT_PORT=str(CLUSTER_PORT + 1), SYMBOLSTREAM_BINARY=str(BIN / "symbolstream"),
                 SYMBOLSTREAM_DATA_ROOT=str(ROOT / ".data" / "bench-stores"),
                 SYMBOLSTREAM_CLUSTER_NODE_TIMEOUT=str(NODE_TIMEOUT_MS),
@@ -130,11 +132,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pids_of(name):
-    out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
 def owns(env, port, shard):
     """Whether the node on `port` serves shard `shard`'s hash tag."""
     password = env["SYMBOLSTREAM_REDIS_PASSWORD"]
@@ -175,7 +172,7 @@ def case_cluster(results, args):
         watched = {f"redis primary :{port} ({owned[port]} of 16 shards)": pid for port, pid in nodes}
         fronts = [int(open(ROOT / ".data" / "bench-stores" / CLUSTER_PROFILE / f"front-{n}.pid").read()) for n in (1, 2)]
         watched.update({f"front {n}": pid for n, pid in zip((1, 2), fronts)})
-        watched.update({"haproxy": pid for pid in pids_of("haproxy")[:1]})
+        watched["haproxy"] = int(open(ROOT / ".data" / "bench-stores" / CLUSTER_PROFILE / "haproxy.pid").read())
 
         before_cpu = {k: cpu_seconds(p) for k, p in watched.items()}
         before_events = fronts_accepted()
