@@ -182,6 +182,23 @@ def _kill_leftovers():
             process.kill()
 
 
+def poll_healthy(url, process, name, log_path, timeout, need_mariadb):
+    """Polls `url`/health until Redis (and MariaDB if asked) is up; fails
+    early if `process` (the server, or HAProxy in front of fronts) exits."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
+        try:
+            health = requests.get(url + "/health", timeout=1).json()
+            if health["redis"]["status"] == "up" and (not need_mariadb or health["mariadb"]["status"] == "up"):
+                return health
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not healthy after {timeout}s; see {log_path}")
+
+
 class Server:
     """The built `symbolstream serve`, with its own Redis key prefix and MariaDB database."""
 
@@ -267,19 +284,9 @@ class Server:
         return ids[0]
 
     def wait_healthy(self, timeout=30, need_mariadb=False):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                health = requests.get(self.url + "/health", timeout=1).json()
-                if health["redis"]["status"] == "up" and (not need_mariadb or health["mariadb"]["status"] == "up"):
-                    self.check_user()
-                    return health
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not healthy after {timeout}s; see {self.log_path}")
+        health = poll_healthy(self.url, self.process, "server", self.log_path, timeout, need_mariadb)
+        self.check_user()
+        return health
 
     def health(self):
         return requests.get(self.url + "/health", timeout=5).json()
@@ -603,18 +610,7 @@ class ClusterDeployment:
         for front in self.fronts:
             if front.process is not None and front.process.poll() is None:
                 front.wait_healthy(timeout=timeout, need_mariadb=need_mariadb)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.haproxy.poll() is not None:
-                raise RuntimeError(f"haproxy exited with {self.haproxy.returncode}; see {self.haproxy_log}")
-            try:
-                health = requests.get(self.url + "/health", timeout=1).json()
-                if health["redis"]["status"] == "up" and (not need_mariadb or health["mariadb"]["status"] == "up"):
-                    return health
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.url} not healthy after {timeout}s; see {self.haproxy_log}")
+        return poll_healthy(self.url, self.haproxy, "haproxy", self.haproxy_log, timeout, need_mariadb)
 
     def health(self):
         return requests.get(self.url + "/health", timeout=5).json()
