@@ -19,6 +19,12 @@ package struct ArchiverConfiguration: Sendable, Hashable {
     package var concurrentBatches: Int = 2
     /// How long one read waits for new events (also the shutdown latency).
     package var blockTime: Duration = .milliseconds(100)
+    /// After a read that did not fill a batch, wait this long before the
+    /// next, so that a batch gathers what arrives meanwhile: a shard's log
+    /// then costs MariaDB one transaction per this interval rather than one
+    /// per ingest call (with many shards, each sees a trickle). It adds this
+    /// much to the archive lag. Zero reads again at once.
+    package var gatherTime: Duration = .milliseconds(50)
     /// Entries another consumer has held unacknowledged this long are taken
     /// over (looked for once per this interval, so within twice this after
     /// a consumer died). Keep it well above the time a batch takes to write,
@@ -197,6 +203,9 @@ package final class Archiver: Service {
                     continue
                 }
                 guard try await submit(entries, &group) else { break }
+                if !untilDrained, configuration.gatherTime > .zero, (entries.count < configuration.entriesPerRead) {
+                    try? await timing.sleep(for: configuration.gatherTime)
+                }
             }
             _ = try await settle(0, &group)
         }

@@ -5,6 +5,7 @@ import RedisClient
 import StoreTestSupport
 import SymbolStreamCore
 import Testing
+import TestSupport
 
 @testable import MariaDBArchive
 @testable import RedisStore
@@ -102,6 +103,44 @@ import Testing
                 var model = AggregateModel()
                 #expect(try await Self.rows(pool) == Self.expectedRows(events, model: &model))
                 #expect(try await store.log.status().backlog == 0)
+            }
+        }
+    }
+
+    /// After a read that did not fill a batch the archiver waits
+    /// `gatherTime` (on its clock) before it reads again: what arrives
+    /// meanwhile is archived only once the clock moves, in one batch.
+    @Test func aShortReadWaitsTheGatherTimeBeforeReadingAgain() async throws {
+        try await TestStores.withRedisStore { store in
+            try await TestStores.withDatabase { pool, _ in
+                let id = RequestUUID(high: 0x1234_5678_9abc_4def, low: 0x8123_4567_89ab_cdef)
+                let start = Timestamp(microseconds: 1_498_700_000_000_000)
+                _ = try await store.ingest([.initial(InitialEvent(id: id, symbol: Symbol(parsing: "q")!, guess: true, receivedAt: start))])
+                let clock = ManualClock()
+                var configuration = ArchiverConfiguration()
+                configuration.gatherTime = .milliseconds(50)
+                let archiver = Archiver(
+                    log: store.log, database: pool, configuration: configuration, logger: TestStores.logger, timing: clock)
+                _ = try await pool.withConnection { try Schema.migrate($0, logger: TestStores.logger) }  // so rows can be counted at once
+                let running = Task { try await archiver.run() }
+                func rowCount() async throws -> Int { try await Self.rows(pool).count }
+                func waitForRows(_ count: Int) async throws {
+                    while try await rowCount() < count { try await Task.sleep(for: .milliseconds(20)) }
+                }
+
+                // The initial is read alone (a short read), archived, then the archiver gathers.
+                try await waitForRows(1)
+                await clock.waitForSleepers(1)
+                #expect(clock.sleeps == [.milliseconds(50)])
+                // A followup of the same uuid (same shard) waits for the clock…
+                _ = try await store.ingest([.followup(FollowupEvent(id: id, receivedAt: Timestamp(microseconds: start.microseconds + 1_000)))])
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await rowCount() == 1)
+                // …and is archived once the gather time has passed.
+                clock.advance(by: .milliseconds(50))
+                try await waitForRows(2)
+                running.cancel()
+                try await running.value
             }
         }
     }
