@@ -220,6 +220,8 @@ package final class RedisClusterClient: RedisTopology, Sendable {
     /// The slot map in use (for health reports and tests).
     package var slotMap: ClusterSlotMap { self.routing.map }
 
+    package func server(ofSlot slot: UInt16) -> Int? { self.routing.map.shardIndex(forSlot: slot) }
+
     /// Why the cluster is not available right now, or nil when it is.
     package var unavailableReason: String? {
         self.isAvailable ? nil : self.availabilityProblem

@@ -19,6 +19,11 @@ package protocol RedisTopology: Service, Sendable {
     /// `slot` (blocking reads, bulk writes), closed afterwards.
     func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T
 
+    /// Which server owns `slot` right now: equal for slots one server holds
+    /// (so a caller can send one command per server rather than per slot),
+    /// nil if no server is known to.
+    func server(ofSlot slot: UInt16) -> Int?
+
     /// Independent queues for callers that batch per event loop (see `RedisClient.currentLane`).
     var laneCount: Int { get }
     var currentLane: Int { get }
@@ -73,6 +78,8 @@ extension RedisClient: RedisTopology {
     package func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T {
         try await self.withDedicatedConnection(body)
     }
+
+    package func server(ofSlot slot: UInt16) -> Int? { 0 }
 
     static func clientError(_ error: any Error) -> RedisClientError {
         (error as? RedisClientError) ?? .connectionClosed

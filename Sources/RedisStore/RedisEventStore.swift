@@ -126,20 +126,37 @@ package final class RedisEventStore: EventStore {
         return results.map { $0! }
     }
 
-    /// Asks the server of every shard that stored events whether it wrote
+    /// Asks every server that stored events of the batch whether it wrote
     /// them to its append-only file (`WriteConfirmation`): one `PING` per
-    /// shard, sent after every call of the shard was answered, all in one
-    /// round trip per server. The events of a shard whose server does not
-    /// confirm are not acknowledged (a 503: they may or may not be kept).
+    /// server (not per shard: a server's one write covers all its shards'
+    /// calls), sent after every call was answered, all at once. The events
+    /// of a server that does not confirm are not acknowledged (a 503: they
+    /// may or may not be kept).
     private static func confirmWrites(_ results: inout [IngestResult?], byShard: [[Int]], redis: RedisStoreClient) async {
         let stored = byShard.indices.filter { index in
             byShard[index].contains { if case .success = results[$0] { true } else { false } }
         }
-        guard !stored.isEmpty else { return }
-        let replies = await redis.pipelines(stored.map { (redis.layout.shard($0), [WriteConfirmation.command]) })
-        for (index, reply) in zip(stored, replies) {
+        // The stored shards grouped by server; a shard of no known server
+        // (the map changed meanwhile) is asked on its own.
+        var groups = [[Int]]()
+        var groupOfServer = [Int: Int]()
+        for index in stored {
+            guard let server = redis.redis.server(ofSlot: redis.layout.shard(index).slot) else {
+                groups.append([index])
+                continue
+            }
+            if let group = groupOfServer[server] {
+                groups[group].append(index)
+            } else {
+                groupOfServer[server] = groups.count
+                groups.append([index])
+            }
+        }
+        guard !groups.isEmpty else { return }
+        let replies = await redis.pipelines(groups.map { (redis.layout.shard($0[0]), [WriteConfirmation.command]) })
+        for (group, reply) in zip(groups, replies) {
             guard let refusal = WriteConfirmation.refusal(reply) else { continue }
-            for position in byShard[index] {
+            for position in group.flatMap({ byShard[$0] }) {
                 if case .success = results[position] { results[position] = .failure(refusal) }
             }
         }

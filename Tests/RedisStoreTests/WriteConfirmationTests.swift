@@ -39,7 +39,28 @@ import Testing
         #expect(rounds.count == 2)
         #expect(rounds.first?.allSatisfy { $0 == "FCALL" } == true)
         #expect(rounds.last?.allSatisfy { $0 == "PING" } == true)
-        #expect(rounds.last?.count == Set(events.map { store.layout.shard(of: $0.id).index }).count)
+        // One PING per server, whatever the number of its shards.
+        #expect(rounds.last?.count == 1)
+    }
+
+    /// On several servers (a cluster), each server that stored events is
+    /// asked once, and only its own events depend on its answer.
+    @Test func eachServerConfirmsItsOwnShards() async throws {
+        let redis = ScriptedRedis(ping: .simpleString("PONG"), servers: 3, refusingServer: 1)
+        let store = RedisEventStore(redis: RedisStoreClient(redis: redis, layout: RedisLayout(prefix: "t:", shards: 16)))
+        let events = Self.events()
+        let results = try await store.ingest(events)
+        let servers = events.map { redis.server(ofSlot: store.layout.shard(of: $0.id).slot)! }
+        #expect(Set(servers).count == 3)
+        #expect(redis.rounds.last?.filter { $0 == "PING" }.count == 3)
+        for (server, result) in zip(servers, results) {
+            switch result {
+            case .success: #expect(server != 1)
+            case .failure(let error):
+                #expect(server == 1)
+                #expect(error.reason.contains("MISCONF"))
+            }
+        }
     }
 
     @Test func confirmedWritesAreAcknowledged() async throws {
@@ -71,12 +92,21 @@ import Testing
 
 /// A Redis that takes every ingest call (each event new) and answers `PING`
 /// as told (nil: the connection drops), recording the command names of each
-/// round trip.
+/// round trip. With several servers, slot s is on server s % servers, and
+/// `refusingServer` answers `PING` with `MISCONF`.
 final class ScriptedRedis: RedisTopology {
     private let ping: RESPValue?
+    private let servers: Int
+    private let refusingServer: Int?
     private let recorded = Mutex<[[String]]>([])
 
-    init(ping: RESPValue?) { self.ping = ping }
+    init(ping: RESPValue?, servers: Int = 1, refusingServer: Int? = nil) {
+        self.ping = ping
+        self.servers = servers
+        self.refusingServer = refusingServer
+    }
+
+    func server(ofSlot slot: UInt16) -> Int? { Int(slot) % servers }
 
     var rounds: [[String]] { recorded.withLock { $0 } }
 
@@ -101,7 +131,7 @@ final class ScriptedRedis: RedisTopology {
                     replies.append(.bulkString(Array(repeating: [1, 0], count: events).flatMap { $0 }))
                 case "PING":
                     guard let ping else { return .failure(.connectionClosed) }
-                    replies.append(ping)
+                    replies.append(server(ofSlot: request.slot) == refusingServer ? .error(WriteConfirmationTests.misconf) : ping)
                 default:
                     replies.append(.error("ERR unexpected command"))
                 }
