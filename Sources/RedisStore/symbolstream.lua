@@ -166,17 +166,19 @@ local function remember(p, digest, sec, window, expiring)
 end
 
 -- The five hashes an event of second sec counts in. Building the names costs
--- more than the rest of a small batch, and consecutive calls nearly always
--- share a second, so the last answer is kept (a pure function of its inputs,
--- so keeping it between calls is safe).
-local last_keys = { p = false, sec = false, keys = false }
+-- more than the rest of a small batch, and consecutive calls of a shard
+-- nearly always share a second, so each shard's (prefix's) last answer is
+-- kept (a pure function of its inputs, so keeping it between calls is safe;
+-- one entry per shard).
+local last_keys = {}
 local function bucket_keys(p, sec)
-  if last_keys.sec == sec and last_keys.p == p then return last_keys.keys end
+  local last = last_keys[p]
+  if last and last.sec == sec then return last.keys end
   local keys = { p .. 'totals' }
   for i, level in ipairs(LEVELS) do
     keys[i + 1] = p .. 'r:' .. level[1] .. ':' .. int(math.floor(sec / level[2]))
   end
-  last_keys.p, last_keys.sec, last_keys.keys = p, sec, keys
+  last_keys[p] = { sec = sec, keys = keys }
   return keys
 end
 
