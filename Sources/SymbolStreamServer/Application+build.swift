@@ -17,8 +17,9 @@ package struct AppConfiguration: Sendable {
     /// Seeds of a Redis Cluster (`host:port`); empty for one server (`redis`).
     package var redisCluster: [String] = []
     package var redisPrefix = "ss:"
-    /// Logical shards events are spread over (`RedisLayout`).
-    package var shards = RedisLayout.defaultShardCount
+    /// Logical shards events are spread over (`RedisLayout`); nil for the
+    /// default of the topology (1 on one server, 16 on a cluster).
+    package var shards: Int?
     /// Replicas that must have an event before its 200 (Redis `WAIT`).
     package var replicasAck = 0
     /// Whether events wait for Redis to confirm its append-only-file write
@@ -68,7 +69,9 @@ package struct AppConfiguration: Sendable {
 /// `metrics` is the registry `/metrics` serves; the executable bootstraps
 /// `MetricsSystem` with its factory (once), tests pass their own.
 package func buildService(_ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()) -> ServiceGroup {
-    let layout = RedisLayout(prefix: configuration.redisPrefix, shards: configuration.shards)
+    let layout = RedisLayout(
+        prefix: configuration.redisPrefix,
+        shards: configuration.shards ?? RedisLayout.defaultShardCount(cluster: !configuration.redisCluster.isEmpty))
     let redis = RedisStoreClient.topology(configuration: configuration.redis, clusterSeeds: configuration.redisCluster, logger: logger)
     let storeClient = RedisStoreClient(
         redis: redis, layout: layout, replicasAck: configuration.replicasAck, requireLayoutCheck: true, confirmsWrites: configuration.confirmsWrites)

@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand {
             "starting",
             metadata: [
                 "listen": "\(configuration.host):\(configuration.port)",
-                "redis": "\(configuration.redisCluster.isEmpty ? "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database)" : "cluster \(configuration.redisCluster.joined(separator: ","))") prefix \(configuration.redisPrefix) shards \(configuration.shards)\(configuration.replicasAck > 0 ? " replicas-ack \(configuration.replicasAck)" : "")\(configuration.confirmsWrites ? "" : " write-check off")",
+                "redis": "\(configuration.redisCluster.isEmpty ? "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database)" : "cluster \(configuration.redisCluster.joined(separator: ","))") prefix \(configuration.redisPrefix) shards \(configuration.shards.map(String.init) ?? "default")\(configuration.replicasAck > 0 ? " replicas-ack \(configuration.replicasAck)" : "")\(configuration.confirmsWrites ? "" : " write-check off")",
                 "mariadb": "\(configuration.mariadb.unixSocket ?? "\(configuration.mariadb.host):\(configuration.mariadb.port)")/\(configuration.mariadb.database)",
                 "archiver": "\(configuration.runArchiver ? configuration.archiver.consumer : "off")",
             ])

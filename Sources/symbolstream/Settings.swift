@@ -52,7 +52,7 @@ struct StoreOptions: ParsableArguments {
     var redisPrefix: String?
     @Option(help: "Seeds of a Redis Cluster, host:port,… (env SYMBOLSTREAM_REDIS_CLUSTER; default none: one server at --redis-host/--redis-port).")
     var redisCluster: String?
-    @Option(help: "Logical shards events are spread over; recorded in Redis, change it with `rebuild --shards N` (env SYMBOLSTREAM_SHARDS; default 16).")
+    @Option(help: "Logical shards events are spread over; recorded in Redis, change it with `rebuild --shards N` (env SYMBOLSTREAM_SHARDS; default 1 on one Redis, 16 with --redis-cluster).")
     var shards: Int?
     @Option(help: "Replicas that must hold an event before it is acknowledged (Redis WAIT; env SYMBOLSTREAM_REDIS_REPLICAS_ACK; default 0).")
     var redisReplicasAck: Int?
@@ -108,7 +108,7 @@ struct StoreOptions: ParsableArguments {
     }
 
     func shardCount() throws -> Int {
-        let shards = try Settings.resolve(self.shards, env: "SYMBOLSTREAM_SHARDS", default: RedisLayout.defaultShardCount)
+        let shards = try Settings.resolve(self.shards, env: "SYMBOLSTREAM_SHARDS", default: RedisLayout.defaultShardCount(cluster: !clusterSeeds().isEmpty))
         guard (1...RedisLayout.maximumShardCount).contains(shards) else {
             throw ValidationError("--shards must be within 1...\(RedisLayout.maximumShardCount)")
         }

@@ -25,7 +25,7 @@ import TestSupport
         // Not running: the archiver does not reach Redis before the schema exists.
         let redis = RedisClient(configuration: RedisConfiguration(port: 1), logger: Self.logger)
         let archiver = Archiver(
-            log: RedisEventLog(redis: RedisStoreClient(redis: redis, layout: RedisLayout(prefix: "timing:"))), database: database, logger: Self.logger,
+            log: RedisEventLog(redis: RedisStoreClient(redis: redis, layout: RedisLayout(prefix: "timing:", shards: 1))), database: database, logger: Self.logger,
             timing: clock)
         let running = Task { try await archiver.run() }
         var expected: [Duration] = []

@@ -66,10 +66,10 @@ package enum TestStores {
         return logger
     }()
 
-    /// Shards of the layout store tests use: the default, so that every
-    /// test exercises the sharded layout (`SYMBOLSTREAM_TEST_SHARDS` to try
-    /// another count).
-    package static let shards = environment["SYMBOLSTREAM_TEST_SHARDS"].flatMap { Int($0) } ?? RedisLayout.defaultShardCount
+    /// Shards of the layout store tests use: the cluster default, so that
+    /// every test exercises a batch split over shards, even on one server
+    /// (`SYMBOLSTREAM_TEST_SHARDS` to try another count).
+    package static let shards = environment["SYMBOLSTREAM_TEST_SHARDS"].flatMap { Int($0) } ?? 16
 
     /// A running client for a fresh key prefix, the store on it, and the
     /// layout; the client is shut down when `body` returns.

@@ -7,7 +7,8 @@ holds the layout (`ServeWhenReady`). This starts the built server and, from the
 first moment its port accepts a connection, sends requests that need Redis
 (initials, followups, a dashboard read) and /health, on that first connection
 and on several opened at once: none of the first answers may be a 503. A few
-starts, since the window is short.
+starts, since the window is short. Also: without --shards, one Redis gets the
+standalone default of one shard.
 
 Run by ./test.sh; by hand: `source .data/test/env && python3 Tests/e2e/test_startup.py`.
 """
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid as uuidlib
 
-from harness import MariaDB, Server, fail, log
+from harness import MariaDB, Server, fail, log, redis_cli
 
 STARTS = 3
 CONNECTIONS = 6
@@ -101,6 +102,11 @@ def one_start(attempt):
             fail(f"start {attempt}: {len(bad)} of the first {len(statuses)} answers were not 200 (ms after the port opened, status): {bad[:10]}")
         log(f"start {attempt}: the first {len(statuses)} answers, from the moment the port accepted, all 200 "
             f"(the last {1000 * (statuses[-1][0] - opened):.0f} ms after it opened)")
+        # Started without --shards on one Redis: the standalone default, one
+        # shard (docs/scaling.md), recorded for every later process to check.
+        recorded = redis_cli(server.env, "HGET", f"{server.prefix}meta", "shards")
+        if recorded != "1":
+            fail(f"start {attempt}: a server started without --shards on one Redis recorded {recorded!r} shards, not the default 1")
     finally:
         if server.stop() != 0:
             fail("server did not stop cleanly")

@@ -336,8 +336,9 @@ def kill_archiver(kills=6):
             redelivered += 1
         # Read, not yet acknowledged: the entries it held are pending (in
         # one shard's log or several).
+        shards = int(redis_cli(server.env, "HGET", f"{server.prefix}meta", "shards"))
         pending = sum(int(redis_cli(server.env, "XPENDING", f"{server.prefix}{{{shard}}}:log", "archiver").split("\n")[0] or 0)
-                      for shard in range(int(server.env.get("SYMBOLSTREAM_SHARDS", "16"))))
+                      for shard in range(shards))
         if pending > 0:
             mid_batch += 1
     time.sleep(2)
