@@ -88,14 +88,19 @@ binary() {
     fi
 }
 
-# The user the fronts run as: the current one, or an unprivileged one for root.
-run_as() {
+# Starts a command in the background, output appended to LOGFILE, as the
+# user the fronts run as (the current one, or an unprivileged one for root),
+# and writes its pid to PIDFILE. exec, so that the pid is the server's own,
+# not a subshell's: a kill of the pid file must reach the server.
+spawn_as_service_user() {
+    local pidfile="$1" logfile="$2"
+    shift 2
     if [ "$(id -u)" -eq 0 ]; then
         local user="${SYMBOLSTREAM_SERVE_USER:-nobody}"
-        setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups -- "$@"
-    else
-        "$@"
+        set -- setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups -- "$@"
     fi
+    (exec "$@" >>"$logfile" 2>&1 </dev/null) &
+    printf '%s\n' "$!" >"$pidfile"
 }
 
 load_env() {
@@ -124,9 +129,8 @@ start_front() {
     # A stable archiver consumer name per front: a restarted front re-reads
     # what it had been given but not archived.
     # shellcheck disable=SC2086
-    run_as "$bin" serve --host 127.0.0.1 --port "$port" --archiver-consumer "front-$n" ${SYMBOLSTREAM_FRONT_ARGS:-} \
-        >>"$logfile" 2>&1 </dev/null &
-    echo $! >"$pidfile"
+    spawn_as_service_user "$pidfile" "$logfile" \
+        "$bin" serve --host 127.0.0.1 --port "$port" --archiver-consumer "front-$n" ${SYMBOLSTREAM_FRONT_ARGS:-}
     local deadline=$((SECONDS + TIMEOUT))
     until curl -fs -o /dev/null -m 2 "http://127.0.0.1:$port/health"; do
         pid_alive "$pidfile" || die "front $n exited; see $logfile: $(tail -n 5 "$logfile")"
