@@ -22,7 +22,7 @@ package struct RedisLayout: Sendable, Hashable {
 
     /// The shard count when none is given. On one server shards buy nothing
     /// (one core runs every call) and cost a function call per shard that an
-    /// ingest batch touches: 16 shards ingest at 0.55–0.65× of one on the same
+    /// ingest batch touches: 16 shards ingest at about 0.6× of one on the same
     /// Redis (docs/scaling.md). On a cluster, 16 lets up to 16 primaries share
     /// the load, and a shard is one slot, so a shard moves with `CLUSTER
     /// SETSLOT`/`MIGRATE` rather than with a rebuild.
