@@ -119,17 +119,22 @@ struct ServeWhenReady<App: ApplicationProtocol>: Service {
     let logger: Logger
 
     func run() async throws {
+        // Both as child tasks: a failed check cancels the group's children
+        // only, so the listener must be one of them for a mismatch to end
+        // the service (it once kept serving 503s instead of exiting).
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await cancelWhenGracefulShutdown { try await checkLayoutWhenReachable() } }
-            let clock = ContinuousClock()
-            let deadline = clock.now.advanced(by: grace)
-            while !redis.layoutCheck.hasPassed, clock.now < deadline, !Task.isShuttingDownGracefully {
-                try await Task.sleep(for: .milliseconds(10))
+            group.addTask {
+                let clock = ContinuousClock()
+                let deadline = clock.now.advanced(by: grace)
+                while !redis.layoutCheck.hasPassed, clock.now < deadline, !Task.isShuttingDownGracefully {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                if !redis.layoutCheck.hasPassed {
+                    logger.warning("Redis is not ready yet: serving, with 503 for what needs it, until it is")
+                }
+                try await application.run()
             }
-            if !redis.layoutCheck.hasPassed {
-                logger.warning("Redis is not ready yet: serving, with 503 for what needs it, until it is")
-            }
-            try await application.run()
         }
     }
 

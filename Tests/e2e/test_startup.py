@@ -8,12 +8,14 @@ first moment its port accepts a connection, sends requests that need Redis
 (initials, followups, a dashboard read) and /health, on that first connection
 and on several opened at once: none of the first answers may be a 503. A few
 starts, since the window is short. Also: without --shards, one Redis gets the
-standalone default of one shard.
+standalone default of one shard; with another count than Redis records, serve
+exits with a message naming both.
 
 Run by ./test.sh; by hand: `source .data/test/env && python3 Tests/e2e/test_startup.py`.
 """
 
 import socket
+import subprocess
 import threading
 import time
 import uuid as uuidlib
@@ -113,9 +115,30 @@ def one_start(attempt):
         MariaDB(server.env, server.database).query(f"DROP DATABASE `{server.database}`", database=False)
 
 
+def other_shard_count():
+    """A server started with another shard count than its Redis records
+    refuses: it exits non-zero, naming both counts, and serves nothing."""
+    server = Server(seed=9, extra_args=["--shards", "2"])
+    redis_cli(server.env, "HSET", f"{server.prefix}meta", "shards", "1")
+    server.start(wait=False)
+    try:
+        code = server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        code = None
+    said = server.log_path.read_text(errors="replace")
+    if code is None or code == 0 or "Redis holds 1 shards" not in said or "--shards 2" not in said:
+        fail(f"serve --shards 2 on a Redis recording 1 shard {'was still up after 20 s' if code is None else f'exited {code}'}: {said[-1500:]}")
+    log(f"serve --shards 2 on a Redis recording 1 shard exits {code}: "
+        f"{next(line for line in said.splitlines() if 'Redis holds' in line)[:300]}")
+    if server.process.poll() is None:
+        server.stop()
+    MariaDB(server.env, server.database).query(f"DROP DATABASE IF EXISTS `{server.database}`", database=False)
+
+
 def main():
     for attempt in range(1, STARTS + 1):
         one_start(attempt)
+    other_shard_count()
     log("PASS")
 
 
