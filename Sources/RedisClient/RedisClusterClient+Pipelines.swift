@@ -95,7 +95,7 @@ extension RedisClusterClient {
                 node = routing.node(forSlot: slot)
                 if node == nil {
                     self.schedule.request()
-                    outcome.fail(job.request, .unavailable(routing.unavailableReason(slot: slot)))
+                    outcome.fail(job.request, .unavailable(self.unavailableReason(slot: slot, in: routing)))
                     continue
                 }
             case .redirected(let address, _):

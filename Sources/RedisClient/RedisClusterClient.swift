@@ -178,7 +178,7 @@ package final class RedisClusterClient: RedisTopology, Sendable {
     package func withDedicatedConnection<T: Sendable>(slot: UInt16, _ body: (RedisConnection) async throws -> T) async throws -> T {
         let routing = self.routing
         guard let node = routing.node(forSlot: slot) else {
-            throw RedisClientError.unavailable(routing.unavailableReason(slot: slot))
+            throw RedisClientError.unavailable(self.unavailableReason(slot: slot, in: routing))
         }
         return try await node.client.withDedicatedConnection(body)
     }
@@ -231,6 +231,13 @@ package final class RedisClusterClient: RedisTopology, Sendable {
 
     var routing: ClusterRouting { self.routingBox.withLockedValue { $0 } }
 
+    /// Why `slot` has no pool to go to: with no map yet, what the last
+    /// attempt to read one met (dead seeds, not a cluster), not just "not
+    /// connected yet".
+    func unavailableReason(slot: UInt16, in routing: ClusterRouting) -> String {
+        routing.map.shards.isEmpty ? "Redis Cluster: \(self.availabilityProblem)" : routing.unavailableReason(slot: slot)
+    }
+
     private var configurationProblem: String? {
         if self.configuration.seeds.isEmpty { return "Redis Cluster: no seed nodes configured" }
         if self.configuration.node.database != 0 {
@@ -269,7 +276,7 @@ package final class RedisClusterClient: RedisTopology, Sendable {
             if let node = latest.node(forSlot: slot) { return node }
             // A slot without an owner: the map may be out of date.
             self.schedule.request()
-            throw .unavailable(latest.unavailableReason(slot: slot))
+            throw .unavailable(self.unavailableReason(slot: slot, in: latest))
         case .redirected(let address, _):
             if let node = await self.redirectTarget(address, routing: routing) { return node }
             throw .unavailable("Redis Cluster: slot \(slot) was redirected to \(address), but the client is not running")

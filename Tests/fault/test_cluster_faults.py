@@ -429,10 +429,12 @@ def bad_seeds():
         process.wait(timeout=20)
     said = path.read_text(errors="replace")
     error = health.json()["redis"].get("error", "")
-    # The log names each seed and why it failed. /health only says Redis is
-    # unavailable ("not connected yet"): the cause is in the log, not there yet.
+    # The log and /health name a seed and why it failed (/health once said
+    # only "not connected yet").
     if not all(f"127.0.0.1:{p}" in said for p in dead) or "refused" not in said.lower():
         fail(f"{label}: the log does not say that no seed answers ({seeds}, connection refused): {said[-1500:]}")
+    if not any(f"127.0.0.1:{p}" in error for p in dead) or "refused" not in error.lower():
+        fail(f"{label}: /health's Redis error does not say that the seeds refuse connections: {error[:500]}")
     log(f"{label}: /health meanwhile: {error[:200]}")
     if health.status_code != 503 or initial.status_code != 503:
         fail(f"{label}: /health {health.status_code}, /initial {initial.status_code}; expected 503s")
