@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """The scale-out benchmarks, side by side in one run (`bench/run.sh --scale`):
 
-  shards   the sharded layout with 16 shards (the cluster default) against one
-           shard (the default on one Redis) on
-           the same standalone Redis: POST /initial and /dashboard/symbol,
-           each in turns with the no-op ceiling, as ratios to it;
+  shards   the sharded layout with 16 shards (the cluster default) against
+           one shard (the default on one Redis) on the same standalone Redis:
+           POST /initial and /dashboard/symbol, each in turns with the no-op
+           ceiling, as ratios to it;
   memory   Redis bytes per request at the density of live traffic (20k/s),
            16 shards;
   cluster  the Redis Cluster deployment of provisioning/cluster.sh (3

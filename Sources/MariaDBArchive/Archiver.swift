@@ -203,7 +203,7 @@ package final class Archiver: Service {
                     continue
                 }
                 guard try await submit(entries, &group) else { break }
-                if !untilDrained, configuration.gatherTime > .zero, (entries.count < configuration.entriesPerRead) {
+                if !untilDrained, configuration.gatherTime > .zero, entries.count < configuration.entriesPerRead {
                     try? await timing.sleep(for: configuration.gatherTime)
                 }
             }

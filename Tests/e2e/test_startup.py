@@ -130,8 +130,6 @@ def other_shard_count():
         fail(f"serve --shards 2 on a Redis recording 1 shard {'was still up after 20 s' if code is None else f'exited {code}'}: {said[-1500:]}")
     log(f"serve --shards 2 on a Redis recording 1 shard exits {code}: "
         f"{next(line for line in said.splitlines() if 'Redis holds' in line)[:300]}")
-    if server.process.poll() is None:
-        server.stop()
     MariaDB(server.env, server.database).query(f"DROP DATABASE IF EXISTS `{server.database}`", database=False)
 
 
